@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Strings for every X-macro list in include/relay/: generated from the same lists as the enums. */
+#include <ctype.h>
+#include <stddef.h>
+
+#include "relay/counters.h"
+#include "relay/shm.h"
+#include "relay/wire.h"
+
+static const char *const wire_err_str[] = {
+#define X(name, desc) [RLY_WIRE_ERR_##name] = desc,
+	RLY_FOREACH_WIRE_ERR(X)
+#undef X
+};
+
+static const char *const wire_err_name[] = {
+#define X(name, desc) [RLY_WIRE_ERR_##name] = #name,
+	RLY_FOREACH_WIRE_ERR(X)
+#undef X
+};
+
+const char *rly_wire_err_str(enum rly_wire_err e)
+{
+	return (unsigned)e < RLY_WIRE_ERR_MAX ? wire_err_str[e] : "unknown wire error";
+}
+
+const char *rly_wire_err_name(enum rly_wire_err e)
+{
+	return (unsigned)e < RLY_WIRE_ERR_MAX ? wire_err_name[e] : "UNKNOWN";
+}
+
+const char *rly_msg_type_name(unsigned type)
+{
+	switch (type) {
+#define X(name, value, body, dir, desc)                                                                \
+	case value:                                                                                    \
+		return #name;
+		RLY_FOREACH_MSG_TYPE(X)
+#undef X
+	default:
+		return NULL;
+	}
+}
+
+const char *rly_sub_status_str(unsigned status)
+{
+	switch (status) {
+#define X(name, value, desc)                                                                           \
+	case value:                                                                                    \
+		return desc;
+		RLY_FOREACH_SUB_STATUS(X)
+#undef X
+	default:
+		return "unknown status";
+	}
+}
+
+const char *rly_sub_status_name(unsigned status)
+{
+	switch (status) {
+#define X(name, value, desc)                                                                           \
+	case value:                                                                                    \
+		return #name;
+		RLY_FOREACH_SUB_STATUS(X)
+#undef X
+	default:
+		return "UNKNOWN";
+	}
+}
+
+const char *rly_cmd_status_str(unsigned status)
+{
+	switch (status) {
+#define X(name, value, desc)                                                                           \
+	case value:                                                                                    \
+		return desc;
+		RLY_FOREACH_CMD_STATUS(X)
+#undef X
+	default:
+		return "unknown command status";
+	}
+}
+
+/* Counter names are the X-macro ids in lower case, made once on first use. */
+static const char *const ctr_ids[] = {
+#define X(id, kind, desc) [RLY_CTR_##id] = #id,
+	RLY_FOREACH_COUNTER(X)
+#undef X
+};
+static const char *const ctr_descs[] = {
+#define X(id, kind, desc) [RLY_CTR_##id] = desc,
+	RLY_FOREACH_COUNTER(X)
+#undef X
+};
+static const int ctr_kinds[] = {
+#define X(id, kind, desc) [RLY_CTR_##id] = RLY_CTR_KIND_##kind,
+	RLY_FOREACH_COUNTER(X)
+#undef X
+};
+
+static char ctr_lower[RLY_CTR_MAX][40];
+
+const char *rly_ctr_name(unsigned id)
+{
+	if (id >= RLY_CTR_MAX)
+		return NULL;
+	/* Racing first calls write the same bytes, so no lock is needed. */
+	if (ctr_lower[id][0] == '\0') {
+		size_t i;
+		for (i = 0; ctr_ids[id][i] != '\0' && i + 1 < sizeof(ctr_lower[id]); i++)
+			ctr_lower[id][i] = (char)tolower((unsigned char)ctr_ids[id][i]);
+		ctr_lower[id][i] = '\0';
+	}
+	return ctr_lower[id];
+}
+
+const char *rly_ctr_desc(unsigned id)
+{
+	return id < RLY_CTR_MAX ? ctr_descs[id] : NULL;
+}
+
+int rly_ctr_kind(unsigned id)
+{
+	return id < RLY_CTR_MAX ? ctr_kinds[id] : RLY_CTR_KIND_COUNT;
+}

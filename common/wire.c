@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one parser for relay datagrams, shared by the dataplane, relay-control and the client
+ * library, so every side refuses exactly the same inputs for exactly the same reasons.
+ *
+ * It validates the whole datagram before the caller acts on any of it: a datagram with one bad
+ * message among good ones is refused as a whole (a relay never forwards a prefix of something it
+ * could not fully check). It reads only inside [buf, buf + len) and never writes.
+ */
+#include <string.h>
+
+#include "relay/wire.h"
+
+int rly_wire_body_size(unsigned type)
+{
+	switch (type) {
+	case RLY_MSG_DATA:
+		return 0;
+	case RLY_MSG_SUBSCRIBE:
+		return (int)sizeof(struct rly_wire_subscribe);
+	case RLY_MSG_CHALLENGE:
+		return (int)sizeof(struct rly_wire_challenge);
+	case RLY_MSG_SUB_ACK:
+	case RLY_MSG_UNSUB_ACK:
+	case RLY_MSG_HEARTBEAT_ACK:
+		return (int)sizeof(struct rly_wire_ack);
+	case RLY_MSG_UNSUBSCRIBE:
+	case RLY_MSG_HEARTBEAT:
+		return (int)sizeof(struct rly_wire_sub_ref);
+	default:
+		return -1;
+	}
+}
+
+static int is_reserved_type(unsigned type)
+{
+	switch (type) {
+#define X(name, value, body, dir, desc)                                                                \
+	case value:                                                                                    \
+		return __builtin_strcmp(#body, "reserved") == 0;
+		RLY_FOREACH_MSG_TYPE(X)
+#undef X
+	default:
+		return 0;
+	}
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+static enum rly_wire_err check_msg(const struct rly_wire_msg_hdr *h, size_t avail, size_t *size)
+{
+	uint16_t sig_len = rly_be16_load(&h->sig_len);
+	uint16_t flags = rly_be16_load(&h->flags);
+	uint64_t seq = rly_be64_load(&h->seq);
+	uint32_t key_id = rly_be32_load(&h->key_id);
+
+	if (sig_len != 0 && sig_len != RLY_WIRE_SIG_LEN)
+		return RLY_WIRE_ERR_BAD_SIG_LEN;
+	if ((flags & ~RLY_MSG_F_ALL) != 0 || !(flags & RLY_MSG_F_SIGNED) != (sig_len == 0) ||
+	    !(flags & RLY_MSG_F_ENCRYPTED) != (key_id == 0))
+		return RLY_WIRE_ERR_BAD_FLAGS;
+	if ((h->reserved[0] | h->reserved[1] | h->reserved[2]) != 0)
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (seq == 0 || rly_be64_load(&h->prev_seq) >= seq)
+		return RLY_WIRE_ERR_BAD_SEQUENCE;
+	*size = rly_wire_msg_size(h);
+	if (*size > avail)
+		return RLY_WIRE_ERR_TRUNCATED_MESSAGE;
+	return RLY_WIRE_ERR_OK;
+}
+
+static enum rly_wire_err check_data(const uint8_t *body, size_t len, unsigned count)
+{
+	size_t off = 0;
+
+	if (count == 0)
+		return RLY_WIRE_ERR_BAD_COUNT;
+	for (unsigned i = 0; i < count; i++) {
+		size_t size;
+		enum rly_wire_err e;
+
+		if (len - off < sizeof(struct rly_wire_msg_hdr))
+			return RLY_WIRE_ERR_TRUNCATED_MESSAGE;
+		e = check_msg((const struct rly_wire_msg_hdr *)(body + off), len - off, &size);
+		if (e != RLY_WIRE_ERR_OK)
+			return e;
+		off += size;
+	}
+	return off == len ? RLY_WIRE_ERR_OK : RLY_WIRE_ERR_TRAILING_BYTES;
+}
+
+static enum rly_wire_err check_control(unsigned type, const uint8_t *body)
+{
+	switch (type) {
+	case RLY_MSG_SUBSCRIBE: {
+		const struct rly_wire_subscribe *s = (const void *)body;
+		if (!all_zero(s->reserved, sizeof(s->reserved)))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		/* A first attempt carries no cookie; an answer carries both. */
+		if ((rly_be64_load(&s->issued_ms) == 0) != all_zero(s->cookie, sizeof(s->cookie)))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		if (rly_be32_load(&s->lease_ms) == 0)
+			return RLY_WIRE_ERR_BAD_FIELD;
+		return RLY_WIRE_ERR_OK;
+	}
+	case RLY_MSG_CHALLENGE: {
+		const struct rly_wire_challenge *c = (const void *)body;
+		if (c->reserved != 0)
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		if (rly_be64_load(&c->issued_ms) == 0)
+			return RLY_WIRE_ERR_BAD_FIELD;
+		return RLY_WIRE_ERR_OK;
+	}
+	case RLY_MSG_SUB_ACK:
+	case RLY_MSG_UNSUB_ACK:
+	case RLY_MSG_HEARTBEAT_ACK: {
+		const struct rly_wire_ack *a = (const void *)body;
+		if (a->reserved != 0)
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		if (rly_be16_load(&a->status) > RLY_SUB_UNAVAILABLE)
+			return RLY_WIRE_ERR_BAD_FIELD;
+		return RLY_WIRE_ERR_OK;
+	}
+	case RLY_MSG_UNSUBSCRIBE:
+	case RLY_MSG_HEARTBEAT: {
+		const struct rly_wire_sub_ref *r = (const void *)body;
+		if (r->reserved != 0)
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		return RLY_WIRE_ERR_OK;
+	}
+	default:
+		return RLY_WIRE_ERR_UNKNOWN_TYPE;
+	}
+}
+
+enum rly_wire_err rly_wire_parse(const void *buf, size_t len, size_t max_len, struct rly_wire_view *v)
+{
+	const uint8_t *p = buf;
+	const struct rly_wire_dgram_hdr *h = buf;
+	unsigned type, count;
+	int body_size;
+	enum rly_wire_err e;
+
+	if (len < sizeof(*h))
+		return RLY_WIRE_ERR_TRUNCATED_HEADER;
+	if (rly_be16_load(&h->magic) != RLY_WIRE_MAGIC)
+		return RLY_WIRE_ERR_BAD_MAGIC;
+	if (h->version != RLY_WIRE_VERSION)
+		return RLY_WIRE_ERR_BAD_VERSION;
+	if (max_len > RLY_WIRE_MAX_DGRAM)
+		max_len = RLY_WIRE_MAX_DGRAM;
+	if (len > max_len)
+		return RLY_WIRE_ERR_OVERSIZED;
+	if (rly_be16_load(&h->length) != len)
+		return RLY_WIRE_ERR_LENGTH_MISMATCH;
+
+	type = h->type;
+	count = rly_be16_load(&h->count);
+	body_size = rly_wire_body_size(type);
+	if (body_size < 0)
+		return is_reserved_type(type) ? RLY_WIRE_ERR_RESERVED_TYPE : RLY_WIRE_ERR_UNKNOWN_TYPE;
+
+	len -= sizeof(*h);
+	p += sizeof(*h);
+	if (type == RLY_MSG_DATA) {
+		e = check_data(p, len, count);
+	} else if (count != 1) {
+		e = RLY_WIRE_ERR_BAD_COUNT;
+	} else if (len != (size_t)body_size) {
+		e = RLY_WIRE_ERR_BAD_BODY_SIZE;
+	} else {
+		e = check_control(type, p);
+	}
+	if (e != RLY_WIRE_ERR_OK)
+		return e;
+
+	v->type = (uint8_t)type;
+	v->count = (uint16_t)count;
+	v->body = p;
+	v->body_len = len;
+	return RLY_WIRE_ERR_OK;
+}
+
+int rly_wire_build_control(void *out, size_t cap, unsigned type, const void *body)
+{
+	int size = rly_wire_body_size(type);
+	size_t total;
+
+	if (size <= 0)
+		return -1;
+	total = sizeof(struct rly_wire_dgram_hdr) + (size_t)size;
+	if (cap < total)
+		return -1;
+	rly_wire_put_dgram_hdr(out, type, (uint16_t)total, 1);
+	memcpy((uint8_t *)out + sizeof(struct rly_wire_dgram_hdr), body, (size_t)size);
+	return (int)total;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file client.h
+ * librelay-client: publish to and subscribe from a relay over ordinary kernel UDP sockets.
+ *
+ * Any Linux program can use a relay with this library; it needs no DPDK. A publisher packs
+ * messages into datagrams and sends batches with sendmmsg(); a subscriber receives with recvmmsg(),
+ * validates every datagram with the same parser the relay uses, keeps its lease alive with
+ * heartbeats, and reports sequence gaps per publisher chain.
+ *
+ * Threading: one object is used by one thread at a time. Functions return 0 (or a count) on
+ * success and a negative errno on failure; rly_client_errmsg() then says what went wrong, with
+ * context, for the calling thread. RLY_BACK_PRESSURED is an expected state, not an error.
+ */
+#ifndef RLY_CLIENT_H
+#define RLY_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Returned by rly_pub_offer/rly_pub_flush when the socket buffer is full: retry later. */
+#define RLY_BACK_PRESSURED 1
+
+/** Text of the calling thread's last error, with context ("subscribe 10.0.0.1:4747: timed out"). */
+const char *rly_client_errmsg(void);
+
+/** Stream key of a stream name: BLAKE2b-128 of the UTF-8 name. */
+void rly_stream_key_from_name(const char *name, uint8_t key[RLY_STREAM_KEY_LEN]);
+/** Parse 32 hex digits into a stream key. 0, or -EINVAL. */
+int rly_stream_key_parse_hex(const char *hex, uint8_t key[RLY_STREAM_KEY_LEN]);
+/** Format a stream key as 32 lower-case hex digits plus NUL. */
+void rly_stream_key_format(const uint8_t key[RLY_STREAM_KEY_LEN], char out[2 * RLY_STREAM_KEY_LEN + 1]);
+
+/** An Ed25519 identity. */
+struct rly_identity {
+	uint8_t pk[RLY_ID_LEN];
+	uint8_t sk[64];
+};
+/** Fill @p id with a fresh key pair. 0, or -errno. */
+int rly_identity_generate(struct rly_identity *id);
+
+/**
+ * Parse "a.b.c.d" or "a.b.c.d:port" (port defaults to @p default_port) into network-order
+ * address and port. 0, or -EINVAL with a message.
+ */
+int rly_parse_addr(const char *s, uint16_t default_port, uint32_t *ip_be, uint16_t *port_be);
+
+/* ------------------------------------------------------------------ publisher */
+
+typedef struct rly_pub rly_pub_t;
+
+struct rly_pub_opts {
+	const char *relay;              /**< "a.b.c.d[:port]" (default port RLY_WIRE_DEFAULT_PORT) */
+	const char *bind;               /**< optional local "a.b.c.d[:port]" */
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	uint16_t content_type;
+	uint32_t dgram_max;             /**< largest datagram to send; 0: 1472 (1500-byte MTU) */
+	uint32_t msgs_per_dgram;        /**< most messages per datagram; 0: as many as fit */
+	const struct rly_identity *identity; /**< NULL: a fresh identity for this publisher */
+	uint32_t chain;                 /**< 0: random (a new chain per publisher start) */
+	int sndbuf;                     /**< SO_SNDBUF bytes; 0: system default */
+};
+
+/** Open a UDP socket to the relay. 0, or -errno. */
+int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *opts);
+
+/**
+ * Queue one message, stamped now (CLOCK_REALTIME) with the next sequence number. Datagrams are sent
+ * in batches once the batch is full. Returns 0, RLY_BACK_PRESSURED (the message is queued; flush
+ * later), or -EMSGSIZE if the payload cannot fit in one datagram.
+ */
+int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len);
+
+/** Send everything queued. Returns 0, RLY_BACK_PRESSURED (some still queued), or -errno. */
+int rly_pub_flush(rly_pub_t *p);
+
+/** Flush (best effort) and free. NULL is allowed. */
+void rly_pub_free(rly_pub_t *p);
+
+struct rly_pub_stats {
+	uint64_t msgs;           /**< messages handed to the kernel */
+	uint64_t dgrams;         /**< datagrams handed to the kernel */
+	uint64_t bytes;          /**< UDP payload bytes handed to the kernel */
+	uint64_t back_pressured; /**< sendmmsg calls that found the socket full */
+	uint64_t send_errors;    /**< sendmmsg failures other than a full socket */
+	uint64_t last_seq;       /**< sequence of the last message queued */
+	uint32_t chain;
+};
+void rly_pub_stats(const rly_pub_t *p, struct rly_pub_stats *s);
+/** The publisher's identity public key. */
+const uint8_t *rly_pub_publisher(const rly_pub_t *p);
+
+/* ------------------------------------------------------------------ subscriber */
+
+typedef struct rly_sub rly_sub_t;
+
+/** One received data message, valid only during the callback. */
+struct rly_msg {
+	const uint8_t *stream_key;
+	uint32_t partition;
+	uint32_t chain;
+	const uint8_t *publisher;
+	uint64_t seq;
+	uint64_t prev_seq;
+	uint64_t timestamp_ns; /**< publisher's stamp */
+	uint64_t recv_ns;      /**< CLOCK_REALTIME when the batch holding it was received */
+	uint32_t key_id;
+	uint16_t content_type;
+	uint16_t flags;
+	const uint8_t *payload;
+	uint16_t payload_len;
+	const uint8_t *sig;
+	uint16_t sig_len;
+};
+
+/**
+ * Missing messages in one publisher chain: sequence numbers from_seq..to_seq (inclusive) were
+ * never received. Reported when a later message shows them missing (its prev_seq is past the last
+ * one received).
+ */
+struct rly_gap {
+	const uint8_t *publisher;
+	uint32_t chain;
+	uint64_t from_seq;
+	uint64_t to_seq;
+};
+
+/** Subscription lifecycle events passed to on_event, with a status from enum rly_sub_status. */
+enum rly_sub_event {
+	RLY_SUB_EV_SUBSCRIBED = 1,  /**< handshake done; lease granted */
+	RLY_SUB_EV_REFUSED = 2,     /**< relay refused (status says why) */
+	RLY_SUB_EV_LOST = 3,        /**< no answer to heartbeats, or relay says NOT_SUBSCRIBED */
+	RLY_SUB_EV_UNSUBSCRIBED = 4,
+};
+
+struct rly_sub_callbacks {
+	void (*on_message)(void *ctx, const struct rly_msg *m);
+	void (*on_gap)(void *ctx, const struct rly_gap *g);
+	void (*on_event)(void *ctx, enum rly_sub_event ev, unsigned status);
+	void *ctx;
+};
+
+struct rly_sub_opts {
+	const char *relay;          /**< "a.b.c.d[:port]" */
+	const char *bind;           /**< optional local "a.b.c.d[:port]" */
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	uint32_t lease_ms;          /**< requested lease; 0: 10000 */
+	const struct rly_identity *identity; /**< NULL: anonymous */
+	int rcvbuf;                 /**< SO_RCVBUF bytes; 0: 4 MiB */
+	int auto_resubscribe;       /**< nonzero: after LOST, keep re-subscribing in rly_sub_poll */
+	struct rly_sub_callbacks cb;
+};
+
+/** Create the socket. Does not contact the relay. 0, or -errno. */
+int rly_sub_create(rly_sub_t **out, const struct rly_sub_opts *opts);
+
+/**
+ * Run the subscribe handshake (SUBSCRIBE, CHALLENGE, SUBSCRIBE with cookie, SUB_ACK), resending
+ * on loss, for at most @p timeout_ms. Data that arrives meanwhile is delivered. 0 once subscribed;
+ * -ETIMEDOUT, -ECONNREFUSED (refused; errmsg gives the status), or -errno.
+ */
+int rly_sub_subscribe(rly_sub_t *s, int timeout_ms);
+
+/**
+ * Receive and deliver what has arrived, waiting at most @p timeout_ms (0: don't wait) for the
+ * first datagram, and run timers (heartbeats, lease loss, re-subscription). Returns messages
+ * delivered, or -errno.
+ */
+int rly_sub_poll(rly_sub_t *s, int timeout_ms);
+
+/** Send UNSUBSCRIBE and wait at most @p timeout_ms for UNSUB_ACK. 0, -ETIMEDOUT or -errno. */
+int rly_sub_unsubscribe(rly_sub_t *s, int timeout_ms);
+
+/** Free (does not unsubscribe). NULL is allowed. */
+void rly_sub_free(rly_sub_t *s);
+
+/** The socket, for epoll/poll integration: readable means rly_sub_poll has work. */
+int rly_sub_fd(const rly_sub_t *s);
+
+struct rly_sub_stats {
+	uint64_t msgs;           /**< messages delivered to on_message */
+	uint64_t dgrams;         /**< datagrams accepted */
+	uint64_t bytes;          /**< UDP payload bytes accepted */
+	uint64_t gaps;           /**< gap reports */
+	uint64_t missing;        /**< messages in all gap reports */
+	uint64_t stale;          /**< messages at or below the last sequence seen (duplicate or late), dropped */
+	uint64_t malformed;      /**< datagrams the parser refused */
+	uint64_t foreign;        /**< messages for another stream or partition, dropped */
+	uint64_t chains;         /**< publisher chains seen */
+	uint64_t heartbeats;     /**< HEARTBEATs sent */
+	uint64_t resubscribes;   /**< handshakes after the first */
+	uint64_t wire_err[RLY_WIRE_ERR_MAX]; /**< malformed datagrams by reason */
+};
+void rly_sub_stats(const rly_sub_t *s, struct rly_sub_stats *st);
+/** 1 while the subscription is established, else 0. */
+int rly_sub_is_subscribed(const rly_sub_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLY_CLIENT_H */

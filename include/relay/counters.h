@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file counters.h
+ * Counter ids of the relay's shared-memory counters page.
+ *
+ * Each writer (every worker lcore, the manager lcore, relay-control) owns one block of
+ * RLY_CTR_SLOTS 64-bit counters on its own cache lines and is the only thread that writes it, so
+ * counting is a plain store. Readers (relay-stat, tests) sum a counter over all blocks. Ids are
+ * appended, never renumbered: an older reader shows what it knows and ignores the rest.
+ */
+#ifndef RLY_COUNTERS_H
+#define RLY_COUNTERS_H
+
+#include <stdint.h>
+
+#include "relay/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A counter counts events (a reader shows a rate); a gauge is a current level. */
+#define RLY_CTR_KIND_COUNT 0
+#define RLY_CTR_KIND_GAUGE 1
+
+/**
+ * X(ID, kind, "description"). Frame-level drops are DROP_*; datagrams refused by the wire parser
+ * are counted once in DROP_WIRE and once per reason in the wire error slots.
+ */
+#define RLY_FOREACH_COUNTER(X)                                                                         \
+	X(RX_PKTS, COUNT, "frames received")                                                          \
+	X(RX_BYTES, COUNT, "bytes received (Ethernet frames)")                                        \
+	X(RX_DGRAMS, COUNT, "relay datagrams that passed validation")                                 \
+	X(RX_MSGS, COUNT, "data messages received")                                                   \
+	X(DELIVERIES, COUNT, "data messages sent to subscribers (one per message per subscriber)")   \
+	X(TX_PKTS, COUNT, "frames handed to the port")                                                \
+	X(TX_BYTES, COUNT, "bytes handed to the port (Ethernet frames)")                              \
+	X(TX_DROP, COUNT, "frames the port's tx queue refused, dropped")                              \
+	X(PUNTED, COUNT, "control datagrams passed to relay-control")                                 \
+	X(CTL_TX, COUNT, "datagrams sent on behalf of relay-control")                                 \
+	X(ARP_REPLIES, COUNT, "ARP requests for the relay's address answered")                        \
+	X(NO_SUBSCRIBERS, COUNT, "data messages for a stream with no subscriber here")                \
+	X(DROP_RUNT, COUNT, "frame shorter than its headers")                                          \
+	X(DROP_NOT_IP, COUNT, "frame neither IPv4 nor ARP")                                           \
+	X(DROP_IP_HDR, COUNT, "bad IPv4 version, header length or total length")                      \
+	X(DROP_IP_CSUM, COUNT, "bad IPv4 header checksum")                                             \
+	X(DROP_IP_FRAG, COUNT, "IPv4 fragment (relay datagrams are never fragmented)")                \
+	X(DROP_NOT_UDP, COUNT, "IPv4 but not UDP")                                                    \
+	X(DROP_NOT_FOR_US, COUNT, "destination address or UDP port is not the relay's")               \
+	X(DROP_UDP_LEN, COUNT, "UDP length disagrees with the IPv4 length")                           \
+	X(DROP_UDP_CSUM, COUNT, "bad UDP checksum")                                                    \
+	X(DROP_ARP, COUNT, "ARP that is not a request for the relay's address")                       \
+	X(DROP_WIRE, COUNT, "relay datagram refused by the parser (see the wire_* reasons)")          \
+	X(DROP_PUNT_FULL, COUNT, "control datagram dropped: relay-control's ring is full")            \
+	X(DROP_NOMBUF, COUNT, "delivery dropped: mbuf pool empty")                                     \
+	X(DROP_CTL_TX_BAD, COUNT, "unusable tx record from relay-control")                            \
+	X(CMD_APPLIED, COUNT, "commands from relay-control applied")                                  \
+	X(CMD_REFUSED, COUNT, "commands from relay-control refused (see its log)")                    \
+	X(RCU_SYNCS, COUNT, "subscriber-table grace periods waited for")                             \
+	X(STREAMS, GAUGE, "streams with at least one subscriber")                                     \
+	X(SUBSCRIBERS, GAUGE, "subscriber endpoints, summed over streams")                            \
+	X(CTL_SUB_REQ, COUNT, "SUBSCRIBE requests received by relay-control")                         \
+	X(CTL_CHALLENGES, COUNT, "CHALLENGEs sent")                                                    \
+	X(CTL_SUB_ADDED, COUNT, "subscribers added after a passed challenge")                         \
+	X(CTL_SUB_REFUSED, COUNT, "SUBSCRIBEs refused (bad or expired cookie, table full)")           \
+	X(CTL_UNSUBSCRIBED, COUNT, "subscriptions ended by UNSUBSCRIBE")                              \
+	X(CTL_HEARTBEATS, COUNT, "leases renewed by HEARTBEAT")                                        \
+	X(CTL_EXPIRED, COUNT, "subscriptions ended because their lease ran out")                      \
+	X(CTL_BAD_TOKEN, COUNT, "HEARTBEAT or UNSUBSCRIBE with an unknown subscription or token")     \
+	X(CTL_RESYNCS, COUNT, "table resynchronisations after relay-control (re)attached")            \
+	X(CTL_BAD_RECORD, COUNT, "unusable records from the dataplane's rings")                       \
+	X(CTL_TX_FULL, COUNT, "replies dropped: the dataplane's tx ring is full")                     \
+	X(IDLE_SLEEPS, COUNT, "loop turns that slept under the back-off idle strategy")
+
+enum rly_ctr {
+#define X(id, kind, desc) RLY_CTR_##id,
+	RLY_FOREACH_COUNTER(X)
+#undef X
+	RLY_CTR_MAX
+};
+
+/** Counter slots per block; ids below are counters, slots from RLY_CTR_WIRE_BASE are wire errors. */
+#define RLY_CTR_SLOTS 256u
+/** Slot of the first wire error counter: slot RLY_CTR_WIRE_BASE + e counts enum rly_wire_err e. */
+#define RLY_CTR_WIRE_BASE 192u
+
+_Static_assert(RLY_CTR_MAX <= RLY_CTR_WIRE_BASE, "counter ids ran into the wire error slots");
+_Static_assert(RLY_CTR_WIRE_BASE + RLY_WIRE_ERR_MAX <= RLY_CTR_SLOTS, "too many wire errors");
+
+/** One writer's counters, on cache lines of their own. */
+struct rly_ctr_block {
+	uint64_t v[RLY_CTR_SLOTS];
+} __attribute__((aligned(64)));
+
+/** Lower-case name of a counter ("rx_pkts"), or NULL if the id is unknown to this build. */
+const char *rly_ctr_name(unsigned id);
+/** Description of a counter, or NULL. */
+const char *rly_ctr_desc(unsigned id);
+/** RLY_CTR_KIND_COUNT or RLY_CTR_KIND_GAUGE. */
+int rly_ctr_kind(unsigned id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLY_COUNTERS_H */

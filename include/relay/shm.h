@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file shm.h
+ * Shared-memory ABI between the relay dataplane and the processes that attach to it
+ * (relay-control, relay-stat, tests).
+ *
+ * One POSIX shared-memory object per relay instance, /dev/shm/relay.<instance>, created by the
+ * relay (O_EXCL) and unlinked when it stops. It holds, at the offsets the header gives:
+ *
+ *   header | counters page (one rly_ctr_block per writer) | cmd ring | event ring |
+ *   punt ring per worker | tx ring
+ *
+ * The rings are DPDK rte_ring structures initialised in place with fixed-size elements
+ * (rte_ring_init + rte_ring_*_elem); they hold no pointers, so each process maps the object at its
+ * own address and needs librte_ring only, never rte_eal_init. Directions:
+ *
+ *   cmd ring    relay-control -> manager lcore   struct rly_cmd     (SP/SC)
+ *   event ring  manager lcore -> relay-control   struct rly_event   (SP/SC)
+ *   punt ring   worker w -> relay-control        struct rly_pkt_rec (SP/SC, one per worker)
+ *   tx ring     relay-control -> worker 0        struct rly_pkt_rec (SP/SC)
+ *
+ * An attacher checks magic, abi_version, header_size and ring_impl (the DPDK version whose rte_ring
+ * layout the relay used) and refuses any mismatch with a message that names both values.
+ * Fields marked "live" change while the relay runs; read and write them with __atomic builtins.
+ */
+#ifndef RLY_SHM_H
+#define RLY_SHM_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay/counters.h"
+#include "relay/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** "RLYSHM01" read as a little-endian u64. */
+#define RLY_SHM_MAGIC 0x31304d4853594c52ull
+/** Bumped on any change to the layout below or to a record. */
+#define RLY_SHM_ABI_VERSION 1u
+/** shm_open name of an instance: "/relay." followed by the instance name. */
+#define RLY_SHM_NAME_PREFIX "/relay."
+/** Instance names: 1..31 characters of [A-Za-z0-9_-]. */
+#define RLY_INSTANCE_MAX 31u
+#define RLY_INSTANCE_DEFAULT "default"
+/** Most ports and workers the ABI describes. */
+#define RLY_SHM_MAX_PORTS 8u
+#define RLY_SHM_MAX_WORKERS 64u
+
+/** Dataplane lifecycle, in rly_shm_header.state. */
+enum rly_shm_state {
+	RLY_SHM_STATE_STARTING = 1, /**< rings exist, ports not yet started */
+	RLY_SHM_STATE_RUNNING = 2,  /**< workers polling */
+	RLY_SHM_STATE_STOPPING = 3, /**< shutting down; detach */
+};
+
+/** Counter blocks: worker w uses block w; then these two follow the workers. */
+#define RLY_CTR_BLOCK_MANAGER(n_workers) (n_workers)
+#define RLY_CTR_BLOCK_CONTROL(n_workers) ((n_workers) + 1u)
+
+/** Header at offset 0 of the shared-memory object. */
+struct rly_shm_header {
+	uint64_t magic;       /**< RLY_SHM_MAGIC */
+	uint32_t abi_version; /**< RLY_SHM_ABI_VERSION */
+	uint32_t header_size; /**< sizeof(struct rly_shm_header) */
+	uint64_t total_size;  /**< bytes in the object */
+	uint32_t ring_impl;   /**< RTE_VERSION of the rte_ring layout used for the rings */
+	uint32_t n_workers;   /**< worker lcores (and punt rings) */
+	uint32_t n_blocks;    /**< counter blocks: n_workers + 2 */
+	uint32_t ctr_slots;   /**< RLY_CTR_SLOTS */
+	uint64_t counters_off;
+	uint64_t cmd_ring_off;
+	uint64_t event_ring_off;
+	uint64_t punt_ring_off;    /**< ring of worker w at punt_ring_off + w * punt_ring_stride */
+	uint64_t punt_ring_stride;
+	uint64_t tx_ring_off;
+	uint32_t cmd_ring_slots;   /**< power of two */
+	uint32_t event_ring_slots;
+	uint32_t punt_ring_slots;
+	uint32_t tx_ring_slots;
+	uint32_t cmd_rec_size;     /**< sizeof(struct rly_cmd) */
+	uint32_t event_rec_size;   /**< sizeof(struct rly_event) */
+	uint32_t pkt_rec_size;     /**< sizeof(struct rly_pkt_rec) */
+	int32_t relay_pid;
+	uint32_t relay_ip_be;      /**< relay's IPv4 address, network order */
+	uint16_t relay_udp_port;   /**< host order */
+	uint16_t n_ports;
+	uint32_t dgram_max;        /**< largest UDP payload the relay sends (from its MTU) */
+	uint64_t start_realtime_ns;
+	uint64_t tsc_hz;           /**< the dataplane's TSC frequency, for tools */
+	uint8_t port_mac[RLY_SHM_MAX_PORTS][8]; /**< MAC of each port, 6 bytes used */
+	char instance[RLY_INSTANCE_MAX + 1];
+	uint8_t reserved0[64];
+
+	/* live: written by the relay */
+	uint32_t state __attribute__((aligned(64))); /**< enum rly_shm_state */
+	uint32_t reserved1;
+	uint64_t relay_heartbeat_ns; /**< CLOCK_MONOTONIC, advanced by the manager lcore every turn */
+	uint64_t table_generation;   /**< bumped by the manager after each applied table change */
+	uint8_t reserved2[40];
+
+	/* live: written by relay-control */
+	int32_t control_pid __attribute__((aligned(64))); /**< attached relay-control, 0 if none */
+	uint32_t reserved3;
+	uint64_t control_heartbeat_ns; /**< CLOCK_MONOTONIC */
+	uint8_t reserved4[48];
+} __attribute__((aligned(64)));
+
+static_assert(sizeof(struct rly_shm_header) % 64 == 0, "header is whole cache lines");
+static_assert(offsetof(struct rly_shm_header, state) % 64 == 0, "relay live fields own a line");
+static_assert(offsetof(struct rly_shm_header, control_pid) % 64 == 0, "control fields own a line");
+static_assert(offsetof(struct rly_shm_header, control_pid) - offsetof(struct rly_shm_header, state) == 64,
+	      "one cache line of relay live fields");
+
+/** A subscriber endpoint as the dataplane stores it: where and how to send. */
+struct rly_endpoint {
+	uint32_t ip_be;       /**< IPv4 address, network order */
+	uint16_t udp_port_be; /**< UDP port, network order */
+	uint16_t port_id;     /**< relay port the endpoint is reached through */
+	uint8_t mac[6];       /**< next-hop MAC (learnt from the subscriber's own frames) */
+	uint8_t reserved[2];
+} __attribute__((packed, aligned(4)));
+static_assert(sizeof(struct rly_endpoint) == 16, "endpoint is 16 bytes");
+
+/** Commands, relay-control -> manager. */
+enum rly_cmd_op {
+	RLY_CMD_SUB_ADD = 1, /**< add ep to (stream_key, partition); idempotent */
+	RLY_CMD_SUB_DEL = 2, /**< remove ep from (stream_key, partition) */
+	RLY_CMD_DUMP = 3,    /**< emit one RLY_EV_DUMP_ENTRY per endpoint, then RLY_EV_DUMP_END */
+	RLY_CMD_PING = 4,    /**< answered by RLY_EV_DONE; used to fence earlier commands */
+};
+
+/** Command results, in rly_event.status. X(name, value, description) */
+#define RLY_FOREACH_CMD_STATUS(X)                                                                      \
+	X(OK, 0, "applied")                                                                            \
+	X(EXISTS, 1, "endpoint was already subscribed (nothing changed)")                             \
+	X(NOT_FOUND, 2, "no such subscription")                                                        \
+	X(STREAMS_FULL, 3, "stream table is full (relay --max-streams)")                              \
+	X(SUBS_FULL, 4, "stream has the most subscribers allowed (relay --max-subs-per-stream)")      \
+	X(BAD_PORT, 5, "port id is not a port of this relay")                                          \
+	X(BAD_OP, 6, "unknown command")                                                                \
+	X(NO_MEMORY, 7, "relay could not allocate the new table entry")
+
+enum rly_cmd_status {
+#define X(name, value, desc) RLY_CMD_##name = value,
+	RLY_FOREACH_CMD_STATUS(X)
+#undef X
+};
+
+/** Text for a command status. */
+const char *rly_cmd_status_str(unsigned status);
+
+/** One command record (64 bytes). */
+struct rly_cmd {
+	uint16_t op;       /**< enum rly_cmd_op */
+	uint16_t reserved0;
+	uint32_t seq;      /**< chosen by relay-control, echoed in the event that answers it */
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	uint32_t reserved1;
+	struct rly_endpoint ep;
+	uint8_t reserved2[16];
+};
+static_assert(sizeof(struct rly_cmd) == 64, "command record is 64 bytes");
+
+/** Events, manager -> relay-control. */
+enum rly_event_op {
+	RLY_EV_DONE = 1,       /**< command seq finished with status */
+	RLY_EV_DUMP_ENTRY = 2, /**< one (stream, partition, endpoint) of the table */
+	RLY_EV_DUMP_END = 3,   /**< dump for command seq complete; count = entries sent */
+};
+
+/** One event record (64 bytes). */
+struct rly_event {
+	uint16_t op;     /**< enum rly_event_op */
+	uint16_t status; /**< enum rly_cmd_status (RLY_EV_DONE) */
+	uint32_t seq;    /**< seq of the command this answers */
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	uint32_t count;  /**< RLY_EV_DUMP_END: entries sent */
+	struct rly_endpoint ep;
+	uint8_t reserved[16];
+};
+static_assert(sizeof(struct rly_event) == 64, "event record is 64 bytes");
+
+/** Room for a UDP payload in a packet record. */
+#define RLY_PKT_REC_DATA 2016u
+static_assert(RLY_PKT_REC_DATA >= RLY_WIRE_MAX_DGRAM, "a record holds any relay datagram");
+
+/**
+ * A UDP datagram crossing between the dataplane and relay-control (2048 bytes).
+ * Punt: what a worker received (addresses are the sender's). Tx: what relay-control wants sent
+ * (addresses are the destination's); the worker adds Ethernet, IPv4 and UDP headers from the
+ * relay's own address and port.
+ */
+struct rly_pkt_rec {
+	uint16_t port_id;
+	uint16_t len;         /**< bytes used in data[] */
+	uint32_t ip_be;
+	uint16_t udp_port_be;
+	uint8_t mac[6];
+	uint16_t worker;      /**< punt: the worker that received it */
+	uint16_t reserved;
+	uint32_t reserved2;
+	uint64_t rx_tsc;      /**< punt: worker TSC at receive */
+	uint8_t data[RLY_PKT_REC_DATA];
+};
+static_assert(sizeof(struct rly_pkt_rec) == 2048, "packet record is 2048 bytes");
+static_assert(offsetof(struct rly_pkt_rec, data) == 32, "record header is 32 bytes");
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLY_SHM_H */

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file wire.h
+ * relay wire protocol, version 1: the bytes inside one UDP datagram.
+ *
+ * Everything here is fixed-size, packed and in network byte order; fields are read and written
+ * through the rly_be*_load/store accessors below, never by casting a multi-byte field. The layout
+ * is documented with diagrams in docs/wire-protocol.md; this header is the normative source and
+ * the static_asserts at the bottom pin every size and offset.
+ *
+ * A datagram is one 8-byte rly_wire_dgram_hdr followed by:
+ *  - DATA: `count` data messages back to back, each a rly_wire_msg_hdr, its payload, then its
+ *    signature (sig_len bytes). Messages are self-contained, so a relay may regroup them into new
+ *    datagrams without touching a byte of any message.
+ *  - a control type: exactly one fixed-size body whose size is given by rly_wire_body_size().
+ *
+ * This header includes no DPDK, liburcu or libsodium header: clients, the control process and tools
+ * build against it without the dataplane's dependencies.
+ */
+#ifndef RLY_WIRE_H
+#define RLY_WIRE_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** First two bytes of every relay datagram: "RY". */
+#define RLY_WIRE_MAGIC 0x5259u
+/** Protocol version this header describes. A different version is refused, never guessed at. */
+#define RLY_WIRE_VERSION 1u
+/** Default UDP port a relay listens on. */
+#define RLY_WIRE_DEFAULT_PORT 4747u
+/** Largest UDP payload a relay accepts or sends (jumbo frames up to an mbuf's 2 KiB data room). */
+#define RLY_WIRE_MAX_DGRAM 1972u
+/** UDP payload that fits a standard 1500-byte Ethernet MTU (1500 - 20 IPv4 - 8 UDP). */
+#define RLY_WIRE_DGRAM_FOR_MTU(mtu) ((mtu) - 28u)
+/** Bytes in an Ed25519 signature. sig_len is either 0 or this. */
+#define RLY_WIRE_SIG_LEN 64u
+/** Bytes in a stream key. */
+#define RLY_STREAM_KEY_LEN 16u
+/** Bytes in a publisher or subscriber identity (an Ed25519 public key). */
+#define RLY_ID_LEN 32u
+/** Bytes in a return-routability cookie and in a subscription token. */
+#define RLY_COOKIE_LEN 16u
+
+/**
+ * Message types (the `type` byte of the datagram header). Values are assigned once and never
+ * renumbered; reserved ones belong to later protocol features and are refused by v1 parsers with
+ * RLY_WIRE_ERR_RESERVED_TYPE (so they are counted apart from garbage).
+ *
+ * X(name, value, body struct or void, direction, description)
+ */
+#define RLY_FOREACH_MSG_TYPE(X)                                                                        \
+	X(DATA, 0x01, -, "pub->relay, relay->sub", "one or more data messages")                       \
+	X(SUBSCRIBE, 0x10, rly_wire_subscribe, "sub->relay", "subscribe request, or its answer to a challenge") \
+	X(CHALLENGE, 0x11, rly_wire_challenge, "relay->sub", "return-routability challenge: echo the cookie") \
+	X(SUB_ACK, 0x12, rly_wire_ack, "relay->sub", "subscribe result, lease and subscription token") \
+	X(UNSUBSCRIBE, 0x13, rly_wire_sub_ref, "sub->relay", "end a subscription (token required)")   \
+	X(UNSUB_ACK, 0x14, rly_wire_ack, "relay->sub", "unsubscribe result")                          \
+	X(HEARTBEAT, 0x15, rly_wire_sub_ref, "sub->relay", "renew the lease (token required)")        \
+	X(HEARTBEAT_ACK, 0x16, rly_wire_ack, "relay->sub", "lease renewed, or NOT_SUBSCRIBED")         \
+	X(NAK, 0x20, reserved, "sub/relay->relay", "reserved: request missing sequence ranges")        \
+	X(GAP, 0x21, reserved, "relay->sub/relay", "reserved: requested range no longer in history")   \
+	X(KEY_REQUEST, 0x30, reserved, "sub->publisher", "reserved: ask for a stream group key")       \
+	X(KEY_RESPONSE, 0x31, reserved, "publisher->sub", "reserved: group key sealed to the subscriber") \
+	X(PEER_HELLO, 0x40, reserved, "relay<->relay", "reserved: peer handshake")                     \
+	X(PEER_JOIN, 0x41, reserved, "relay<->relay", "reserved: join a stream overlay")               \
+	X(PEER_PRUNE, 0x42, reserved, "relay<->relay", "reserved: leave or demote an overlay link")    \
+	X(PEER_IHAVE, 0x43, reserved, "relay<->relay", "reserved: lazy repair, announce held messages") \
+	X(PEER_IWANT, 0x44, reserved, "relay<->relay", "reserved: lazy repair, fetch missed messages") \
+	X(RECEIPT, 0x50, reserved, "sub/relay->relay", "reserved: signed per-epoch delivery receipt")  \
+	X(RECEIPT_ACK, 0x51, reserved, "relay->sub/relay", "reserved: receipt accepted or refused")
+
+enum rly_msg_type {
+#define X(name, value, body, dir, desc) RLY_MSG_##name = value,
+	RLY_FOREACH_MSG_TYPE(X)
+#undef X
+};
+
+/**
+ * Why a parser refused a datagram. One counter per reason exists in the counters page
+ * (include/relay/counters.h). Ids are appended, never renumbered.
+ */
+#define RLY_FOREACH_WIRE_ERR(X)                                                                        \
+	X(OK, "accepted")                                                                              \
+	X(TRUNCATED_HEADER, "shorter than the 8-byte datagram header")                                 \
+	X(BAD_MAGIC, "first two bytes are not the relay magic 0x5259")                                 \
+	X(BAD_VERSION, "protocol version is not 1")                                                    \
+	X(UNKNOWN_TYPE, "message type is not defined by protocol v1")                                  \
+	X(RESERVED_TYPE, "message type reserved for a later feature, not handled by v1")               \
+	X(LENGTH_MISMATCH, "header length differs from the UDP payload length")                        \
+	X(OVERSIZED, "datagram larger than the configured maximum")                                    \
+	X(BAD_COUNT, "message count is zero, or not 1 for a control message")                          \
+	X(TRUNCATED_MESSAGE, "a data message runs past the end of the datagram")                      \
+	X(TRAILING_BYTES, "bytes left over after the last counted message")                            \
+	X(BAD_SIG_LEN, "signature length is neither 0 nor 64")                                         \
+	X(BAD_FLAGS, "unknown flag bits, or the signed flag disagrees with the signature length")      \
+	X(RESERVED_NONZERO, "a reserved field is not zero")                                            \
+	X(BAD_SEQUENCE, "sequence is 0, or previous sequence is not below it")                         \
+	X(BAD_BODY_SIZE, "control message body is not the size its type requires")                     \
+	X(BAD_FIELD, "a control message field is out of range")
+
+enum rly_wire_err {
+#define X(name, desc) RLY_WIRE_ERR_##name,
+	RLY_FOREACH_WIRE_ERR(X)
+#undef X
+	RLY_WIRE_ERR_MAX
+};
+
+/** Human-readable reason for a wire error ("shorter than the 8-byte datagram header"). */
+const char *rly_wire_err_str(enum rly_wire_err e);
+/** Short identifier of a wire error ("TRUNCATED_HEADER"), as used in counter names. */
+const char *rly_wire_err_name(enum rly_wire_err e);
+/** Name of a message type ("SUBSCRIBE"), or NULL if the value is not defined. */
+const char *rly_msg_type_name(unsigned type);
+
+/** Big-endian field types: plain integers, named so a reader knows not to use them directly. */
+typedef uint16_t rly_be16_t;
+typedef uint32_t rly_be32_t;
+typedef uint64_t rly_be64_t;
+
+static inline uint16_t rly_be16_load(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return __builtin_bswap16(v);
+}
+static inline uint32_t rly_be32_load(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return __builtin_bswap32(v);
+}
+static inline uint64_t rly_be64_load(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return __builtin_bswap64(v);
+}
+static inline void rly_be16_store(void *p, uint16_t v)
+{
+	v = __builtin_bswap16(v);
+	memcpy(p, &v, sizeof(v));
+}
+static inline void rly_be32_store(void *p, uint32_t v)
+{
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, sizeof(v));
+}
+static inline void rly_be64_store(void *p, uint64_t v)
+{
+	v = __builtin_bswap64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+/** Datagram header: the first 8 bytes of every relay UDP payload. */
+struct rly_wire_dgram_hdr {
+	rly_be16_t magic;  /**< RLY_WIRE_MAGIC */
+	uint8_t version;   /**< RLY_WIRE_VERSION */
+	uint8_t type;      /**< enum rly_msg_type */
+	rly_be16_t length; /**< whole datagram in bytes, this header included; equals the UDP payload length */
+	rly_be16_t count;  /**< DATA: messages that follow (>= 1); control types: 1 */
+} __attribute__((packed));
+
+/** Data message flags. */
+#define RLY_MSG_F_SIGNED 0x0001u    /**< sig_len is 64 and the signature follows the payload */
+#define RLY_MSG_F_ENCRYPTED 0x0002u /**< payload is AEAD ciphertext under group key key_id */
+#define RLY_MSG_F_ALL (RLY_MSG_F_SIGNED | RLY_MSG_F_ENCRYPTED)
+
+/**
+ * Data message header (96 bytes), followed by payload_len bytes of payload and sig_len bytes of
+ * signature. The signature, when present, covers this header with `ttl` taken as zero, and the
+ * payload; relays change only `ttl`.
+ */
+struct rly_wire_msg_hdr {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN]; /**< stream identity (BLAKE2b-128 of the stream name) */
+	rly_be32_t partition;                   /**< partition of the stream */
+	rly_be32_t chain;                       /**< publisher's message chain (new on each publisher start) */
+	uint8_t publisher[RLY_ID_LEN];          /**< publisher's Ed25519 public key */
+	rly_be64_t seq;                         /**< sequence number in the chain, >= 1 */
+	rly_be64_t prev_seq;                    /**< previous sequence in the chain; 0 for the first */
+	rly_be64_t timestamp_ns;                /**< publisher clock, ns since the Unix epoch (CLOCK_REALTIME) */
+	rly_be32_t key_id;                      /**< group key id when encrypted, else 0 */
+	rly_be16_t content_type;                /**< application-defined payload type */
+	rly_be16_t flags;                       /**< RLY_MSG_F_* */
+	rly_be16_t payload_len;                 /**< payload bytes after this header */
+	rly_be16_t sig_len;                     /**< 0 or RLY_WIRE_SIG_LEN */
+	uint8_t ttl;                            /**< hop limit for relay overlays; not signed */
+	uint8_t reserved[3];                    /**< zero */
+} __attribute__((packed));
+
+/** Bytes of a whole data message given its header. */
+static inline size_t rly_wire_msg_size(const struct rly_wire_msg_hdr *h)
+{
+	return sizeof(*h) + rly_be16_load(&h->payload_len) + rly_be16_load(&h->sig_len);
+}
+
+/** Largest payload one message can carry in a datagram of @p dgram_max bytes, signed or not. */
+#define RLY_WIRE_MAX_PAYLOAD(dgram_max, sig)                                                           \
+	((dgram_max) - sizeof(struct rly_wire_dgram_hdr) - sizeof(struct rly_wire_msg_hdr) - (sig))
+
+/**
+ * SUBSCRIBE body. First sent with issued_ms = 0 and a zero cookie; the relay answers with a
+ * CHALLENGE to the source address, and the subscriber sends SUBSCRIBE again with the challenge's
+ * issued_ms and cookie. Only then is the source address added. The body is padded so that a
+ * SUBSCRIBE is never smaller than the CHALLENGE it provokes (no amplification).
+ */
+struct rly_wire_subscribe {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t lease_ms;             /**< requested lease; the relay may grant less */
+	rly_be64_t request_id;           /**< chosen by the subscriber, echoed in CHALLENGE and SUB_ACK */
+	uint8_t subscriber[RLY_ID_LEN];  /**< subscriber's Ed25519 public key, zero if anonymous */
+	rly_be64_t issued_ms;            /**< 0, or the CHALLENGE's issued_ms */
+	uint8_t cookie[RLY_COOKIE_LEN];  /**< zero, or the CHALLENGE's cookie */
+	uint8_t reserved[8];             /**< zero */
+} __attribute__((packed));
+
+/** CHALLENGE body: sent only to the source address of a SUBSCRIBE. */
+struct rly_wire_challenge {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t reserved; /**< zero */
+	rly_be64_t request_id;
+	rly_be64_t issued_ms;           /**< relay clock when the cookie was made; echo it back */
+	uint8_t cookie[RLY_COOKIE_LEN]; /**< MAC over source address, port, stream, partition, request, issued_ms */
+} __attribute__((packed));
+
+/**
+ * Subscription status codes carried in acks (and in control-process logs).
+ * X(name, value, description)
+ */
+#define RLY_FOREACH_SUB_STATUS(X)                                                                      \
+	X(OK, 0, "done")                                                                               \
+	X(DENIED, 1, "not permitted")                                                                  \
+	X(BAD_COOKIE, 2, "cookie does not match this source address and request")                      \
+	X(COOKIE_EXPIRED, 3, "cookie is older than the challenge lifetime; subscribe again")           \
+	X(NOT_SUBSCRIBED, 4, "no subscription for this source address and stream")                     \
+	X(TABLE_FULL, 5, "relay has no room for another subscriber or stream")                         \
+	X(RATE_LIMITED, 6, "too many requests from this source; retry later")                          \
+	X(BAD_TOKEN, 7, "subscription token does not match")                                           \
+	X(UNAVAILABLE, 8, "relay control plane is not ready; retry")
+
+enum rly_sub_status {
+#define X(name, value, desc) RLY_SUB_##name = value,
+	RLY_FOREACH_SUB_STATUS(X)
+#undef X
+};
+
+/** Text for a subscription status, or "unknown status". */
+const char *rly_sub_status_str(unsigned status);
+/** Name of a subscription status ("BAD_COOKIE"), or "UNKNOWN". */
+const char *rly_sub_status_name(unsigned status);
+
+/** SUB_ACK, UNSUB_ACK and HEARTBEAT_ACK body. */
+struct rly_wire_ack {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be16_t status;    /**< enum rly_sub_status */
+	rly_be16_t reserved;  /**< zero */
+	rly_be64_t request_id;
+	rly_be32_t lease_ms;     /**< granted lease (0 when status is not OK) */
+	rly_be32_t heartbeat_ms; /**< how often the relay wants a HEARTBEAT */
+	uint8_t token[RLY_COOKIE_LEN]; /**< SUB_ACK OK: secret for HEARTBEAT/UNSUBSCRIBE; else zero */
+} __attribute__((packed));
+
+/** UNSUBSCRIBE and HEARTBEAT body: names a subscription by its token. */
+struct rly_wire_sub_ref {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t reserved; /**< zero */
+	rly_be64_t request_id;
+	uint8_t token[RLY_COOKIE_LEN];
+} __attribute__((packed));
+
+static_assert(sizeof(struct rly_wire_dgram_hdr) == 8, "dgram header is 8 bytes");
+static_assert(sizeof(struct rly_wire_msg_hdr) == 96, "message header is 96 bytes");
+static_assert(offsetof(struct rly_wire_msg_hdr, partition) == 16, "partition at 16");
+static_assert(offsetof(struct rly_wire_msg_hdr, chain) == 20, "chain at 20");
+static_assert(offsetof(struct rly_wire_msg_hdr, publisher) == 24, "publisher at 24");
+static_assert(offsetof(struct rly_wire_msg_hdr, seq) == 56, "seq at 56");
+static_assert(offsetof(struct rly_wire_msg_hdr, prev_seq) == 64, "prev_seq at 64");
+static_assert(offsetof(struct rly_wire_msg_hdr, timestamp_ns) == 72, "timestamp at 72");
+static_assert(offsetof(struct rly_wire_msg_hdr, key_id) == 80, "key_id at 80");
+static_assert(offsetof(struct rly_wire_msg_hdr, content_type) == 84, "content_type at 84");
+static_assert(offsetof(struct rly_wire_msg_hdr, flags) == 86, "flags at 86");
+static_assert(offsetof(struct rly_wire_msg_hdr, payload_len) == 88, "payload_len at 88");
+static_assert(offsetof(struct rly_wire_msg_hdr, sig_len) == 90, "sig_len at 90");
+static_assert(offsetof(struct rly_wire_msg_hdr, ttl) == 92, "ttl at 92");
+static_assert(sizeof(struct rly_wire_subscribe) == 96, "subscribe body is 96 bytes");
+static_assert(sizeof(struct rly_wire_challenge) == 56, "challenge body is 56 bytes");
+static_assert(sizeof(struct rly_wire_ack) == 56, "ack body is 56 bytes");
+static_assert(sizeof(struct rly_wire_sub_ref) == 48, "sub_ref body is 48 bytes");
+static_assert(sizeof(struct rly_wire_subscribe) >= sizeof(struct rly_wire_challenge),
+	      "a SUBSCRIBE must not be smaller than the CHALLENGE it provokes");
+
+/**
+ * Body size a control type requires, 0 for DATA (variable), or -1 for an undefined or reserved
+ * type.
+ */
+int rly_wire_body_size(unsigned type);
+
+/** A validated datagram: what rly_wire_parse() found. Points into the caller's buffer. */
+struct rly_wire_view {
+	uint8_t type;        /**< enum rly_msg_type */
+	uint16_t count;      /**< messages (DATA) or 1 */
+	const uint8_t *body; /**< first byte after the datagram header */
+	size_t body_len;     /**< bytes after the datagram header */
+};
+
+/**
+ * Validate one datagram of @p len bytes completely: header, every message header and every length,
+ * before the caller trusts any of it. Returns RLY_WIRE_ERR_OK and fills @p v, or the reason it was
+ * refused. @p max_len is the largest datagram the caller accepts (at most RLY_WIRE_MAX_DGRAM).
+ * Pure function: no allocation, no I/O; safe on any input.
+ */
+enum rly_wire_err rly_wire_parse(const void *buf, size_t len, size_t max_len,
+				 struct rly_wire_view *v);
+
+/**
+ * Step through the messages of a validated DATA view. Set *@p off to 0 before the first call;
+ * returns the next message header (and advances *@p off) or NULL after the last one.
+ */
+static inline const struct rly_wire_msg_hdr *rly_wire_next_msg(const struct rly_wire_view *v,
+								size_t *off)
+{
+	if (*off >= v->body_len)
+		return NULL;
+	const struct rly_wire_msg_hdr *h = (const struct rly_wire_msg_hdr *)(v->body + *off);
+	*off += rly_wire_msg_size(h);
+	return h;
+}
+
+/** Write a datagram header at @p buf. */
+static inline void rly_wire_put_dgram_hdr(void *buf, unsigned type, uint16_t length, uint16_t count)
+{
+	struct rly_wire_dgram_hdr *h = (struct rly_wire_dgram_hdr *)buf;
+	rly_be16_store(&h->magic, RLY_WIRE_MAGIC);
+	h->version = RLY_WIRE_VERSION;
+	h->type = (uint8_t)type;
+	rly_be16_store(&h->length, length);
+	rly_be16_store(&h->count, count);
+}
+
+/**
+ * Build a complete control datagram (header + @p body of the size @p type requires) into @p out of
+ * @p cap bytes. Returns the datagram length, or -1 if the type has no fixed body or @p cap is too
+ * small.
+ */
+int rly_wire_build_control(void *out, size_t cap, unsigned type, const void *body);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLY_WIRE_H */
