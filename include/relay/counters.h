@@ -70,7 +70,9 @@ extern "C" {
 	X(CTL_RESYNCS, COUNT, "table resynchronisations after relay-control (re)attached")            \
 	X(CTL_BAD_RECORD, COUNT, "unusable records from the dataplane's rings")                       \
 	X(CTL_TX_FULL, COUNT, "replies dropped: the dataplane's tx ring is full")                     \
-	X(IDLE_SLEEPS, COUNT, "loop turns that slept under the back-off idle strategy")
+	X(IDLE_SLEEPS, COUNT, "loop turns that slept under the back-off idle strategy")              \
+	X(DROP_MULTISEG, COUNT, "frame spread over several mbufs (larger than the relay's MTU)")     \
+	X(DROP_WRONG_WAY, COUNT, "relay-to-client control message sent to the relay")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,

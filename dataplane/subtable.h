@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Subscriber table: (stream key, partition) -> the set of endpoints that get its messages.
+ *
+ * One writer (the manager lcore), many readers (the workers), liburcu QSBR: a reader's lookup is a
+ * hash, a bucket walk and a pointer load, with no atomics or fences; workers announce a quiescent
+ * state once per loop turn. A change never modifies what a reader may be looking at: the writer
+ * builds a new endpoint set, publishes it with one pointer store, and frees the old one only after
+ * every worker has passed a quiescent state (rly_subtable_reclaim). So a change never stalls a
+ * worker, and a worker never sees a half-made set.
+ *
+ * The hash is keyed with a per-process random secret: stream keys come from the network, and an
+ * unkeyed hash would let anyone who can subscribe pile streams into one bucket.
+ */
+#ifndef RLY_DATAPLANE_SUBTABLE_H
+#define RLY_DATAPLANE_SUBTABLE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include "relay/shm.h"
+
+/** An immutable set of endpoints, replaced as a whole on every change. */
+struct rly_sub_set {
+	uint32_t n;
+	uint32_t reserved;
+	struct rly_sub_set *retired_next; /* writer only */
+	struct rly_endpoint ep[];
+};
+
+/** A stream's table entry. Readers use node, key, partition and set only. */
+struct rly_stream_entry {
+	struct cds_lfht_node node;
+	uint8_t key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	struct rly_sub_set *set; /* RCU pointer; never NULL while the entry is in the table */
+	/* writer only */
+	struct rly_stream_entry *list_prev, *list_next;
+	struct rly_stream_entry *retired_next;
+};
+
+struct rly_subtable {
+	struct cds_lfht *ht;
+	uint64_t seed0, seed1;
+	uint32_t max_streams;
+	uint32_t max_subs;
+	/* writer only */
+	uint32_t n_streams;
+	uint32_t n_subs;
+	struct rly_stream_entry *list;     /* every entry, for dumps */
+	struct rly_sub_set *retired_sets;
+	struct rly_stream_entry *retired_entries;
+};
+
+static inline unsigned long rly_subtable_hash(const struct rly_subtable *t, const uint8_t *key,
+					      uint32_t partition)
+{
+	uint64_t a, b;
+	__uint128_t m;
+
+	memcpy(&a, key, 8);
+	memcpy(&b, key + 8, 8);
+	m = (__uint128_t)(a ^ t->seed0) * (b ^ t->seed1 ^ partition);
+	return (unsigned long)((uint64_t)m ^ (uint64_t)(m >> 64));
+}
+
+struct rly_subtable_match {
+	const uint8_t *key;
+	uint32_t partition;
+};
+
+static inline int rly_subtable_match_fn(struct cds_lfht_node *node, const void *arg)
+{
+	const struct rly_stream_entry *e = caa_container_of(node, struct rly_stream_entry, node);
+	const struct rly_subtable_match *m = arg;
+	return e->partition == m->partition && memcmp(e->key, m->key, RLY_STREAM_KEY_LEN) == 0;
+}
+
+/**
+ * The subscriber set of (key, partition), or NULL. Reader side: the calling thread is a registered,
+ * online QSBR thread, and the set stays valid until its next quiescent state.
+ */
+static inline const struct rly_sub_set *rly_subtable_lookup(const struct rly_subtable *t,
+							    const uint8_t *key, uint32_t partition)
+{
+	struct rly_subtable_match m = {key, partition};
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(t->ht, rly_subtable_hash(t, key, partition), rly_subtable_match_fn, &m, &it);
+	node = cds_lfht_iter_get_node(&it);
+	if (node == NULL)
+		return NULL;
+	return rcu_dereference(caa_container_of(node, struct rly_stream_entry, node)->set);
+}
+
+/** Allocate a table for at most @p max_streams streams of at most @p max_subs endpoints each. */
+struct rly_subtable *rly_subtable_create(uint32_t max_streams, uint32_t max_subs);
+/** Free the table and everything in it; no reader may be using it. */
+void rly_subtable_free(struct rly_subtable *t);
+
+/* Writer side: one thread only, registered with rcu_register_thread() and online. */
+
+/** Add or update @p ep (keyed by address and UDP port) under (key, partition). */
+int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partition,
+		     const struct rly_endpoint *ep);
+/** Remove the endpoint with @p ep's address and UDP port from (key, partition). */
+int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partition,
+		     const struct rly_endpoint *ep);
+/** Wait for a grace period if anything was retired, then free it. Returns objects freed. */
+unsigned rly_subtable_reclaim(struct rly_subtable *t);
+
+/** Resumable walk over every (stream, endpoint), for dumps. */
+struct rly_subtable_cursor {
+	struct rly_stream_entry *entry;
+	uint32_t index;
+	int started;
+};
+/** Next endpoint; 1 and fills the outputs, or 0 at the end. The table must not change between calls. */
+int rly_subtable_next(struct rly_subtable *t, struct rly_subtable_cursor *c, uint8_t *key,
+		      uint32_t *partition, struct rly_endpoint *ep);
+
+#endif

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The worker's loop turn: receive, validate, classify, hand data to the fan-out, punt control
+ * datagrams, answer ARP, send relay-control's replies, drain tx buffers.
+ *
+ * Hot path: no syscalls, locks, allocation (other than mbufs from the pool), stdio or crypto in
+ * this file; tools/check-hotpath.sh enforces it. A frame that fails any check is freed and counted
+ * by reason; nothing here returns an error per packet.
+ */
+#include "dataplane/worker.h"
+
+#include <string.h>
+
+#include <rte_arp.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+#include <rte_ring_elem.h>
+
+#include "relay/wire.h"
+
+enum disposition {
+	FRAME_FREE,  /* done with it: free at the end of the burst */
+	FRAME_DATA,  /* in the fan-out; freed (or reused) when it flushes */
+	FRAME_SENT,  /* went back out (ARP reply): not ours any more */
+};
+
+static void on_tx_unsent(struct rte_mbuf **pkts, uint16_t n, void *userdata)
+{
+	struct rly_worker *w = userdata;
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	RLY_CTR_ADD(w, TX_DROP, n);
+	RLY_CTR_ADD(w, TX_BYTES, -bytes);
+	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+int rly_worker_init(struct rly_worker *w, uint16_t id, const struct rly_dp_config *cfg,
+		    const struct rly_subtable *table, struct rte_mempool *pool,
+		    struct rly_ctr_block *ctr, struct rte_ring *punt, struct rte_ring *ctl_tx,
+		    int socket)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->cfg = cfg;
+	w->table = table;
+	w->pool = pool;
+	w->ctr = ctr;
+	w->punt = punt;
+	w->ctl_tx = ctl_tx;
+	w->tx_queue = id;
+	w->n_rx = cfg->n_ports;
+	for (uint16_t p = 0; p < cfg->n_ports; p++) {
+		w->rx_port[p] = p;
+		w->rx_queue[p] = id;
+		w->txb[p] = rte_zmalloc_socket("rly_txb", RTE_ETH_TX_BUFFER_SIZE(RLY_TX_BUFFER), 0,
+					       socket);
+		if (w->txb[p] == NULL) {
+			rly_worker_close(w);
+			return -ENOMEM;
+		}
+		rte_eth_tx_buffer_init(w->txb[p], RLY_TX_BUFFER);
+		rte_eth_tx_buffer_set_err_callback(w->txb[p], on_tx_unsent, w);
+	}
+	return 0;
+}
+
+void rly_worker_close(struct rly_worker *w)
+{
+	rly_fanout_close(w);
+	for (uint16_t p = 0; p < RLY_SHM_MAX_PORTS; p++) {
+		rte_free(w->txb[p]);
+		w->txb[p] = NULL;
+	}
+}
+
+void rly_worker_tx(struct rly_worker *w, uint16_t port, struct rte_mbuf *m)
+{
+	RLY_CTR_ADD(w, TX_BYTES, rte_pktmbuf_pkt_len(m));
+	RLY_CTR_ADD(w, TX_PKTS, rte_eth_tx_buffer(port, w->tx_queue, w->txb[port], m));
+	w->pending_tx = 1;
+}
+
+void rly_worker_flush(struct rly_worker *w)
+{
+	for (uint16_t p = 0; p < w->cfg->n_ports; p++)
+		if (w->txb[p]->length)
+			RLY_CTR_ADD(w, TX_PKTS, rte_eth_tx_buffer_flush(p, w->tx_queue, w->txb[p]));
+	w->pending_tx = 0;
+	w->last_drain_tsc = rte_rdtsc();
+}
+
+/* Answer "who has <our address>" in place: the request frame becomes the reply. */
+static enum disposition on_arp(struct rly_worker *w, uint16_t port, struct rte_mbuf *m,
+			       struct rte_ether_hdr *eth, uint16_t len)
+{
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+	const struct rte_ether_addr *mac = &w->cfg->port_mac[port];
+
+	if (len < RLY_L2_LEN + sizeof(*arp)) {
+		RLY_CTR_ADD(w, DROP_RUNT, 1);
+		return FRAME_FREE;
+	}
+	if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4 ||
+	    arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+	    arp->arp_data.arp_tip != w->cfg->ip_be) {
+		RLY_CTR_ADD(w, DROP_ARP, 1);
+		return FRAME_FREE;
+	}
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(mac, &eth->src_addr);
+	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+	arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+	arp->arp_data.arp_tip = arp->arp_data.arp_sip;
+	rte_ether_addr_copy(mac, &arp->arp_data.arp_sha);
+	arp->arp_data.arp_sip = w->cfg->ip_be;
+	RLY_CTR_ADD(w, ARP_REPLIES, 1);
+	rly_worker_tx(w, port, m);
+	return FRAME_SENT;
+}
+
+static int is_client_to_relay(unsigned type)
+{
+	return type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_UNSUBSCRIBE || type == RLY_MSG_HEARTBEAT;
+}
+
+static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr *eth,
+		 const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, const uint8_t *payload,
+		 uint16_t len)
+{
+	struct rly_pkt_rec *r = &w->punt_rec;
+
+	r->port_id = port;
+	r->len = len;
+	r->ip_be = ip->src_addr;
+	r->udp_port_be = udp->src_port;
+	memcpy(r->mac, &eth->src_addr, sizeof(r->mac));
+	r->worker = w->id;
+	r->rx_tsc = rte_rdtsc();
+	memcpy(r->data, payload, len);
+	if (rte_ring_sp_enqueue_elem(w->punt, r, sizeof(*r)) != 0)
+		RLY_CTR_ADD(w, DROP_PUNT_FULL, 1);
+	else
+		RLY_CTR_ADD(w, PUNTED, 1);
+}
+
+/* Everything between "a frame arrived" and "it is data, control, ARP, or dropped". */
+static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte_mbuf *m,
+				 uint8_t idx)
+{
+	const struct rly_dp_config *cfg = w->cfg;
+	uint16_t len = rte_pktmbuf_data_len(m);
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+	struct rly_wire_view v;
+	enum rly_wire_err err;
+	uint16_t hlen, ip_len, udp_len;
+	uint64_t csum_flags;
+
+	if (m->nb_segs != 1) {
+		RLY_CTR_ADD(w, DROP_MULTISEG, 1);
+		return FRAME_FREE;
+	}
+	if (len < RLY_L2_LEN) {
+		RLY_CTR_ADD(w, DROP_RUNT, 1);
+		return FRAME_FREE;
+	}
+	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
+			return on_arp(w, port, m, eth, len);
+		RLY_CTR_ADD(w, DROP_NOT_IP, 1);
+		return FRAME_FREE;
+	}
+	if (len < RLY_HDRS_LEN) {
+		RLY_CTR_ADD(w, DROP_RUNT, 1);
+		return FRAME_FREE;
+	}
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	hlen = (uint16_t)((ip->version_ihl & 0x0f) * 4u);
+	ip_len = rte_be_to_cpu_16(ip->total_length);
+	/* Frames may carry Ethernet padding after the IP packet, never less than it claims. */
+	if ((ip->version_ihl >> 4) != 4 || hlen < RLY_L3_LEN || ip_len < hlen + RLY_L4_LEN ||
+	    RLY_L2_LEN + ip_len > len) {
+		RLY_CTR_ADD(w, DROP_IP_HDR, 1);
+		return FRAME_FREE;
+	}
+	csum_flags = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	if (csum_flags == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+	    (csum_flags != RTE_MBUF_F_RX_IP_CKSUM_GOOD && !rly_ipv4_csum_ok(ip, hlen))) {
+		RLY_CTR_ADD(w, DROP_IP_CSUM, 1);
+		return FRAME_FREE;
+	}
+	if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) {
+		RLY_CTR_ADD(w, DROP_IP_FRAG, 1);
+		return FRAME_FREE;
+	}
+	if (ip->next_proto_id != IPPROTO_UDP) {
+		RLY_CTR_ADD(w, DROP_NOT_UDP, 1);
+		return FRAME_FREE;
+	}
+	udp = (struct rte_udp_hdr *)((uint8_t *)ip + hlen);
+	if (ip->dst_addr != cfg->ip_be || udp->dst_port != cfg->udp_port_be) {
+		RLY_CTR_ADD(w, DROP_NOT_FOR_US, 1);
+		return FRAME_FREE;
+	}
+	udp_len = rte_be_to_cpu_16(udp->dgram_len);
+	if (udp_len != ip_len - hlen) {
+		RLY_CTR_ADD(w, DROP_UDP_LEN, 1);
+		return FRAME_FREE;
+	}
+	csum_flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	if (csum_flags == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+	    (csum_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !rly_udp_csum_ok(ip, udp, udp_len))) {
+		RLY_CTR_ADD(w, DROP_UDP_CSUM, 1);
+		return FRAME_FREE;
+	}
+
+	err = rly_wire_parse(udp + 1, udp_len - RLY_L4_LEN, cfg->dgram_max, &v);
+	if (unlikely(err != RLY_WIRE_ERR_OK)) {
+		RLY_CTR_ADD(w, DROP_WIRE, 1);
+		w->ctr->v[RLY_CTR_WIRE_BASE + err]++;
+		return FRAME_FREE;
+	}
+	RLY_CTR_ADD(w, RX_DGRAMS, 1);
+	if (likely(v.type == RLY_MSG_DATA)) {
+		RLY_CTR_ADD(w, RX_MSGS, v.count);
+		/* Only plain 20-byte IPv4 headers put the payload where a reply frame wants it. */
+		rly_fanout_add_dgram(w, idx, hlen == RLY_L3_LEN, &v);
+		return FRAME_DATA;
+	}
+	if (!is_client_to_relay(v.type)) {
+		RLY_CTR_ADD(w, DROP_WRONG_WAY, 1);
+		return FRAME_FREE;
+	}
+	punt(w, port, eth, ip, udp, (const uint8_t *)(udp + 1), udp_len - RLY_L4_LEN);
+	return FRAME_FREE;
+}
+
+static void process_burst(struct rly_worker *w, uint16_t port, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_mbuf *done[RLY_BURST];
+	uint32_t sent = 0;
+	uint64_t bytes = 0;
+	uint16_t n_done = 0;
+
+	rly_fanout_begin(w, pkts);
+	for (uint16_t i = 0; i < n; i++) {
+		/* The next frame's headers are read a few hundred cycles from now. */
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		if (classify(w, port, pkts[i], (uint8_t)i) == FRAME_SENT)
+			sent |= 1u << i;
+	}
+	rly_fanout_flush(w);
+	RLY_CTR_ADD(w, RX_PKTS, n);
+	RLY_CTR_ADD(w, RX_BYTES, bytes);
+
+	sent |= w->fo.reused_mask;
+	for (uint16_t i = 0; i < n; i++)
+		if (!(sent & (1u << i)))
+			done[n_done++] = pkts[i];
+	if (n_done)
+		rte_pktmbuf_free_bulk(done, n_done);
+}
+
+/* Replies from relay-control: wrap each UDP payload in our headers and send it. */
+static unsigned ctl_tx(struct rly_worker *w)
+{
+	unsigned n = rte_ring_sc_dequeue_burst_elem(w->ctl_tx, w->ctl_rec, sizeof(w->ctl_rec[0]),
+						    RLY_CTL_TX_BURST, NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct rly_pkt_rec *r = &w->ctl_rec[i];
+		struct rly_endpoint ep;
+		struct rte_mbuf *m;
+		uint8_t *frame;
+
+		if (r->port_id >= w->cfg->n_ports || r->len < sizeof(struct rly_wire_dgram_hdr) ||
+		    r->len > w->cfg->dgram_max) {
+			RLY_CTR_ADD(w, DROP_CTL_TX_BAD, 1);
+			continue;
+		}
+		m = rte_pktmbuf_alloc(w->pool);
+		if (m == NULL) {
+			RLY_CTR_ADD(w, DROP_NOMBUF, 1);
+			continue;
+		}
+		frame = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(RLY_HDRS_LEN + r->len));
+		ep.ip_be = r->ip_be;
+		ep.udp_port_be = r->udp_port_be;
+		ep.port_id = r->port_id;
+		memcpy(ep.mac, r->mac, sizeof(ep.mac));
+		memcpy(frame + RLY_HDRS_LEN, r->data, r->len);
+		rly_hdr_write(frame, &w->cfg->tmpl[r->port_id], &ep, r->len,
+			      __rte_raw_cksum(r->data, r->len, 0));
+		rly_worker_tx(w, r->port_id, m);
+		RLY_CTR_ADD(w, CTL_TX, 1);
+	}
+	return n;
+}
+
+unsigned rly_worker_poll_once(struct rly_worker *w)
+{
+	struct rte_mbuf *pkts[RLY_BURST];
+	unsigned work = 0;
+	int caught_up = 1;
+	uint64_t now;
+
+	for (uint16_t q = 0; q < w->n_rx; q++) {
+		uint16_t port = w->rx_port[q];
+		uint16_t n = rte_eth_rx_burst(port, w->rx_queue[q], pkts, RLY_BURST);
+
+		if (n == 0)
+			continue;
+		if (n == RLY_BURST)
+			caught_up = 0;
+		process_burst(w, port, pkts, n);
+		work += n;
+	}
+	if (w->ctl_tx)
+		work += ctl_tx(w);
+
+	/*
+	 * Send as soon as nothing more is waiting (a short burst means the queues are drained), so a
+	 * lightly loaded relay adds no buffering delay; under full load the buffers go out when they
+	 * fill, and the drain interval bounds the wait in between.
+	 */
+	if (w->pending_tx) {
+		if (caught_up) {
+			rly_worker_flush(w);
+		} else {
+			now = rte_rdtsc();
+			if (now - w->last_drain_tsc > w->cfg->drain_tsc)
+				rly_worker_flush(w);
+		}
+	}
+	return work;
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A worker lcore: polls its rx queue on every port, validates and classifies each frame, fans data
+ * messages out to subscribers, punts control datagrams to relay-control, answers ARP, and (worker
+ * 0) sends what relay-control asks it to send.
+ *
+ * Threading model: one struct rly_worker per worker lcore, touched by that lcore only. The loop
+ * is rly_worker_poll_once(), one turn, so tests drive the real loop without threads
+ * (Aeron's INVOKER mode); dataplane/lcore.c wraps it in the thread loop with the idle strategy.
+ */
+#ifndef RLY_DATAPLANE_WORKER_H
+#define RLY_DATAPLANE_WORKER_H
+
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "dataplane/pkt.h"
+#include "dataplane/subtable.h"
+#include "relay/counters.h"
+#include "relay/shm.h"
+
+#define RLY_BURST 32u
+/** Frames a tx buffer holds before it sends them as one burst. */
+#define RLY_TX_BUFFER 64u
+/** Distinct subscriber sets collected per burst before they are sent. */
+#define RLY_FANOUT_GROUPS 16u
+/** Message runs collected per burst before they are sent. */
+#define RLY_FANOUT_SLICES 256u
+
+/** What a worker does when a loop turn finds no work (Aeron's idle strategies). */
+enum rly_idle_mode {
+	RLY_IDLE_BUSY = 0,    /**< spin: lowest latency, one full core per worker */
+	RLY_IDLE_BACKOFF = 1, /**< spin, then yield, then sleep up to idle_max_us: shares a CPU */
+};
+
+/** Dataplane-wide settings, read-only once workers start. */
+struct rly_dp_config {
+	uint32_t ip_be;          /**< the relay's IPv4 address */
+	uint16_t udp_port_be;    /**< the relay's UDP port */
+	uint16_t dgram_max;      /**< largest UDP payload received or sent (MTU - 28) */
+	uint16_t n_ports;
+	uint8_t batch;           /**< regroup messages of several datagrams per subscriber */
+	uint8_t reserved;
+	uint64_t drain_tsc;      /**< longest a frame waits in a tx buffer, in TSC cycles */
+	enum rly_idle_mode idle;
+	uint32_t idle_max_us;
+	struct rte_ether_addr port_mac[RLY_SHM_MAX_PORTS];
+	struct rly_hdr_tmpl tmpl[RLY_SHM_MAX_PORTS];
+};
+
+/** Frames relay-control may ask one worker to send per loop turn (its replies are few). */
+#define RLY_CTL_TX_BURST 8u
+/** mbufs a worker allocates at once for deliveries. */
+#define RLY_MBUF_STASH 64u
+
+/** A run of consecutive messages bound for one subscriber set. */
+struct rly_fo_slice {
+	const uint8_t *p;
+	uint16_t len;
+	uint16_t n_msgs;
+	int16_t next;     /* next slice of the same group, -1 at the end */
+	uint8_t src;      /* rx burst index of the frame it lies in */
+	uint8_t whole;    /* it is that frame's entire datagram body, and the frame can be reused */
+};
+
+/** One output datagram of a group: the same bytes go to every subscriber of the group. */
+struct rly_fo_out {
+	int16_t first;    /* first slice */
+	uint16_t n_slices;
+	uint16_t bytes;   /* message bytes, datagram header excluded */
+	uint16_t n_msgs;
+	uint32_t sum;     /* raw checksum of the UDP payload, once known */
+	uint8_t sum_valid;
+	int8_t reuse_src; /* rx frame that already holds exactly this datagram, or -1 */
+};
+
+struct rly_fo_group {
+	const struct rly_sub_set *set;
+	int16_t head, tail;
+	uint32_t n_msgs;
+};
+
+/** Per-burst fan-out scratch. */
+struct rly_fanout {
+	uint16_t n_groups;
+	uint16_t n_slices;
+	struct rly_fo_group group[RLY_FANOUT_GROUPS];
+	struct rly_fo_slice slice[RLY_FANOUT_SLICES];
+	/* last lookup, reused while consecutive messages name the same stream */
+	uint8_t last_key[RLY_STREAM_KEY_LEN];
+	uint32_t last_partition;
+	const struct rly_sub_set *last_set;
+	int last_valid;
+	/* rx frames of the current burst that were sent on as a delivery instead of freed */
+	uint32_t reused_mask;
+	struct rte_mbuf **rx;
+	struct rly_fo_out out[RLY_FANOUT_SLICES];
+};
+
+struct rly_worker {
+	uint16_t id;
+	uint16_t n_rx;
+	uint16_t rx_port[RLY_SHM_MAX_PORTS];
+	uint16_t rx_queue[RLY_SHM_MAX_PORTS];
+	uint16_t tx_queue; /* this worker's tx queue on every port */
+	const struct rly_dp_config *cfg;
+	const struct rly_subtable *table;
+	struct rte_mempool *pool;
+	struct rly_ctr_block *ctr;
+	struct rte_ring *punt;   /* to relay-control */
+	struct rte_ring *ctl_tx; /* from relay-control; worker 0 only, else NULL */
+	struct rte_eth_dev_tx_buffer *txb[RLY_SHM_MAX_PORTS];
+	uint64_t last_drain_tsc;
+	uint32_t pending_tx;     /* frames sitting in tx buffers */
+	uint16_t n_stash;
+	struct rte_mbuf *stash[RLY_MBUF_STASH]; /* allocated in bulk, handed out one by one */
+	struct rly_fanout fo __rte_cache_aligned;
+	/* scratch for the shm rings: records are 2 KiB, too big for the stack */
+	struct rly_pkt_rec punt_rec;
+	struct rly_pkt_rec ctl_rec[RLY_CTL_TX_BURST];
+} __rte_cache_aligned;
+
+/**
+ * Set up a worker: tx buffers (allocated here, on @p socket), counters, rings. Receives queue
+ * @p id of each of cfg->n_ports ports and sends on tx queue @p id of each.
+ */
+int rly_worker_init(struct rly_worker *w, uint16_t id, const struct rly_dp_config *cfg,
+		    const struct rly_subtable *table, struct rte_mempool *pool,
+		    struct rly_ctr_block *ctr, struct rte_ring *punt, struct rte_ring *ctl_tx,
+		    int socket);
+/** Free the tx buffers (after a final flush). */
+void rly_worker_close(struct rly_worker *w);
+
+/**
+ * One loop turn: rx bursts on every queue, process, control tx, drain tx buffers when the turn
+ * caught up or the drain interval passed. Returns the number of frames handled (0: idle turn).
+ * The caller announces the RCU quiescent state after it (rly_worker_quiescent).
+ */
+unsigned rly_worker_poll_once(struct rly_worker *w);
+
+/** Send everything in the tx buffers now. */
+void rly_worker_flush(struct rly_worker *w);
+
+/* fanout.c */
+/** Start collecting a burst whose rx frames are @p rx. */
+void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx);
+/**
+ * Collect the messages of the validated DATA datagram in rx frame @p src. @p reusable: the frame's
+ * headers are exactly Ethernet + 20-byte IPv4 + UDP, so it can be sent on as a delivery.
+ */
+void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
+			  const struct rly_wire_view *v);
+/** Send every collected group; afterwards the rx frames not reused may be freed. */
+void rly_fanout_flush(struct rly_worker *w);
+
+/** Return the stashed mbufs to the pool. */
+void rly_fanout_close(struct rly_worker *w);
+
+/** Queue @p m on @p port's tx buffer. */
+void rly_worker_tx(struct rly_worker *w, uint16_t port, struct rte_mbuf *m);
+
+#define RLY_CTR_ADD(w, id, n) ((w)->ctr->v[RLY_CTR_##id] += (n))
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The relay's own options (everything after "--"), from the command line and an optional config
+ * file of the same keys. One table describes every option: parsing, range checks, the config file
+ * and --help all come from it, so they cannot disagree.
+ */
+#ifndef RLY_RELAY_OPTIONS_H
+#define RLY_RELAY_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "relay/shm.h"
+
+struct rly_relay_opts {
+	char instance[RLY_INSTANCE_MAX + 1];
+	char ip[16];          /* dotted quad as given */
+	uint32_t ip_be;
+	uint32_t udp_port;
+	uint32_t mtu;
+	uint32_t batch;       /* 0/1 */
+	uint32_t idle;        /* enum rly_idle_mode */
+	uint32_t idle_max_us;
+	uint32_t tx_drain_us;
+	uint32_t rx_desc;
+	uint32_t tx_desc;
+	uint32_t mbufs;
+	uint32_t max_streams;
+	uint32_t max_subs;
+	uint32_t punt_ring;
+	uint32_t cmd_ring;
+	char config[256];
+};
+
+/** Result of parsing when it did not fail: go on, or the help/version text was printed. */
+#define RLY_OPTS_RUN 0
+#define RLY_OPTS_EXIT 1
+
+/**
+ * Parse the relay's arguments (argv[0] is the program name; no EAL arguments). Reads --config
+ * first, then lets the command line override it. Returns RLY_OPTS_RUN, RLY_OPTS_EXIT (--help or
+ * --version was printed to @p out), or -EINVAL with a message that names the fix (rly_err_msg()).
+ */
+int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *out);
+
+/** Print the full --help text. */
+void rly_relay_usage(FILE *f);
+
+/** Print the one-line version, including the allocator actually in use. */
+void rly_relay_version(FILE *f);
+
+#endif

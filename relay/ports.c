@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "relay/ports.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+
+#include "common/err.h"
+
+static int port_start(uint16_t port, uint16_t n_queues, const struct rly_relay_opts *o,
+		      struct rte_mempool *pool, struct rte_ether_addr *mac)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	uint16_t nb_rxd = (uint16_t)o->rx_desc, nb_txd = (uint16_t)o->tx_desc;
+	int socket = rte_eth_dev_socket_id(port);
+	int rc;
+
+	if (socket < 0)
+		socket = 0;
+	rc = rte_eth_dev_info_get(port, &info);
+	if (rc < 0)
+		return rly_err_set(-rc, "port %u: cannot read device info: %s", port, strerror(-rc));
+	if (n_queues > info.max_rx_queues || n_queues > info.max_tx_queues)
+		return rly_err_set(EINVAL,
+				   "port %u (%s) has at most %u rx / %u tx queues but the relay runs %u "
+				   "workers: use fewer worker lcores (-l), or give the device more "
+				   "queues (net_af_xdp: queue_count=N; net_af_packet: qpairs=N; "
+				   "net_memif and net_null: one worker)",
+				   port, info.driver_name, info.max_rx_queues, info.max_tx_queues, n_queues);
+
+	memset(&conf, 0, sizeof(conf));
+	if (n_queues > 1) {
+		uint64_t hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+		if (hf) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_hf = hf;
+		} else {
+			fprintf(stderr,
+				"relay: warning: port %u (%s) has no RSS: the device alone decides which "
+				"of its %u queues a frame lands on\n",
+				port, info.driver_name, n_queues);
+		}
+	}
+	if (info.max_mtu >= o->mtu && info.max_mtu != UINT16_MAX)
+		conf.rxmode.mtu = o->mtu;
+
+	rc = rte_eth_dev_configure(port, n_queues, n_queues, &conf);
+	if (rc < 0)
+		return rly_err_set(-rc, "port %u (%s): configure %u queues: %s", port, info.driver_name,
+				   n_queues, strerror(-rc));
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
+	if (rc < 0)
+		return rly_err_set(-rc, "port %u: descriptor counts: %s", port, strerror(-rc));
+	for (uint16_t q = 0; q < n_queues; q++) {
+		rc = rte_eth_rx_queue_setup(port, q, nb_rxd, (unsigned)socket, NULL, pool);
+		if (rc < 0)
+			return rly_err_set(-rc, "port %u: rx queue %u: %s", port, q, strerror(-rc));
+		rc = rte_eth_tx_queue_setup(port, q, nb_txd, (unsigned)socket, NULL);
+		if (rc < 0)
+			return rly_err_set(-rc, "port %u: tx queue %u: %s", port, q, strerror(-rc));
+	}
+	rc = rte_eth_dev_start(port);
+	if (rc < 0)
+		return rly_err_set(-rc, "port %u (%s): start: %s", port, info.driver_name, strerror(-rc));
+	rc = rte_eth_macaddr_get(port, mac);
+	if (rc < 0)
+		return rly_err_set(-rc, "port %u: MAC address: %s", port, strerror(-rc));
+	return 0;
+}
+
+int rly_ports_start(uint16_t n_ports, uint16_t n_queues, const struct rly_relay_opts *o,
+		    struct rte_mempool *pool, struct rte_ether_addr *macs)
+{
+	for (uint16_t p = 0; p < n_ports; p++) {
+		if (!rte_eth_dev_is_valid_port(p))
+			return rly_err_set(ENODEV, "port ids are not contiguous: port %u is missing", p);
+		int rc = port_start(p, n_queues, o, pool, &macs[p]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void rly_ports_stop(uint16_t n_ports)
+{
+	for (uint16_t p = 0; p < n_ports; p++) {
+		rte_eth_dev_stop(p);
+		rte_eth_dev_close(p);
+	}
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Test harness for the dataplane: a real worker and manager on net_ring ports, driven one loop
+ * turn at a time from the test thread (no lcores, no threads), with helpers to build frames and
+ * to read back what the relay sent.
+ */
+#ifndef RLY_TESTS_DP_HARNESS_H
+#define RLY_TESTS_DP_HARNESS_H
+
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "common/shm.h"
+#include "dataplane/manager.h"
+#include "dataplane/worker.h"
+
+#define H_RELAY_IP "198.18.0.1"
+#define H_RELAY_PORT 4747
+#define H_MAX_QUEUES 4
+
+struct harness {
+	struct rly_shm shm;
+	struct rte_mempool *pool;
+	struct rte_ring *rx[H_MAX_QUEUES]; /* test -> relay */
+	struct rte_ring *tx[H_MAX_QUEUES]; /* relay -> test */
+	uint16_t port;
+	uint16_t n_queues;
+	struct rly_dp_config cfg;
+	struct rly_subtable *table;
+	struct rly_worker *w[H_MAX_QUEUES];
+	struct rly_manager mgr;
+	uint32_t cmd_seq;
+	struct rte_ether_addr relay_mac;
+};
+
+/** Message to put in a datagram. */
+struct h_msg {
+	uint8_t key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	uint32_t chain;
+	uint64_t seq;
+	uint16_t payload_len;
+	uint8_t fill; /* payload byte */
+};
+
+/** EAL (once per process), a net_ring port with @p n_queues queue pairs, one worker per queue. */
+void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu);
+void h_teardown(struct harness *h);
+
+/** A stream key made from a small number. */
+void h_key(uint8_t key[RLY_STREAM_KEY_LEN], unsigned n);
+/** An endpoint 10.0.0.<n>:<port>, MAC 02:00:00:00:00:<n>, on port 0. */
+struct rly_endpoint h_ep(unsigned n, uint16_t udp_port);
+
+/** Send a command through the cmd ring, run the manager, return the DONE status. */
+unsigned h_cmd(struct harness *h, uint16_t op, const uint8_t *key, uint32_t partition,
+	       const struct rly_endpoint *ep);
+
+/** Build a DATA datagram (UDP payload) of @p n messages into @p buf; returns its length. */
+uint16_t h_build_data(uint8_t *buf, const struct h_msg *msgs, unsigned n);
+/**
+ * Wrap a UDP payload in Ethernet/IPv4/UDP from 10.0.0.<src>:<sport> to the relay, with correct
+ * checksums, in a fresh mbuf.
+ */
+struct rte_mbuf *h_frame(struct harness *h, unsigned src, uint16_t sport, const void *payload,
+			 uint16_t len);
+/** Put frames on queue @p q's rx ring. */
+void h_inject(struct harness *h, uint16_t q, struct rte_mbuf **m, unsigned n);
+/** Run each worker's loop turn until all rx rings are empty (at most @p max turns). */
+void h_run(struct harness *h, unsigned max_turns);
+/** Take up to @p max frames the relay sent on queue @p q. */
+unsigned h_collect(struct harness *h, uint16_t q, struct rte_mbuf **out, unsigned max);
+/** Counter summed over all worker blocks and the manager block. */
+uint64_t h_ctr(struct harness *h, unsigned slot);
+
+/** A sent frame, checked and decoded. Fails the test on a bad header or checksum. */
+struct h_out {
+	struct rte_ether_addr dst_mac, src_mac;
+	uint32_t dst_ip, src_ip;
+	uint16_t dst_port, src_port;
+	const uint8_t *payload;
+	uint16_t len;
+};
+void h_decode(struct rte_mbuf *m, struct h_out *o);
+
+#endif

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fan-out correctness on net_ring ports, driving the real worker loop: every subscriber gets
+ * every message of its streams exactly once, in order, in well-formed frames with the right
+ * addresses and checksums.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "dp_harness.h"
+#include "relay/wire.h"
+
+#define MAX_RECV 8192
+
+/* What one endpoint received, in order. */
+struct recv_log {
+	struct rly_endpoint ep;
+	unsigned n;
+	struct {
+		uint8_t key0;
+		uint32_t chain;
+		uint64_t seq;
+		uint16_t len;
+		uint8_t fill;
+	} m[MAX_RECV];
+};
+
+static struct harness H;
+
+static void check_frame_and_log(struct harness *h, struct rte_mbuf *m, struct recv_log *logs,
+				unsigned n_logs, unsigned *frames_per_log)
+{
+	struct h_out o;
+	struct rly_wire_view v;
+	const struct rly_wire_msg_hdr *mh;
+	size_t off = 0;
+	struct recv_log *log = NULL;
+	unsigned i;
+
+	h_decode(m, &o);
+	cr_assert(rte_is_same_ether_addr(&o.src_mac, &h->relay_mac), "source MAC is the port's");
+	cr_assert_eq(o.src_ip, h->cfg.ip_be, "source address is the relay's");
+	cr_assert_eq(o.src_port, htons(H_RELAY_PORT), "source port is the relay's");
+	for (i = 0; i < n_logs; i++)
+		if (logs[i].ep.ip_be == o.dst_ip && logs[i].ep.udp_port_be == o.dst_port)
+			log = &logs[i];
+	cr_assert(log, "frame for an endpoint nobody subscribed: %08x:%u", ntohl(o.dst_ip),
+		  ntohs(o.dst_port));
+	cr_assert_eq(memcmp(&o.dst_mac, log->ep.mac, 6), 0, "destination MAC is the endpoint's");
+	cr_assert_leq(o.len, h->cfg.dgram_max, "datagram within the MTU");
+	cr_assert_eq(rly_wire_parse(o.payload, o.len, RLY_WIRE_MAX_DGRAM, &v), RLY_WIRE_ERR_OK,
+		     "relay sent a datagram its own parser refuses");
+	cr_assert_eq(v.type, RLY_MSG_DATA);
+	frames_per_log[log - logs]++;
+	while ((mh = rly_wire_next_msg(&v, &off)) != NULL) {
+		unsigned k = log->n++;
+		const uint8_t *payload = (const uint8_t *)(mh + 1);
+		uint16_t len = rly_be16_load(&mh->payload_len);
+
+		cr_assert_lt(k, MAX_RECV);
+		log->m[k].key0 = mh->stream_key[0];
+		log->m[k].chain = rly_be32_load(&mh->chain);
+		log->m[k].seq = rly_be64_load(&mh->seq);
+		log->m[k].len = len;
+		log->m[k].fill = len ? payload[0] : 0;
+		for (uint16_t b = 0; b < len; b++)
+			cr_assert_eq(payload[b], log->m[k].fill, "payload intact");
+	}
+}
+
+static unsigned drain_and_check(struct harness *h, struct recv_log *logs, unsigned n_logs,
+				unsigned *frames_per_log)
+{
+	struct rte_mbuf *out[256];
+	unsigned n, total = 0;
+
+	while ((n = h_collect(h, 0, out, 256)) > 0) {
+		for (unsigned i = 0; i < n; i++)
+			check_frame_and_log(h, out[i], logs, n_logs, frames_per_log);
+		rte_pktmbuf_free_bulk(out, n);
+		total += n;
+	}
+	return total;
+}
+
+Test(fanout, every_subscriber_gets_every_message_once_in_order_with_right_addresses_and_checksums)
+{
+	/* Streams A (3 subscribers), B (2, one shared with A), C (none). Chains per stream. */
+	static struct recv_log logs[4];
+	unsigned frames[4] = {0};
+	uint8_t kA[16], kB[16], kC[16];
+	struct rly_endpoint e1 = h_ep(1, 5001), e2 = h_ep(2, 5002), e3 = h_ep(3, 5003),
+			    e4 = h_ep(4, 5004);
+	uint64_t seqA = 0, seqB = 0, seqC = 0, sentA = 0, sentB = 0, sentC = 0;
+	struct rte_mbuf *burst[64];
+	uint8_t buf[2048];
+	unsigned nb = 0, target = 1;
+
+	h_setup(&H, 1, 1, 1500);
+	h_key(kA, 1);
+	h_key(kB, 2);
+	h_key(kC, 3);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, kA, 0, &e1), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, kA, 0, &e2), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, kA, 0, &e3), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, kB, 0, &e3), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, kB, 0, &e4), RLY_CMD_OK);
+	logs[0].ep = e1;
+	logs[1].ep = e2;
+	logs[2].ep = e3;
+	logs[3].ep = e4;
+
+	srand(7);
+	for (unsigned d = 0; d < 600; d++) {
+		struct h_msg msgs[6];
+		unsigned n = 1 + (unsigned)rand() % 5, used = 8;
+		for (unsigned i = 0; i < n; i++) {
+			unsigned which = (unsigned)rand() % 3;
+			uint16_t len = (uint16_t)(rand() % 200);
+			if (used + 96 + len > 1472)
+				break;
+			used += 96u + len;
+			memcpy(msgs[i].key, which == 0 ? kA : which == 1 ? kB : kC, 16);
+			msgs[i].partition = 0;
+			msgs[i].chain = 100 + which;
+			msgs[i].seq = which == 0 ? ++seqA : which == 1 ? ++seqB : ++seqC;
+			msgs[i].payload_len = len;
+			msgs[i].fill = (uint8_t)(msgs[i].seq * 7 + which);
+			sentA += which == 0;
+			sentB += which == 1;
+			sentC += which == 2;
+			n = i + 1;
+		}
+		burst[nb++] = h_frame(&H, 9, 6000, buf, h_build_data(buf, msgs, n));
+		/* Uneven bursts: the relay must not care how frames are grouped on arrival. */
+		if (nb == target || d == 599) {
+			h_inject(&H, 0, burst, nb);
+			h_run(&H, 100);
+			drain_and_check(&H, logs, 4, frames);
+			nb = 0;
+			target = 1 + (d * 7) % 40;
+		}
+	}
+
+	cr_assert_eq(logs[0].n, sentA, "e1 got %u of %llu", logs[0].n, (unsigned long long)sentA);
+	cr_assert_eq(logs[1].n, sentA);
+	cr_assert_eq(logs[2].n, sentA + sentB, "e3 is on A and B");
+	cr_assert_eq(logs[3].n, sentB);
+	for (unsigned l = 0; l < 4; l++) {
+		uint64_t lastA = 0, lastB = 0;
+		for (unsigned k = 0; k < logs[l].n; k++) {
+			uint64_t *last = logs[l].m[k].chain == 100 ? &lastA : &lastB;
+			cr_assert_neq(logs[l].m[k].chain, 102, "stream C has no subscriber");
+			cr_assert_eq(logs[l].m[k].seq, *last + 1, "endpoint %u: chain %u seq %llu after %llu",
+				     l, logs[l].m[k].chain, (unsigned long long)logs[l].m[k].seq,
+				     (unsigned long long)*last);
+			*last = logs[l].m[k].seq;
+			if (logs[l].m[k].len)
+				cr_assert_eq(logs[l].m[k].fill,
+					     (uint8_t)(logs[l].m[k].seq * 7 + (logs[l].m[k].chain - 100)));
+		}
+	}
+	cr_assert_eq(h_ctr(&H, RLY_CTR_RX_MSGS), sentA + sentB + sentC);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_NO_SUBSCRIBERS), sentC);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DELIVERIES), 3 * sentA + 2 * sentB);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_TX_DROP), 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_TX_PKTS), frames[0] + frames[1] + frames[2] + frames[3]);
+	h_teardown(&H);
+}
+
+static unsigned frames_for_32_small_datagrams(int batch)
+{
+	static struct recv_log logs[2];
+	unsigned frames[2] = {0};
+	uint8_t k[16], buf[2048];
+	struct rly_endpoint e1 = h_ep(1, 5001), e2 = h_ep(2, 5002);
+	struct rte_mbuf *burst[32];
+
+	memset(logs, 0, sizeof(logs));
+	h_setup(&H, 1, batch, 1500);
+	h_key(k, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 7, &e1), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 7, &e2), RLY_CMD_OK);
+	logs[0].ep = e1;
+	logs[1].ep = e2;
+	for (unsigned i = 0; i < 32; i++) {
+		struct h_msg m = {.partition = 7, .chain = 1, .seq = i + 1, .payload_len = 64,
+				  .fill = (uint8_t)i};
+		memcpy(m.key, k, 16);
+		burst[i] = h_frame(&H, 9, 6000, buf, h_build_data(buf, &m, 1));
+	}
+	h_inject(&H, 0, burst, 32);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 2, frames);
+	cr_assert_eq(logs[0].n, 32);
+	cr_assert_eq(logs[1].n, 32);
+	for (unsigned i = 0; i < 32; i++)
+		cr_assert_eq(logs[0].m[i].seq, i + 1);
+	cr_assert_eq(frames[0], frames[1]);
+	h_teardown(&H);
+	return frames[0];
+}
+
+Test(fanout, batching_packs_messages_received_in_one_burst_into_full_datagrams)
+{
+	/* 1472-byte datagrams hold 9 messages of 96 + 64 bytes: 32 messages -> 9 + 9 + 9 + 5. */
+	cr_assert_eq(frames_for_32_small_datagrams(1), 4);
+}
+
+Test(fanout, batching_off_sends_one_datagram_per_received_datagram)
+{
+	cr_assert_eq(frames_for_32_small_datagrams(0), 32);
+}
+
+Test(fanout, fan_out_of_one_sends_the_received_frame_itself)
+{
+	static struct recv_log logs[1];
+	unsigned frames[1] = {0};
+	uint8_t k[16], buf[2048];
+	struct rly_endpoint e1 = h_ep(1, 5001);
+	struct rte_mbuf *in, *out[4];
+	struct h_msg m[3];
+
+	h_setup(&H, 1, 0, 1500);
+	h_key(k, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e1), RLY_CMD_OK);
+	for (unsigned i = 0; i < 3; i++) {
+		m[i] = (struct h_msg){.chain = 1, .seq = i + 1, .payload_len = 10, .fill = 1};
+		memcpy(m[i].key, k, 16);
+	}
+	in = h_frame(&H, 9, 6000, buf, h_build_data(buf, m, 3));
+	h_inject(&H, 0, &in, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 4), 1);
+	cr_assert_eq(out[0], in, "the received mbuf itself went out, no copy");
+	logs[0].ep = e1;
+	check_frame_and_log(&H, out[0], logs, 1, frames);
+	cr_assert_eq(logs[0].n, 3);
+	rte_pktmbuf_free(out[0]);
+	h_teardown(&H);
+}
+
+Test(fanout, removed_subscriber_gets_nothing_more_and_others_keep_order)
+{
+	static struct recv_log logs[2];
+	unsigned frames[2] = {0};
+	uint8_t k[16], buf[2048];
+	struct rly_endpoint e1 = h_ep(1, 5001), e2 = h_ep(2, 5002);
+	struct rte_mbuf *in;
+
+	h_setup(&H, 1, 1, 1500);
+	h_key(k, 4);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e1), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e2), RLY_CMD_OK);
+	logs[0].ep = e1;
+	logs[1].ep = e2;
+	for (unsigned i = 0; i < 20; i++) {
+		struct h_msg m = {.chain = 5, .seq = i + 1, .payload_len = 8, .fill = (uint8_t)i};
+		memcpy(m.key, k, 16);
+		if (i == 10)
+			cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_DEL, k, 0, &e1), RLY_CMD_OK);
+		in = h_frame(&H, 9, 6000, buf, h_build_data(buf, &m, 1));
+		h_inject(&H, 0, &in, 1);
+		h_run(&H, 10);
+		rcu_quiescent_state();
+		drain_and_check(&H, logs, 2, frames);
+	}
+	cr_assert_eq(logs[0].n, 10, "nothing after removal");
+	cr_assert_eq(logs[1].n, 20);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_DEL, k, 0, &e2), RLY_CMD_OK);
+	struct h_msg last = {.seq = 21, .chain = 5};
+	memcpy(last.key, k, 16);
+	in = h_frame(&H, 9, 6000, buf, h_build_data(buf, &last, 1));
+	h_inject(&H, 0, &in, 1);
+	h_run(&H, 10);
+	cr_assert_eq(drain_and_check(&H, logs, 2, frames), 0, "stream with no subscriber sends nothing");
+	cr_assert_eq(h_ctr(&H, RLY_CTR_NO_SUBSCRIBERS), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_STREAMS), 0);
+	h_teardown(&H);
+}
+
+Test(fanout, two_workers_on_two_queues_keep_each_chain_in_order)
+{
+	static struct recv_log logs[1];
+	unsigned frames[1] = {0};
+	uint8_t k[16], buf[2048];
+	struct rly_endpoint e1 = h_ep(1, 5001);
+	struct rte_mbuf *in[2][50], *out[256];
+	unsigned n;
+
+	h_setup(&H, 2, 1, 1500);
+	h_key(k, 8);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e1), RLY_CMD_OK);
+	logs[0].ep = e1;
+	/* Chain 1 arrives on queue 0, chain 2 on queue 1 (as RSS would keep each source on one). */
+	for (unsigned q = 0; q < 2; q++) {
+		for (unsigned i = 0; i < 50; i++) {
+			struct h_msg m = {.chain = q + 1, .seq = i + 1, .payload_len = 16, .fill = 3};
+			memcpy(m.key, k, 16);
+			in[q][i] = h_frame(&H, 10 + q, 6000, buf, h_build_data(buf, &m, 1));
+		}
+		h_inject(&H, q, in[q], 50);
+	}
+	h_run(&H, 100);
+	for (unsigned q = 0; q < 2; q++) {
+		uint64_t last = 0;
+		unsigned before = logs[0].n;
+		while ((n = h_collect(&H, q, out, 256)) > 0) {
+			for (unsigned i = 0; i < n; i++)
+				check_frame_and_log(&H, out[i], logs, 1, frames);
+			rte_pktmbuf_free_bulk(out, n);
+		}
+		cr_assert_eq(logs[0].n - before, 50, "worker %u sent its 50 on its own tx queue", q);
+		for (unsigned i = before; i < logs[0].n; i++) {
+			cr_assert_eq(logs[0].m[i].chain, q + 1);
+			cr_assert_eq(logs[0].m[i].seq, ++last);
+		}
+	}
+	h_teardown(&H);
+}
