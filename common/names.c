@@ -100,18 +100,24 @@ static const int ctr_kinds[] = {
 
 static char ctr_lower[RLY_CTR_MAX][40];
 
-const char *rly_ctr_name(unsigned id)
+/*
+ * Filled before main() rather than on first use: relay-stat and the control process read names
+ * from several threads, and lazily writing the table while another thread reads it is a data race
+ * even when both write the same bytes.
+ */
+__attribute__((constructor)) static void make_ctr_names(void)
 {
-	if (id >= RLY_CTR_MAX)
-		return NULL;
-	/* Racing first calls write the same bytes, so no lock is needed. */
-	if (ctr_lower[id][0] == '\0') {
+	for (unsigned id = 0; id < RLY_CTR_MAX; id++) {
 		size_t i;
 		for (i = 0; ctr_ids[id][i] != '\0' && i + 1 < sizeof(ctr_lower[id]); i++)
 			ctr_lower[id][i] = (char)tolower((unsigned char)ctr_ids[id][i]);
 		ctr_lower[id][i] = '\0';
 	}
-	return ctr_lower[id];
+}
+
+const char *rly_ctr_name(unsigned id)
+{
+	return id < RLY_CTR_MAX ? ctr_lower[id] : NULL;
 }
 
 const char *rly_ctr_desc(unsigned id)
