@@ -39,7 +39,8 @@ struct rly_relay_opts {
 /**
  * Parse the relay's arguments (argv[0] is the program name; no EAL arguments). Reads --config
  * first, then lets the command line override it. Returns RLY_OPTS_RUN, RLY_OPTS_EXIT (--help or
- * --version was printed to @p out), or -EINVAL with a message that names the fix (rly_err_msg()).
+ * --version was printed to @p out), or a negative errno (-EINVAL, or the config file's open
+ * error) with a message that names the fix (rly_err_msg()).
  */
 int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *out);
 

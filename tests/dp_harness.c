@@ -18,6 +18,8 @@
 #include "common/err.h"
 #include "relay/wire.h"
 
+unsigned h_tx_ring_slots = 16384;
+
 static void eal_init(void)
 {
 	char *argv[] = {"test", "-l", "0", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
@@ -46,7 +48,7 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 		snprintf(name, sizeof(name), "h_rx%u", q);
 		h->rx[q] = rte_ring_create(name, 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "h_tx%u", q);
-		h->tx[q] = rte_ring_create(name, 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		h->tx[q] = rte_ring_create(name, h_tx_ring_slots, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 		cr_assert(h->rx[q] && h->tx[q]);
 	}
 	port = rte_eth_from_rings("h_port", h->rx, n_queues, h->tx, n_queues, 0);
@@ -224,6 +226,14 @@ void h_run(struct harness *h, unsigned max_turns)
 unsigned h_collect(struct harness *h, uint16_t q, struct rte_mbuf **out, unsigned max)
 {
 	return rte_ring_dequeue_burst(h->tx[q], (void **)out, max, NULL);
+}
+
+unsigned h_mbufs_in_use(struct harness *h)
+{
+	unsigned n = rte_mempool_in_use_count(h->pool);
+	for (uint16_t q = 0; q < h->n_queues; q++)
+		n -= h->w[q]->n_stash;
+	return n;
 }
 
 uint64_t h_ctr(struct harness *h, unsigned slot)

@@ -46,6 +46,9 @@ struct h_msg {
 	uint8_t fill; /* payload byte */
 };
 
+/** Slots of each tx ring the test reads (set before h_setup to make it overflow). */
+extern unsigned h_tx_ring_slots;
+
 /** EAL (once per process), a net_ring port with @p n_queues queue pairs, one worker per queue. */
 void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu);
 void h_teardown(struct harness *h);
@@ -75,6 +78,9 @@ void h_run(struct harness *h, unsigned max_turns);
 unsigned h_collect(struct harness *h, uint16_t q, struct rte_mbuf **out, unsigned max);
 /** Counter summed over all worker blocks and the manager block. */
 uint64_t h_ctr(struct harness *h, unsigned slot);
+
+/** mbufs currently out of the pool (in rings, stashes or the test's hands). */
+unsigned h_mbufs_in_use(struct harness *h);
 
 /** A sent frame, checked and decoded. Fails the test on a bad header or checksum. */
 struct h_out {
