@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "subscriptions.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/err.h"
+#include "control/log.h"
+#include "control/ratelimit.h"
+#include "control/sub_table.h"
+
+/* A heavy expiry burst is spread over several loop turns so that packets keep flowing. */
+#define EXPIRE_PER_TICK 1024u
+/* A dataplane that has not finished a dump after this long is worth a warning. */
+#define RESYNC_SLOW_MS 5000u
+
+/* What an unanswered command was for, so its answer can be turned into a reply. */
+enum pending_op {
+	P_ADD,	  /* SUBSCRIBE passed the challenge: SUB_ACK when done */
+	P_UNSUB,  /* UNSUBSCRIBE: UNSUB_ACK when done */
+	P_EXPIRE, /* lease ran out: nobody to answer */
+	P_DUMP,	  /* resync */
+};
+
+struct pending {
+	uint32_t seq;
+	uint8_t op;
+	uint32_t lease_ms;
+	uint64_t request_id;
+	struct rly_ctl_sub_key key;
+	struct rly_endpoint ep; /* P_ADD: the endpoint added; P_UNSUB: where to answer */
+};
+
+struct rly_ctl_subs {
+	struct rly_ctl_subs_cfg cfg;
+	struct rly_ctl_subs_io io;
+	uint8_t cookie_key[32];
+	uint8_t token_key[32];
+	struct rly_ctl_sub_table table;
+	struct rly_ctl_ratelimit rl;
+
+	/* Commands in the order they were submitted; the manager answers in that order. */
+	struct pending *pend;
+	size_t p_head, p_len, p_cap;
+
+	struct rly_ctr_block *ctr;
+	struct rly_ctr_block own_ctr;
+
+	int resyncing;
+	int resync_warned;
+	uint32_t dump_seq;
+	uint64_t dump_entries;
+	uint64_t resync_started_ms;
+};
+
+static const char *const cmd_status_name[] = {
+#define X(name, value, desc) [value] = #name,
+	RLY_FOREACH_CMD_STATUS(X)
+#undef X
+};
+
+static const char *cmd_status_str(unsigned st)
+{
+	return st < sizeof(cmd_status_name) / sizeof(cmd_status_name[0]) && cmd_status_name[st]
+		   ? cmd_status_name[st]
+		   : "UNKNOWN";
+}
+
+static void count(struct rly_ctl_subs *s, enum rly_ctr id)
+{
+	/* Sole writer of this block: a relaxed store is enough for readers summing it. */
+	uint64_t v = __atomic_load_n(&s->ctr->v[id], __ATOMIC_RELAXED);
+	__atomic_store_n(&s->ctr->v[id], v + 1, __ATOMIC_RELAXED);
+}
+
+/* ---- keyed MACs ---- */
+
+static void mac16(const uint8_t key[32], const uint8_t *msg, size_t len,
+		  uint8_t out[RLY_COOKIE_LEN])
+{
+	uint8_t full[32];
+
+	crypto_generichash(full, sizeof(full), msg, len, key, 32);
+	memcpy(out, full, RLY_COOKIE_LEN);
+}
+
+static void cookie_of(const struct rly_ctl_subs *s, uint32_t ip_be, uint16_t port_be,
+		      const uint8_t stream[RLY_STREAM_KEY_LEN], uint32_t partition,
+		      uint64_t request_id, uint64_t issued_ms, uint8_t out[RLY_COOKIE_LEN])
+{
+	uint8_t m[4 + 2 + RLY_STREAM_KEY_LEN + 4 + 8 + 8];
+
+	memcpy(m, &ip_be, 4);
+	memcpy(m + 4, &port_be, 2);
+	memcpy(m + 6, stream, RLY_STREAM_KEY_LEN);
+	rly_be32_store(m + 22, partition);
+	rly_be64_store(m + 26, request_id);
+	rly_be64_store(m + 34, issued_ms);
+	mac16(s->cookie_key, m, sizeof(m), out);
+}
+
+void rly_ctl_subs_token(const struct rly_ctl_subs *s, uint32_t ip_be, uint16_t udp_port_be,
+			const uint8_t stream[RLY_STREAM_KEY_LEN], uint32_t partition,
+			uint8_t out[RLY_COOKIE_LEN])
+{
+	uint8_t m[4 + 2 + RLY_STREAM_KEY_LEN + 4];
+
+	memcpy(m, &ip_be, 4);
+	memcpy(m + 4, &udp_port_be, 2);
+	memcpy(m + 6, stream, RLY_STREAM_KEY_LEN);
+	rly_be32_store(m + 22, partition);
+	mac16(s->token_key, m, sizeof(m), out);
+}
+
+/* ---- unanswered commands ---- */
+
+static int seq_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static struct pending *pending_push(struct rly_ctl_subs *s)
+{
+	if (s->p_len == s->p_cap) {
+		size_t cap = s->p_cap ? s->p_cap * 2 : 64;
+		struct pending *p = malloc(cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		for (size_t i = 0; i < s->p_len; i++)
+			p[i] = s->pend[(s->p_head + i) % s->p_cap];
+		free(s->pend);
+		s->pend = p;
+		s->p_cap = cap;
+		s->p_head = 0;
+	}
+	struct pending *p = &s->pend[(s->p_head + s->p_len++) % s->p_cap];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static struct pending *pending_front(struct rly_ctl_subs *s)
+{
+	return s->p_len ? &s->pend[s->p_head] : NULL;
+}
+
+static void pending_pop(struct rly_ctl_subs *s)
+{
+	s->p_head = (s->p_head + 1) % s->p_cap;
+	s->p_len--;
+}
+
+/* Submit a command and remember what it was for. The pending slot is filled by the caller. */
+static struct pending *submit(struct rly_ctl_subs *s, uint16_t op, const struct rly_ctl_sub_key *k,
+			      const struct rly_endpoint *ep)
+{
+	struct rly_cmd cmd;
+	struct pending *p;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = op;
+	if (k) {
+		memcpy(cmd.stream_key, k->stream_key, RLY_STREAM_KEY_LEN);
+		cmd.partition = k->partition;
+	}
+	if (ep)
+		cmd.ep = *ep;
+	p = pending_push(s);
+	if (!p || s->io.submit(s->io.ctx, &cmd) < 0) {
+		if (p)
+			s->p_len--;
+		rly_ctl_log_msg(RLY_LOG_ERROR, "command_lost", "out of memory queueing a command");
+		return NULL;
+	}
+	p->seq = cmd.seq;
+	if (k)
+		p->key = *k;
+	if (ep)
+		p->ep = *ep;
+	return p;
+}
+
+/*
+ * The manager answers every command exactly once and in order, so the answer to @p seq is for the
+ * oldest unanswered command. Older ones still waiting were lost by the dataplane (a bug there):
+ * say so and forget them. A seq we never sent (an answer meant for a previous relay-control) finds
+ * nothing.
+ */
+static struct pending *pending_take(struct rly_ctl_subs *s, uint32_t seq)
+{
+	struct pending *p;
+
+	while ((p = pending_front(s)) && seq_before(p->seq, seq)) {
+		struct rly_ctl_logline l;
+		if (p->op == P_DUMP && s->resyncing)
+			break; /* the running dump ends with its DUMP_END, nothing else */
+		if (rly_ctl_log_begin(&l, RLY_LOG_WARN, "command_unanswered")) {
+			rly_ctl_log_u64(&l, "seq", p->seq);
+			rly_ctl_log_end(&l);
+		}
+		pending_pop(s);
+	}
+	p = pending_front(s);
+	return p && p->seq == seq ? p : NULL;
+}
+
+/* ---- replies ---- */
+
+static void send_control(struct rly_ctl_subs *s, const struct rly_endpoint *to, unsigned type,
+			 const void *body)
+{
+	struct rly_pkt_rec rec;
+	int len;
+
+	memset(&rec, 0, offsetof(struct rly_pkt_rec, data));
+	rec.port_id = to->port_id;
+	rec.ip_be = to->ip_be;
+	rec.udp_port_be = to->udp_port_be;
+	memcpy(rec.mac, to->mac, sizeof(rec.mac));
+	len = rly_wire_build_control(rec.data, sizeof(rec.data), type, body);
+	if (len < 0)
+		return;
+	rec.len = (uint16_t)len;
+	s->io.send(s->io.ctx, &rec);
+}
+
+static void send_ack(struct rly_ctl_subs *s, const struct rly_endpoint *to, unsigned type,
+		     const struct rly_ctl_sub_key *k, uint64_t request_id, unsigned status,
+		     uint32_t lease_ms, const uint8_t *token)
+{
+	struct rly_wire_ack a;
+
+	memset(&a, 0, sizeof(a));
+	memcpy(a.stream_key, k->stream_key, RLY_STREAM_KEY_LEN);
+	rly_be32_store(&a.partition, k->partition);
+	rly_be16_store(&a.status, (uint16_t)status);
+	rly_be64_store(&a.request_id, request_id);
+	if (status == RLY_SUB_OK) {
+		uint32_t hb = lease_ms / 3;
+		rly_be32_store(&a.lease_ms, lease_ms);
+		rly_be32_store(&a.heartbeat_ms, hb ? hb : 1);
+	}
+	if (token)
+		memcpy(a.token, token, RLY_COOKIE_LEN);
+	send_control(s, to, type, &a);
+}
+
+static int log_sub(struct rly_ctl_logline *l, enum rly_ctl_log_level level, const char *event,
+		   const struct rly_ctl_sub_key *k)
+{
+	if (!rly_ctl_log_begin(l, level, event))
+		return 0;
+	rly_ctl_log_addr(l, "src", k->ip_be, k->udp_port_be);
+	rly_ctl_log_stream(l, k->stream_key, k->partition);
+	return 1;
+}
+
+static void refuse(struct rly_ctl_subs *s, const struct rly_endpoint *to,
+		   const struct rly_ctl_sub_key *k, uint64_t request_id, unsigned status)
+{
+	struct rly_ctl_logline l;
+
+	count(s, RLY_CTR_CTL_SUB_REFUSED);
+	if (log_sub(&l, RLY_LOG_INFO, "subscribe_refused", k)) {
+		rly_ctl_log_str(&l, "status", rly_sub_status_name(status));
+		rly_ctl_log_end(&l);
+	}
+	send_ack(s, to, RLY_MSG_SUB_ACK, k, request_id, status, 0, NULL);
+}
+
+/* ---- requests ---- */
+
+static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
+			 const struct rly_wire_subscribe *b, uint64_t now_ms)
+{
+	struct rly_ctl_sub_key k;
+	uint8_t cookie[RLY_COOKIE_LEN];
+	uint32_t partition = rly_be32_load(&b->partition);
+	uint64_t request_id = rly_be64_load(&b->request_id);
+	uint64_t issued = rly_be64_load(&b->issued_ms);
+	struct rly_ctl_logline l;
+
+	count(s, RLY_CTR_CTL_SUB_REQ);
+	rly_ctl_sub_key_make(&k, b->stream_key, partition, src->ip_be, src->udp_port_be);
+	if (!rly_ctl_ratelimit_allow(&s->rl, src->ip_be, now_ms)) {
+		/* Silent: answering would let a flood make us send as much as we receive. */
+		count(s, RLY_CTR_CTL_SUB_REFUSED);
+		if (log_sub(&l, RLY_LOG_DEBUG, "subscribe_rate_limited", &k))
+			rly_ctl_log_end(&l);
+		return;
+	}
+
+	if (issued == 0) {
+		struct rly_wire_challenge c;
+		/* issued_ms 0 means "no cookie yet" on the wire, so a cookie never carries it. */
+		uint64_t now = now_ms ? now_ms : 1;
+
+		cookie_of(s, src->ip_be, src->udp_port_be, b->stream_key, partition, request_id,
+			  now, cookie);
+		memset(&c, 0, sizeof(c));
+		memcpy(c.stream_key, b->stream_key, RLY_STREAM_KEY_LEN);
+		rly_be32_store(&c.partition, partition);
+		rly_be64_store(&c.request_id, request_id);
+		rly_be64_store(&c.issued_ms, now);
+		memcpy(c.cookie, cookie, RLY_COOKIE_LEN);
+		send_control(s, src, RLY_MSG_CHALLENGE, &c);
+		count(s, RLY_CTR_CTL_CHALLENGES);
+		if (log_sub(&l, RLY_LOG_INFO, "challenge_sent", &k)) {
+			rly_ctl_log_u64(&l, "request_id", request_id);
+			rly_ctl_log_end(&l);
+		}
+		return;
+	}
+
+	cookie_of(s, src->ip_be, src->udp_port_be, b->stream_key, partition, request_id, issued,
+		  cookie);
+	if (sodium_memcmp(cookie, b->cookie, RLY_COOKIE_LEN) != 0) {
+		refuse(s, src, &k, request_id, RLY_SUB_BAD_COOKIE);
+		return;
+	}
+	if (issued > now_ms || now_ms - issued > s->cfg.challenge_ttl_ms) {
+		refuse(s, src, &k, request_id, RLY_SUB_COOKIE_EXPIRED);
+		return;
+	}
+
+	uint32_t lease = rly_be32_load(&b->lease_ms);
+	struct pending *p = submit(s, RLY_CMD_SUB_ADD, &k, src);
+	if (!p)
+		return; /* the client retries */
+	p->op = P_ADD;
+	p->request_id = request_id;
+	p->lease_ms = lease < s->cfg.max_lease_ms ? lease : s->cfg.max_lease_ms;
+}
+
+/* A wrong token gets no answer at all: never reply to unauthenticated traffic. */
+static int token_ok(struct rly_ctl_subs *s, const struct rly_ctl_sub_key *k,
+		    const struct rly_wire_sub_ref *r)
+{
+	uint8_t tok[RLY_COOKIE_LEN];
+	struct rly_ctl_logline l;
+
+	rly_ctl_subs_token(s, k->ip_be, k->udp_port_be, k->stream_key, k->partition, tok);
+	if (sodium_memcmp(tok, r->token, RLY_COOKIE_LEN) == 0)
+		return 1;
+	count(s, RLY_CTR_CTL_BAD_TOKEN);
+	if (log_sub(&l, RLY_LOG_DEBUG, "bad_token", k))
+		rly_ctl_log_end(&l);
+	return 0;
+}
+
+static void on_heartbeat(struct rly_ctl_subs *s, const struct rly_endpoint *src,
+			 const struct rly_wire_sub_ref *r, uint64_t now_ms)
+{
+	struct rly_ctl_sub_key k;
+	struct rly_ctl_sub *sub;
+	uint64_t request_id = rly_be64_load(&r->request_id);
+	struct rly_ctl_logline l;
+
+	rly_ctl_sub_key_make(&k, r->stream_key, rly_be32_load(&r->partition), src->ip_be,
+			     src->udp_port_be);
+	if (!token_ok(s, &k, r))
+		return;
+	sub = rly_ctl_sub_table_find(&s->table, &k);
+	if (!sub) {
+		if (log_sub(&l, RLY_LOG_DEBUG, "heartbeat_not_subscribed", &k))
+			rly_ctl_log_end(&l);
+		send_ack(s, src, RLY_MSG_HEARTBEAT_ACK, &k, request_id, RLY_SUB_NOT_SUBSCRIBED, 0,
+			 NULL);
+		return;
+	}
+	rly_ctl_sub_table_renew(&s->table, sub, now_ms + sub->lease_ms);
+	count(s, RLY_CTR_CTL_HEARTBEATS);
+	if (log_sub(&l, RLY_LOG_DEBUG, "heartbeat", &k)) {
+		rly_ctl_log_u64(&l, "lease_ms", sub->lease_ms);
+		rly_ctl_log_end(&l);
+	}
+	send_ack(s, src, RLY_MSG_HEARTBEAT_ACK, &k, request_id, RLY_SUB_OK, sub->lease_ms, NULL);
+}
+
+static void on_unsubscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
+			   const struct rly_wire_sub_ref *r)
+{
+	struct rly_ctl_sub_key k;
+	struct rly_ctl_sub *sub;
+	struct rly_endpoint ep;
+	uint64_t request_id = rly_be64_load(&r->request_id);
+
+	rly_ctl_sub_key_make(&k, r->stream_key, rly_be32_load(&r->partition), src->ip_be,
+			     src->udp_port_be);
+	if (!token_ok(s, &k, r))
+		return;
+	sub = rly_ctl_sub_table_find(&s->table, &k);
+	if (!sub) {
+		send_ack(s, src, RLY_MSG_UNSUB_ACK, &k, request_id, RLY_SUB_NOT_SUBSCRIBED, 0,
+			 NULL);
+		return;
+	}
+	/* Gone from our table now, so its lease cannot also expire it while SUB_DEL is in flight.
+	 */
+	ep = sub->ep;
+	rly_ctl_sub_table_remove(&s->table, sub);
+	struct pending *p = submit(s, RLY_CMD_SUB_DEL, &k, &ep);
+	if (!p)
+		return;
+	p->op = P_UNSUB;
+	p->request_id = request_id;
+	p->ep = *src;
+}
+
+int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec, uint64_t now_ms)
+{
+	struct rly_wire_view v;
+	struct rly_endpoint src;
+
+	/* The worker validated it already; a second parse costs little and keeps a dataplane bug
+	 * from becoming a control-plane one. */
+	if (rec->len > RLY_PKT_REC_DATA ||
+	    rly_wire_parse(rec->data, rec->len, RLY_WIRE_MAX_DGRAM, &v) != RLY_WIRE_ERR_OK ||
+	    rec->ip_be == 0 || rec->udp_port_be == 0) {
+		count(s, RLY_CTR_CTL_BAD_RECORD);
+		return -EPROTO;
+	}
+	memset(&src, 0, sizeof(src));
+	src.ip_be = rec->ip_be;
+	src.udp_port_be = rec->udp_port_be;
+	src.port_id = rec->port_id;
+	memcpy(src.mac, rec->mac, sizeof(src.mac));
+
+	switch (v.type) {
+	case RLY_MSG_SUBSCRIBE:
+		on_subscribe(s, &src, (const struct rly_wire_subscribe *)v.body, now_ms);
+		return 0;
+	case RLY_MSG_HEARTBEAT:
+		on_heartbeat(s, &src, (const struct rly_wire_sub_ref *)v.body, now_ms);
+		return 0;
+	case RLY_MSG_UNSUBSCRIBE:
+		on_unsubscribe(s, &src, (const struct rly_wire_sub_ref *)v.body);
+		return 0;
+	default:
+		/* Data, or a type that only a relay sends: the worker should not have punted it. */
+		count(s, RLY_CTR_CTL_BAD_RECORD);
+		return -EPROTO;
+	}
+}
+
+/* ---- answers from the dataplane ---- */
+
+static void command_refused(const char *cmd, const struct pending *p, unsigned status)
+{
+	struct rly_ctl_logline l;
+
+	if (!rly_ctl_log_begin(&l, RLY_LOG_WARN, "command_refused"))
+		return;
+	rly_ctl_log_str(&l, "cmd", cmd);
+	rly_ctl_log_str(&l, "status", cmd_status_str(status));
+	rly_ctl_log_addr(&l, "src", p->key.ip_be, p->key.udp_port_be);
+	rly_ctl_log_stream(&l, p->key.stream_key, p->key.partition);
+	rly_ctl_log_end(&l);
+}
+
+static void add_done(struct rly_ctl_subs *s, const struct pending *p, unsigned status,
+		     uint64_t now_ms)
+{
+	struct rly_ctl_logline l;
+	uint8_t tok[RLY_COOKIE_LEN];
+
+	switch (status) {
+	case RLY_CMD_OK:
+	case RLY_CMD_EXISTS:
+		if (!rly_ctl_sub_table_upsert(&s->table, &p->key, &p->ep, p->lease_ms,
+					      now_ms + p->lease_ms)) {
+			/* The dataplane has it and we cannot track its lease: take it back. */
+			rly_ctl_log_msg(RLY_LOG_ERROR, "subscribe_untracked",
+					"out of memory adding a subscription; removing it again");
+			struct pending *q = submit(s, RLY_CMD_SUB_DEL, &p->key, &p->ep);
+			if (q)
+				q->op = P_EXPIRE;
+			refuse(s, &p->ep, &p->key, p->request_id, RLY_SUB_UNAVAILABLE);
+			return;
+		}
+		if (status == RLY_CMD_OK)
+			count(s, RLY_CTR_CTL_SUB_ADDED);
+		if (log_sub(&l, RLY_LOG_INFO, "subscribe_added", &p->key)) {
+			rly_ctl_log_u64(&l, "lease_ms", p->lease_ms);
+			rly_ctl_log_str(&l, "dataplane", cmd_status_str(status));
+			rly_ctl_log_end(&l);
+		}
+		rly_ctl_subs_token(s, p->key.ip_be, p->key.udp_port_be, p->key.stream_key,
+				   p->key.partition, tok);
+		send_ack(s, &p->ep, RLY_MSG_SUB_ACK, &p->key, p->request_id, RLY_SUB_OK,
+			 p->lease_ms, tok);
+		return;
+	case RLY_CMD_STREAMS_FULL:
+	case RLY_CMD_SUBS_FULL:
+	case RLY_CMD_NO_MEMORY:
+		command_refused("SUB_ADD", p, status);
+		refuse(s, &p->ep, &p->key, p->request_id, RLY_SUB_TABLE_FULL);
+		return;
+	case RLY_CMD_BAD_PORT:
+		command_refused("SUB_ADD", p, status);
+		refuse(s, &p->ep, &p->key, p->request_id, RLY_SUB_DENIED);
+		return;
+	default:
+		command_refused("SUB_ADD", p, status);
+		refuse(s, &p->ep, &p->key, p->request_id, RLY_SUB_UNAVAILABLE);
+		return;
+	}
+}
+
+static void del_done(struct rly_ctl_subs *s, const struct pending *p, unsigned status)
+{
+	struct rly_ctl_logline l;
+	/* NOT_FOUND still means "not subscribed any more", which is what was asked for. */
+	int gone = status == RLY_CMD_OK || status == RLY_CMD_NOT_FOUND;
+
+	if (!gone)
+		command_refused("SUB_DEL", p, status);
+	if (p->op != P_UNSUB)
+		return;
+	if (gone) {
+		count(s, RLY_CTR_CTL_UNSUBSCRIBED);
+		if (log_sub(&l, RLY_LOG_INFO, "unsubscribed", &p->key))
+			rly_ctl_log_end(&l);
+	}
+	send_ack(s, &p->ep, RLY_MSG_UNSUB_ACK, &p->key, p->request_id,
+		 gone ? RLY_SUB_OK : RLY_SUB_UNAVAILABLE, 0, NULL);
+}
+
+static void resync_done(struct rly_ctl_subs *s, uint64_t reported, int complete)
+{
+	struct rly_ctl_logline l;
+
+	s->resyncing = 0;
+	count(s, RLY_CTR_CTL_RESYNCS);
+	if (rly_ctl_log_begin(&l, complete ? RLY_LOG_INFO : RLY_LOG_WARN, "resync_done")) {
+		rly_ctl_log_u64(&l, "entries", s->dump_entries);
+		if (reported != s->dump_entries)
+			rly_ctl_log_u64(&l, "reported", reported);
+		rly_ctl_log_end(&l);
+	}
+}
+
+static void on_dump_entry(struct rly_ctl_subs *s, const struct rly_event *ev, uint64_t now_ms)
+{
+	struct rly_ctl_sub_key k;
+
+	if (!s->resyncing || ev->seq != s->dump_seq || ev->ep.ip_be == 0) {
+		count(s, RLY_CTR_CTL_BAD_RECORD);
+		return;
+	}
+	rly_ctl_sub_key_make(&k, ev->stream_key, ev->partition, ev->ep.ip_be, ev->ep.udp_port_be);
+	/* We no longer know the lease granted; the subscriber's next heartbeat renews this one. */
+	if (!rly_ctl_sub_table_upsert(&s->table, &k, &ev->ep, s->cfg.default_lease_ms,
+				      now_ms + s->cfg.default_lease_ms)) {
+		rly_ctl_log_msg(RLY_LOG_ERROR, "resync_entry_lost", "out of memory during resync");
+		return;
+	}
+	s->dump_entries++;
+}
+
+void rly_ctl_subs_on_event(struct rly_ctl_subs *s, const struct rly_event *ev, uint64_t now_ms)
+{
+	struct pending *p, copy;
+
+	switch (ev->op) {
+	case RLY_EV_DUMP_ENTRY:
+		on_dump_entry(s, ev, now_ms);
+		return;
+	case RLY_EV_DUMP_END:
+		if (!s->resyncing || ev->seq != s->dump_seq || !(p = pending_take(s, ev->seq))) {
+			count(s, RLY_CTR_CTL_BAD_RECORD);
+			return;
+		}
+		pending_pop(s);
+		resync_done(s, ev->count, 1);
+		return;
+	case RLY_EV_DONE:
+		p = pending_take(s, ev->seq);
+		if (!p) {
+			count(s, RLY_CTR_CTL_BAD_RECORD);
+			return;
+		}
+		copy = *p;
+		pending_pop(s);
+		switch (copy.op) {
+		case P_ADD:
+			add_done(s, &copy, ev->status, now_ms);
+			return;
+		case P_UNSUB:
+		case P_EXPIRE:
+			del_done(s, &copy, ev->status);
+			return;
+		case P_DUMP:
+			/* A manager that cannot dump answers DONE (BAD_OP): go on with what we
+			 * have. */
+			command_refused("DUMP", &copy, ev->status);
+			resync_done(s, 0, 0);
+			return;
+		}
+		return;
+	default:
+		count(s, RLY_CTR_CTL_BAD_RECORD);
+		return;
+	}
+}
+
+/* ---- lifecycle ---- */
+
+int rly_ctl_subs_resync_begin(struct rly_ctl_subs *s, uint64_t now_ms)
+{
+	struct pending *p;
+
+	rly_ctl_sub_table_clear(&s->table);
+	s->p_len = 0;
+	s->resyncing = 1;
+	s->resync_warned = 0;
+	s->dump_entries = 0;
+	s->resync_started_ms = now_ms;
+	rly_ctl_log_msg(RLY_LOG_INFO, "resync_begin",
+			"asking the dataplane for its subscriber table");
+	p = submit(s, RLY_CMD_DUMP, NULL, NULL);
+	if (!p)
+		return -ENOMEM;
+	p->op = P_DUMP;
+	s->dump_seq = p->seq;
+	return 0;
+}
+
+int rly_ctl_subs_ready(const struct rly_ctl_subs *s)
+{
+	return !s->resyncing;
+}
+
+void rly_ctl_subs_on_detach(struct rly_ctl_subs *s)
+{
+	s->p_len = 0;
+	s->resyncing = 0;
+}
+
+unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms)
+{
+	struct rly_ctl_sub *sub;
+	struct rly_ctl_logline l;
+	unsigned n = 0;
+
+	if (s->resyncing) {
+		/* Expiring now would act on a table we have not finished rebuilding. */
+		if (!s->resync_warned && now_ms - s->resync_started_ms > RESYNC_SLOW_MS) {
+			s->resync_warned = 1;
+			rly_ctl_log_msg(
+			    RLY_LOG_WARN, "resync_slow",
+			    "the dataplane has not finished its table dump; still waiting");
+		}
+		return 0;
+	}
+	while (n < EXPIRE_PER_TICK && (sub = rly_ctl_sub_table_first(&s->table)) &&
+	       sub->expires_ms <= now_ms) {
+		struct rly_ctl_sub_key k = sub->key;
+		struct rly_endpoint ep = sub->ep;
+		uint32_t lease = sub->lease_ms;
+
+		rly_ctl_sub_table_remove(&s->table, sub);
+		struct pending *p = submit(s, RLY_CMD_SUB_DEL, &k, &ep);
+		if (p)
+			p->op = P_EXPIRE;
+		count(s, RLY_CTR_CTL_EXPIRED);
+		if (log_sub(&l, RLY_LOG_INFO, "lease_expired", &k)) {
+			rly_ctl_log_u64(&l, "lease_ms", lease);
+			rly_ctl_log_end(&l);
+		}
+		n++;
+	}
+	return n;
+}
+
+size_t rly_ctl_subs_count(const struct rly_ctl_subs *s)
+{
+	return s->table.count;
+}
+
+size_t rly_ctl_subs_pending(const struct rly_ctl_subs *s)
+{
+	return s->p_len;
+}
+
+uint64_t rly_ctl_subs_expiry(const struct rly_ctl_subs *s, const uint8_t stream[RLY_STREAM_KEY_LEN],
+			     uint32_t partition, uint32_t ip_be, uint16_t udp_port_be)
+{
+	struct rly_ctl_sub_key k;
+	struct rly_ctl_sub *sub;
+
+	rly_ctl_sub_key_make(&k, stream, partition, ip_be, udp_port_be);
+	sub = rly_ctl_sub_table_find(&s->table, &k);
+	return sub ? sub->expires_ms : 0;
+}
+
+void rly_ctl_subs_set_counters(struct rly_ctl_subs *s, struct rly_ctr_block *block)
+{
+	s->ctr = block ? block : &s->own_ctr;
+}
+
+const struct rly_ctr_block *rly_ctl_subs_counters(const struct rly_ctl_subs *s)
+{
+	return s->ctr;
+}
+
+int rly_ctl_subs_create(struct rly_ctl_subs **out, const struct rly_ctl_subs_cfg *cfg,
+			const uint8_t secret[RLY_CTL_SECRET_LEN], const struct rly_ctl_subs_io *io)
+{
+	struct rly_ctl_subs *s;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return rly_err_set(EIO, "libsodium failed to initialise");
+	if (cfg->default_lease_ms == 0 || cfg->max_lease_ms == 0 || cfg->challenge_ttl_ms == 0)
+		return rly_err_set(EINVAL, "leases and the challenge lifetime must be above 0 ms");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return rly_err_set(ENOMEM, "allocate the subscription service");
+	s->cfg = *cfg;
+	s->io = *io;
+	s->ctr = &s->own_ctr;
+	/* Separate keys, so a cookie can never be replayed as a token or the other way round. */
+	crypto_kdf_derive_from_key(s->cookie_key, sizeof(s->cookie_key), 1, "rlycooki", secret);
+	crypto_kdf_derive_from_key(s->token_key, sizeof(s->token_key), 2, "rlytoken", secret);
+	if ((rc = rly_ctl_sub_table_init(&s->table)) < 0) {
+		rc = rly_err_set(-rc, "create the subscription table");
+		goto fail;
+	}
+	if ((rc = rly_ctl_ratelimit_init(&s->rl, cfg->sub_rate_per_s, cfg->sub_burst,
+					 cfg->rate_slots)) < 0) {
+		rc = rly_err_set(-rc, "create the rate limiter (rate %u/s, burst %u)",
+				 cfg->sub_rate_per_s, cfg->sub_burst);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	rly_ctl_subs_free(s);
+	return rc;
+}
+
+void rly_ctl_subs_free(struct rly_ctl_subs *s)
+{
+	if (!s)
+		return;
+	rly_ctl_sub_table_close(&s->table);
+	rly_ctl_ratelimit_close(&s->rl);
+	free(s->pend);
+	sodium_memzero(s->cookie_key, sizeof(s->cookie_key));
+	sodium_memzero(s->token_key, sizeof(s->token_key));
+	free(s);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The subscription service: return-routability handshake, leases, heartbeats and tokens.
+ *
+ * It sees the dataplane only through two callbacks (send a datagram, submit a command) and the
+ * events fed back to it, and takes the time as an argument, so tests drive it with a fake clock
+ * and a fake dataplane. Nothing is stored per challenge: a cookie is a keyed MAC the service can
+ * recompute, and a token is a keyed MAC over the subscription's identity, so both survive a
+ * restart of relay-control that keeps the same secret.
+ */
+#ifndef RLY_CONTROL_SUBSCRIPTIONS_H
+#define RLY_CONTROL_SUBSCRIPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay/counters.h"
+#include "relay/shm.h"
+#include "relay/wire.h"
+
+#include "control/secret.h"
+
+struct rly_ctl_subs_cfg {
+	uint32_t default_lease_ms; /**< lease of entries rebuilt from a DUMP */
+	uint32_t max_lease_ms;	   /**< most a SUB_ACK grants */
+	uint32_t challenge_ttl_ms; /**< cookie lifetime */
+	uint32_t sub_rate_per_s;   /**< SUBSCRIBEs per second per source address */
+	uint32_t sub_burst;	   /**< ... and at once */
+	uint32_t rate_slots;	   /**< sources the rate limiter tracks */
+};
+
+/** Defaults of every relay-control option that feeds the service. */
+#define RLY_CTL_SUBS_CFG_DEFAULT                                                                   \
+	{                                                                                          \
+		.default_lease_ms = 10000, .max_lease_ms = 60000, .challenge_ttl_ms = 10000,       \
+		.sub_rate_per_s = 50, .sub_burst = 100, .rate_slots = 4096,                        \
+	}
+
+/** How the service reaches the dataplane. */
+struct rly_ctl_subs_io {
+	void *ctx;
+	/** Hand one datagram to the dataplane's tx path. 0, or -ENOBUFS when it was dropped. */
+	int (*send)(void *ctx, struct rly_pkt_rec *rec);
+	/** Queue one command; fills cmd->seq. 0, or -ENOMEM. Commands are sent in submit order. */
+	int (*submit)(void *ctx, struct rly_cmd *cmd);
+};
+
+struct rly_ctl_subs;
+
+/** 0 or -errno. @p secret is copied; keys for cookies and tokens are derived from it. */
+int rly_ctl_subs_create(struct rly_ctl_subs **out, const struct rly_ctl_subs_cfg *cfg,
+			const uint8_t secret[RLY_CTL_SECRET_LEN], const struct rly_ctl_subs_io *io);
+void rly_ctl_subs_free(struct rly_ctl_subs *s);
+
+/** Count into @p block (the control block of the shm counters page); NULL: a private block. */
+void rly_ctl_subs_set_counters(struct rly_ctl_subs *s, struct rly_ctr_block *block);
+/** The block counted into. */
+const struct rly_ctr_block *rly_ctl_subs_counters(const struct rly_ctl_subs *s);
+
+/**
+ * Handle one punted record (a control datagram from a subscriber). It is parsed again; an
+ * unusable record is counted as CTL_BAD_RECORD and -EPROTO is returned. Otherwise 0.
+ */
+int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec, uint64_t now_ms);
+
+/** Handle one event from the dataplane's manager (DONE, DUMP_ENTRY, DUMP_END). */
+void rly_ctl_subs_on_event(struct rly_ctl_subs *s, const struct rly_event *ev, uint64_t now_ms);
+
+/**
+ * Forget the table and all unanswered commands, then ask the dataplane for its table (DUMP). Until
+ * the dump ends the service is not ready: callers hold back punted packets, and nothing expires.
+ */
+int rly_ctl_subs_resync_begin(struct rly_ctl_subs *s, uint64_t now_ms);
+/** 1 once the last resync finished. */
+int rly_ctl_subs_ready(const struct rly_ctl_subs *s);
+
+/** The dataplane went away: its answers will never come, forget what waits for them. */
+void rly_ctl_subs_on_detach(struct rly_ctl_subs *s);
+
+/** Timers: remove subscriptions whose lease passed (SUB_DEL). Returns the work done. */
+unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms);
+
+/** Subscriptions in the table. */
+size_t rly_ctl_subs_count(const struct rly_ctl_subs *s);
+/** Commands submitted and not yet answered. */
+size_t rly_ctl_subs_pending(const struct rly_ctl_subs *s);
+/** Lease expiry of a subscription, or 0 when there is none. */
+uint64_t rly_ctl_subs_expiry(const struct rly_ctl_subs *s, const uint8_t stream[RLY_STREAM_KEY_LEN],
+			     uint32_t partition, uint32_t ip_be, uint16_t udp_port_be);
+
+/** The token of a subscription (what SUB_ACK carries). */
+void rly_ctl_subs_token(const struct rly_ctl_subs *s, uint32_t ip_be, uint16_t udp_port_be,
+			const uint8_t stream[RLY_STREAM_KEY_LEN], uint32_t partition,
+			uint8_t out[RLY_COOKIE_LEN]);
+
+#endif
