@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Publisher: messages are written straight into datagram buffers of a fixed queue, and closed
+ * datagrams leave in sendmmsg batches of up to PUB_VEC, so the cost per message is one header
+ * copy and one payload copy, and the cost per syscall is spread over up to 64 datagrams.
+ *
+ * The queue is a ring of PUB_QUEUE datagram slots: [head, head + closed) are complete and
+ * waiting for the kernel, the slot after them is the open datagram being filled. A full socket
+ * (EAGAIN) leaves everything where it is; nothing is dropped to make room.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "client/internal.h"
+#include "common/clock.h"
+#include "common/err.h"
+
+/* Datagrams per sendmmsg; datagram slots queued (a power of two; one is the open datagram). */
+#define PUB_VEC		  64u
+#define PUB_QUEUE	  256u
+#define PUB_DGRAM_DEFAULT RLY_WIRE_DGRAM_FOR_MTU(1500u)
+#define HDR_LEN		  sizeof(struct rly_wire_dgram_hdr)
+#define MSG_LEN		  sizeof(struct rly_wire_msg_hdr)
+
+struct dgram {
+	uint8_t *buf;
+	uint16_t len;	/* bytes used, datagram header included */
+	uint16_t count; /* messages in it */
+};
+
+struct rly_pub {
+	int fd;
+	char relay[CLIENT_ADDR_STRLEN];
+	uint32_t dgram_max;
+	uint32_t msgs_per_dgram;
+	uint64_t seq;
+	/* Fields that never change from one message to the next, copied as a block. */
+	struct rly_wire_msg_hdr tmpl;
+	struct rly_identity id;
+	uint32_t head;
+	uint32_t closed;
+	struct dgram q[PUB_QUEUE];
+	struct mmsghdr vec[PUB_VEC];
+	struct iovec iov[PUB_VEC];
+	struct rly_pub_stats st;
+	uint8_t *mem;
+};
+
+static struct dgram *open_dgram(rly_pub_t *p)
+{
+	return &p->q[(p->head + p->closed) & (PUB_QUEUE - 1)];
+}
+
+/* Hand closed datagrams to the kernel until none is left or the socket is full. */
+static int send_closed(rly_pub_t *p)
+{
+	unsigned refused = 0;
+
+	while (p->closed > 0) {
+		uint32_t n = p->closed, i;
+		int r;
+
+		if (n > PUB_VEC)
+			n = PUB_VEC;
+		if (n > PUB_QUEUE - p->head)
+			n = PUB_QUEUE - p->head; /* one contiguous run of the ring per call */
+		for (i = 0; i < n; i++) {
+			struct dgram *d = &p->q[p->head + i];
+			p->iov[i].iov_base = d->buf;
+			p->iov[i].iov_len = d->len;
+			memset(&p->vec[i].msg_hdr, 0, sizeof(p->vec[i].msg_hdr));
+			p->vec[i].msg_hdr.msg_iov = &p->iov[i];
+			p->vec[i].msg_hdr.msg_iovlen = 1;
+		}
+		r = sendmmsg(p->fd, p->vec, n, MSG_DONTWAIT);
+		if (r < 0) {
+			int e = errno;
+			if (e == EINTR)
+				continue;
+			if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+				p->st.back_pressured++;
+				return RLY_BACK_PRESSURED;
+			}
+			p->st.send_errors++;
+			/* ECONNREFUSED reports the ICMP "port unreachable" an earlier datagram
+			 * provoked; this batch was not sent, and the error is now cleared. */
+			if (e == ECONNREFUSED && ++refused <= 2)
+				continue;
+			if (e == ECONNREFUSED)
+				return rly_err_set(e,
+						   "send to relay %s: %s (is the relay running?)",
+						   p->relay, strerror(e));
+			/* Anything else would fail the same way forever: drop the datagram the
+			 * kernel refused so the queue can move, and say so. */
+			unsigned dropped = p->q[p->head].len;
+			p->head = (p->head + 1) & (PUB_QUEUE - 1);
+			p->closed--;
+			return rly_err_set(
+			    e, "send to relay %s: %s (one datagram of %u bytes dropped)", p->relay,
+			    strerror(e), dropped);
+		}
+		for (i = 0; i < (uint32_t)r; i++) {
+			struct dgram *d = &p->q[p->head + i];
+			p->st.msgs += d->count;
+			p->st.dgrams++;
+			p->st.bytes += d->len;
+		}
+		p->head = (p->head + (uint32_t)r) & (PUB_QUEUE - 1);
+		p->closed -= (uint32_t)r;
+	}
+	return 0;
+}
+
+/* Complete the open datagram and start the next one; the caller made sure a slot is free. */
+static void close_open(rly_pub_t *p)
+{
+	struct dgram *d = open_dgram(p);
+
+	rly_wire_put_dgram_hdr(d->buf, RLY_MSG_DATA, d->len, d->count);
+	p->closed++;
+	d = open_dgram(p);
+	d->len = HDR_LEN;
+	d->count = 0;
+}
+
+/* Of two send results, the one the caller must hear about: an error, then back-pressure. */
+static int worse(int a, int b)
+{
+	return a < 0 ? a : b < 0 ? b : a > b ? a : b;
+}
+
+int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len)
+{
+	struct dgram *d = open_dgram(p);
+	struct rly_wire_msg_hdr *h;
+	int rc = 0;
+
+	if (len > p->dgram_max - HDR_LEN - MSG_LEN)
+		return rly_err_set(
+		    EMSGSIZE,
+		    "payload of %zu bytes does not fit one %u-byte datagram (at most %zu)", len,
+		    p->dgram_max, (size_t)(p->dgram_max - HDR_LEN - MSG_LEN));
+	if (d->count > 0 &&
+	    (d->count >= p->msgs_per_dgram || d->len + MSG_LEN + len > p->dgram_max)) {
+		if (p->closed == PUB_QUEUE - 1) {
+			rc = send_closed(p);
+			if (p->closed == PUB_QUEUE - 1)
+				return rly_err_set(
+				    EAGAIN,
+				    "publisher to %s: %u datagrams queued and the socket is "
+				    "full: call rly_pub_flush until it returns 0, then offer "
+				    "again",
+				    p->relay, PUB_QUEUE - 1);
+		}
+		close_open(p);
+		d = open_dgram(p);
+	}
+
+	h = (struct rly_wire_msg_hdr *)(d->buf + d->len);
+	memcpy(h, &p->tmpl, sizeof(*h));
+	rly_be64_store(&h->seq, p->seq + 1);
+	rly_be64_store(&h->prev_seq, p->seq);
+	rly_be64_store(&h->timestamp_ns, rly_real_ns());
+	rly_be16_store(&h->payload_len, (uint16_t)len);
+	if (len)
+		memcpy(d->buf + d->len + MSG_LEN, payload, len);
+	d->len = (uint16_t)(d->len + MSG_LEN + len);
+	d->count++;
+	p->st.last_seq = ++p->seq;
+
+	/* Close a datagram as soon as it is full, so a flush never waits on the next offer. With
+	 * no free slot it stays open; the check above closes it on the next offer. */
+	if ((d->count >= p->msgs_per_dgram || d->len + MSG_LEN > p->dgram_max) &&
+	    p->closed < PUB_QUEUE - 1)
+		close_open(p);
+	if (p->closed >= PUB_VEC)
+		rc = worse(rc, send_closed(p));
+	return rc;
+}
+
+int rly_pub_flush(rly_pub_t *p)
+{
+	int rc = 0;
+
+	if (open_dgram(p)->count > 0) {
+		if (p->closed == PUB_QUEUE - 1)
+			rc = send_closed(p);
+		if (p->closed == PUB_QUEUE - 1)
+			return rc;
+		close_open(p);
+	}
+	return worse(rc, send_closed(p));
+}
+
+int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *o)
+{
+	rly_pub_t *p;
+	int rc;
+
+	*out = NULL;
+	if (o->relay == NULL)
+		return rly_err_set(EINVAL, "publisher: no relay address given");
+	rc = client_sodium_init();
+	if (rc < 0)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return rly_err_set(ENOMEM, "publisher: out of memory");
+	p->fd = -1;
+	p->dgram_max = o->dgram_max ? o->dgram_max : PUB_DGRAM_DEFAULT;
+	if (p->dgram_max < HDR_LEN + MSG_LEN || p->dgram_max > RLY_WIRE_MAX_DGRAM) {
+		rc = rly_err_set(EINVAL, "dgram_max %u is outside %zu-%u", p->dgram_max,
+				 HDR_LEN + MSG_LEN, RLY_WIRE_MAX_DGRAM);
+		goto fail;
+	}
+	p->msgs_per_dgram = o->msgs_per_dgram ? o->msgs_per_dgram : UINT16_MAX;
+	if (p->msgs_per_dgram > UINT16_MAX)
+		p->msgs_per_dgram = UINT16_MAX;
+
+	if (o->identity) {
+		p->id = *o->identity;
+	} else if ((rc = rly_identity_generate(&p->id)) < 0) {
+		goto fail;
+	}
+	memcpy(p->tmpl.stream_key, o->stream_key, RLY_STREAM_KEY_LEN);
+	rly_be32_store(&p->tmpl.partition, o->partition);
+	p->st.chain = o->chain ? o->chain : client_random_u32_nonzero();
+	rly_be32_store(&p->tmpl.chain, p->st.chain);
+	memcpy(p->tmpl.publisher, p->id.pk, RLY_ID_LEN);
+	rly_be16_store(&p->tmpl.content_type, o->content_type);
+
+	p->mem = malloc((size_t)PUB_QUEUE * p->dgram_max);
+	if (p->mem == NULL) {
+		rc = rly_err_set(ENOMEM, "no memory for %u datagrams", PUB_QUEUE);
+		goto fail;
+	}
+	for (unsigned i = 0; i < PUB_QUEUE; i++)
+		p->q[i].buf = p->mem + (size_t)i * p->dgram_max;
+	p->q[0].len = HDR_LEN;
+
+	{
+		struct sockaddr_in peer;
+		rc = client_udp_open(o->relay, o->bind, SO_SNDBUF, o->sndbuf, &peer);
+		if (rc < 0)
+			goto fail;
+		p->fd = rc;
+		client_addr_str(&peer, p->relay);
+	}
+	*out = p;
+	return 0;
+fail:
+	rly_err_wrap("publisher to %s", o->relay);
+	rly_pub_free(p);
+	return rc;
+}
+
+void rly_pub_free(rly_pub_t *p)
+{
+	if (p == NULL)
+		return;
+	if (p->fd >= 0) {
+		(void)rly_pub_flush(p);
+		close(p->fd);
+	}
+	sodium_memzero(&p->id, sizeof(p->id));
+	free(p->mem);
+	free(p);
+}
+
+void rly_pub_stats(const rly_pub_t *p, struct rly_pub_stats *s)
+{
+	*s = p->st;
+}
+
+const uint8_t *rly_pub_publisher(const rly_pub_t *p)
+{
+	return p->id.pk;
+}
