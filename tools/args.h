@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Option parsing shared by relay-pub, relay-sub and relay-stat. Every refusal prints one line
+ * that names the option, what was wrong and how to fix it, and the tools exit with status 2.
+ */
+#ifndef RLY_TOOLS_ARGS_H
+#define RLY_TOOLS_ARGS_H
+
+#include <stdint.h>
+
+#include "relay/wire.h"
+
+/* Print "<prog>: <message> (see <prog> --help)" to stderr; returns 2, the bad-arguments status. */
+int tool_bad_arg(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* What getopt_long (optstring starting with ':') returned for an unknown option or a missing
+ * value, as a message; returns 2. */
+int tool_getopt_error(const char *prog, int c, char **argv);
+
+/* Parse a whole decimal number in [min, max]; on error print why and return -1. */
+int tool_parse_u64(const char *prog, const char *opt, const char *s, uint64_t min, uint64_t max,
+		   uint64_t *out);
+/* Parse a number (fractions allowed) in [min, max]; on error print why and return -1. */
+int tool_parse_double(const char *prog, const char *opt, const char *s, double min, double max,
+		      double *out);
+
+/* Stream key from --stream NAME (@p is_hex 0) or --stream-key HEX; on error print, return -1.
+ * (tools/stream_arg.c: needs librelay-client.) */
+int tool_stream_key(const char *prog, int is_hex, const char *arg, uint8_t key[RLY_STREAM_KEY_LEN]);
+
+/* Route SIGINT and SIGTERM to @p fn without SA_RESTART, so blocking calls return early. */
+void tool_on_signals(void (*fn)(int));
+
+#endif

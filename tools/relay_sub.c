@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * relay-sub: subscribe to a stream through a relay and report what arrived: counts, gaps,
+ * latency percentiles, and (with --verify) whether every payload is the one relay-pub sent.
+ *
+ * Latency is the subscriber's receive stamp minus the publisher's stamp, both CLOCK_REALTIME:
+ * exact on one machine, and as good as the clock sync between two.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/histogram.h"
+#include "relay/client.h"
+#include "tools/args.h"
+#include "tools/payload.h"
+
+#define PROG "relay-sub"
+/* Chains whose first and last sequence the summary lists one by one. */
+#define SHOWN_CHAINS 8u
+#define POLL_MS	     100
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: relay-sub --relay ADDR[:PORT] (--stream NAME | --stream-key HEX) [options]\n"
+	    "Subscribe to a stream through a relay and report what arrives.\n"
+	    "\n"
+	    "  --relay ADDR[:PORT]    relay address, IPv4 (port default %u) (required)\n"
+	    "  --stream NAME          stream name; the key is the BLAKE2b-128 of the name\n"
+	    "  --stream-key HEX       stream key as 32 hex digits, instead of --stream\n"
+	    "  --partition N          stream partition (default 0)\n"
+	    "  --lease-ms MS          lease to ask for; heartbeats renew it (default 10000)\n"
+	    "  --bind ADDR[:PORT]     local address to receive on (default: any, ephemeral)\n"
+	    "  --subscribe-timeout S  give up subscribing after S seconds (default 5)\n"
+	    "  --count N              exit after N messages\n"
+	    "  --duration S           exit after S seconds (fractions allowed)\n"
+	    "  --idle-timeout S       exit when nothing arrived for S seconds, counted from\n"
+	    "                         the first message on\n"
+	    "  --print                one line per message: chain, seq, payload bytes and\n"
+	    "                         latency in us; and one line per gap\n"
+	    "  --verify               check that each payload is relay-pub's pattern for its\n"
+	    "                         sequence number; count the failures\n"
+	    "  --ready-file PATH      create PATH once subscribed (so scripts can start\n"
+	    "                         publishers then)\n"
+	    "  --unsubscribe-at-exit  send UNSUBSCRIBE at exit (the default)\n"
+	    "  --no-unsubscribe       exit without it (the lease then runs out on its own)\n"
+	    "  --json                 end with one JSON summary line on stdout\n"
+	    "  --help                 this text\n"
+	    "\n"
+	    "Without --count, --duration or --idle-timeout it runs until SIGINT/SIGTERM.\n"
+	    "The rate is measured from the first message received to the last.\n"
+	    "Exit status: 0 done, 1 never subscribed (timed out or refused), 2 bad arguments.\n",
+	    RLY_WIRE_DEFAULT_PORT);
+}
+
+struct opts {
+	const char *relay;
+	const char *bind;
+	const char *ready_file;
+	uint8_t key[RLY_STREAM_KEY_LEN];
+	int have_key;
+	uint32_t partition;
+	uint32_t lease_ms;
+	double subscribe_timeout;
+	uint64_t count;
+	double duration;
+	double idle_timeout;
+	int print;
+	int verify;
+	int unsubscribe;
+	int json;
+};
+
+struct chain_seen {
+	uint8_t publisher[RLY_ID_LEN];
+	uint32_t chain;
+	uint64_t first_seq;
+	uint64_t last_seq;
+};
+
+struct state {
+	const struct opts *o;
+	struct rly_hist lat;
+	uint64_t msgs;
+	uint64_t verify_failures;
+	uint64_t clock_skew; /* messages stamped after we received them */
+	uint64_t first_ns;   /* CLOCK_MONOTONIC of the first and last message */
+	uint64_t last_ns;
+	struct chain_seen shown[SHOWN_CHAINS];
+	unsigned n_shown;
+	int ever_subscribed;
+};
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum {
+		O_RELAY = 256,
+		O_STREAM,
+		O_KEY,
+		O_PART,
+		O_LEASE,
+		O_BIND,
+		O_SUBTO,
+		O_COUNT,
+		O_DURATION,
+		O_IDLE,
+		O_PRINT,
+		O_VERIFY,
+		O_READY,
+		O_UNSUB,
+		O_NO_UNSUB,
+		O_JSON,
+		O_HELP
+	};
+	static const struct option lo[] = {
+	    {"relay", required_argument, NULL, O_RELAY},
+	    {"stream", required_argument, NULL, O_STREAM},
+	    {"stream-key", required_argument, NULL, O_KEY},
+	    {"partition", required_argument, NULL, O_PART},
+	    {"lease-ms", required_argument, NULL, O_LEASE},
+	    {"bind", required_argument, NULL, O_BIND},
+	    {"subscribe-timeout", required_argument, NULL, O_SUBTO},
+	    {"count", required_argument, NULL, O_COUNT},
+	    {"duration", required_argument, NULL, O_DURATION},
+	    {"idle-timeout", required_argument, NULL, O_IDLE},
+	    {"print", no_argument, NULL, O_PRINT},
+	    {"verify", no_argument, NULL, O_VERIFY},
+	    {"ready-file", required_argument, NULL, O_READY},
+	    {"unsubscribe-at-exit", no_argument, NULL, O_UNSUB},
+	    {"no-unsubscribe", no_argument, NULL, O_NO_UNSUB},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->unsubscribe = 1;
+	o->subscribe_timeout = 5;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+		switch (c) {
+		case O_RELAY:
+			o->relay = optarg;
+			break;
+		case O_STREAM:
+		case O_KEY:
+			if (o->have_key)
+				return tool_bad_arg(PROG, "give one of --stream and --stream-key");
+			if (tool_stream_key(PROG, c == O_KEY, optarg, o->key) < 0)
+				return 2;
+			o->have_key = 1;
+			break;
+		case O_PART:
+			if (tool_parse_u64(PROG, "--partition", optarg, 0, UINT32_MAX, &v) < 0)
+				return 2;
+			o->partition = (uint32_t)v;
+			break;
+		case O_LEASE:
+			if (tool_parse_u64(PROG, "--lease-ms", optarg, 100, UINT32_MAX, &v) < 0)
+				return 2;
+			o->lease_ms = (uint32_t)v;
+			break;
+		case O_BIND:
+			o->bind = optarg;
+			break;
+		case O_SUBTO:
+			if (tool_parse_double(PROG, "--subscribe-timeout", optarg, 0.001, 86400,
+					      &o->subscribe_timeout) < 0)
+				return 2;
+			break;
+		case O_COUNT:
+			if (tool_parse_u64(PROG, "--count", optarg, 1, UINT64_MAX, &o->count) < 0)
+				return 2;
+			break;
+		case O_DURATION:
+			if (tool_parse_double(PROG, "--duration", optarg, 0.001, 1e7,
+					      &o->duration) < 0)
+				return 2;
+			break;
+		case O_IDLE:
+			if (tool_parse_double(PROG, "--idle-timeout", optarg, 0.001, 1e7,
+					      &o->idle_timeout) < 0)
+				return 2;
+			break;
+		case O_PRINT:
+			o->print = 1;
+			break;
+		case O_VERIFY:
+			o->verify = 1;
+			break;
+		case O_READY:
+			o->ready_file = optarg;
+			break;
+		case O_UNSUB:
+			o->unsubscribe = 1;
+			break;
+		case O_NO_UNSUB:
+			o->unsubscribe = 0;
+			break;
+		case O_JSON:
+			o->json = 1;
+			break;
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			return tool_getopt_error(PROG, c, argv);
+		}
+	}
+	if (optind < argc)
+		return tool_bad_arg(PROG, "unexpected argument '%s' (options start with --)",
+				    argv[optind]);
+	if (o->relay == NULL)
+		return tool_bad_arg(PROG, "--relay ADDR[:PORT] is required");
+	if (!o->have_key)
+		return tool_bad_arg(PROG, "give the stream: --stream NAME or --stream-key HEX");
+	return 0;
+}
+
+static void track_chain(struct state *st, const struct rly_msg *m)
+{
+	for (unsigned i = 0; i < st->n_shown; i++) {
+		struct chain_seen *c = &st->shown[i];
+		if (c->chain == m->chain && memcmp(c->publisher, m->publisher, RLY_ID_LEN) == 0) {
+			c->last_seq = m->seq;
+			return;
+		}
+	}
+	if (st->n_shown < SHOWN_CHAINS) {
+		struct chain_seen *c = &st->shown[st->n_shown++];
+		memcpy(c->publisher, m->publisher, RLY_ID_LEN);
+		c->chain = m->chain;
+		c->first_seq = c->last_seq = m->seq;
+	}
+}
+
+static void on_message(void *ctx, const struct rly_msg *m)
+{
+	struct state *st = ctx;
+	uint64_t lat = 0;
+
+	if (m->recv_ns >= m->timestamp_ns)
+		lat = m->recv_ns - m->timestamp_ns;
+	else
+		st->clock_skew++;
+	rly_hist_record(&st->lat, lat);
+	st->last_ns = rly_mono_ns();
+	if (st->msgs++ == 0)
+		st->first_ns = st->last_ns;
+	track_chain(st, m);
+	if (st->o->verify && !tool_payload_ok(m->payload, m->payload_len, m->seq)) {
+		st->verify_failures++;
+		if (st->o->print)
+			printf("verify-failed chain=%08x seq=%" PRIu64 " bytes=%u\n", m->chain,
+			       m->seq, m->payload_len);
+	}
+	if (st->o->print)
+		printf("msg chain=%08x seq=%" PRIu64 " bytes=%u lat_us=%.1f\n", m->chain, m->seq,
+		       m->payload_len, (double)lat / 1e3);
+}
+
+static void on_gap(void *ctx, const struct rly_gap *g)
+{
+	struct state *st = ctx;
+
+	if (st->o->print)
+		printf("gap chain=%08x from=%" PRIu64 " to=%" PRIu64 " missing=%" PRIu64 "\n",
+		       g->chain, g->from_seq, g->to_seq, g->to_seq - g->from_seq + 1);
+}
+
+static void on_event(void *ctx, enum rly_sub_event ev, unsigned status)
+{
+	struct state *st = ctx;
+	static const char *const names[] = {
+	    [RLY_SUB_EV_SUBSCRIBED] = "subscribed",
+	    [RLY_SUB_EV_REFUSED] = "refused",
+	    [RLY_SUB_EV_LOST] = "lost the subscription",
+	    [RLY_SUB_EV_UNSUBSCRIBED] = "unsubscribed",
+	};
+
+	if (ev == RLY_SUB_EV_SUBSCRIBED) {
+		/* The first one is reported by main; later ones are re-subscriptions. */
+		if (st->ever_subscribed)
+			fprintf(stderr, "relay-sub: re-subscribed\n");
+		st->ever_subscribed = 1;
+		return;
+	}
+	fprintf(stderr, "relay-sub: %s (%s: %s)\n", names[ev], rly_sub_status_name(status),
+		rly_sub_status_str(status));
+}
+
+static int write_ready_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		fprintf(stderr, "relay-sub: --ready-file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (write(fd, "subscribed\n", 11) != 11) {
+		fprintf(stderr, "relay-sub: --ready-file %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void summary(const struct state *st, const struct rly_sub_stats *ss, int json)
+{
+	double secs = (double)(st->last_ns - st->first_ns) / 1e9;
+	double rate = st->msgs > 1 && secs > 0 ? (double)(st->msgs - 1) / secs : 0;
+	const struct rly_hist *h = &st->lat;
+	double p50 = (double)rly_hist_percentile(h, 50) / 1e3,
+	       p90 = (double)rly_hist_percentile(h, 90) / 1e3,
+	       p99 = (double)rly_hist_percentile(h, 99) / 1e3,
+	       p999 = (double)rly_hist_percentile(h, 99.9) / 1e3, max = (double)h->max / 1e3;
+
+	printf("relay-sub: %" PRIu64 " messages, %.0f msg/s; gaps %" PRIu64 " (missing %" PRIu64
+	       "), stale %" PRIu64 ", malformed %" PRIu64 ", foreign %" PRIu64 ", chains %" PRIu64
+	       ", resubscribes %" PRIu64 ", verify failures %" PRIu64 "\n",
+	       st->msgs, rate, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
+	       ss->chains, ss->resubscribes, st->verify_failures);
+	if (ss->chains <= SHOWN_CHAINS)
+		for (unsigned i = 0; i < st->n_shown; i++)
+			printf("  chain %08x: seq %" PRIu64 "..%" PRIu64 "\n", st->shown[i].chain,
+			       st->shown[i].first_seq, st->shown[i].last_seq);
+	for (unsigned e = 1; e < RLY_WIRE_ERR_MAX; e++)
+		if (ss->wire_err[e])
+			printf("  malformed %s: %" PRIu64 " (%s)\n", rly_wire_err_name(e),
+			       ss->wire_err[e], rly_wire_err_str(e));
+	if (h->count)
+		printf("  latency us: p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n", p50, p90,
+		       p99, p999, max);
+	if (st->clock_skew)
+		printf("  %" PRIu64 " messages were stamped after they arrived (clocks disagree); "
+		       "their latency counts as 0\n",
+		       st->clock_skew);
+	if (json)
+		printf(
+		    "{\"msgs\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"missing\":%" PRIu64
+		    ",\"stale\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"foreign\":%" PRIu64
+		    ",\"chains\":%" PRIu64 ",\"resubscribes\":%" PRIu64
+		    ",\"verify_failures\":%" PRIu64 ",\"rate_msgs_s\":%.1f,\"lat_us\":{\"p50\":%.1f"
+		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"subscribed\":%s}\n",
+		    st->msgs, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
+		    ss->chains, ss->resubscribes, st->verify_failures, rate, p50, p90, p99, p999,
+		    max, st->ever_subscribed ? "true" : "false");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	struct rly_sub_opts so;
+	struct rly_sub_stats ss;
+	struct state st;
+	struct opts o;
+	rly_sub_t *s;
+	uint64_t start, end_at;
+	int rc, status = 0;
+
+	rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	memset(&st, 0, sizeof(st));
+	st.o = &o;
+	rly_hist_init(&st.lat);
+
+	memset(&so, 0, sizeof(so));
+	so.relay = o.relay;
+	so.bind = o.bind;
+	memcpy(so.stream_key, o.key, sizeof(o.key));
+	so.partition = o.partition;
+	so.lease_ms = o.lease_ms;
+	so.auto_resubscribe = 1;
+	so.cb.on_message = on_message;
+	so.cb.on_gap = on_gap;
+	so.cb.on_event = on_event;
+	so.cb.ctx = &st;
+	if (rly_sub_create(&s, &so) < 0) {
+		fprintf(stderr, "relay-sub: %s\n", rly_client_errmsg());
+		return 1;
+	}
+	tool_on_signals(on_signal);
+
+	start = rly_mono_ns();
+	if (rly_sub_subscribe(s, (int)(o.subscribe_timeout * 1000)) < 0) {
+		fprintf(stderr, "relay-sub: %s\n", rly_client_errmsg());
+		status = 1;
+		goto out;
+	}
+	fprintf(stderr, "relay-sub: subscribed\n");
+	if (o.ready_file && write_ready_file(o.ready_file) < 0) {
+		status = 1;
+		goto out;
+	}
+
+	end_at = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
+	while (!stop_requested) {
+		uint64_t now = rly_mono_ns();
+		int wait = POLL_MS;
+
+		if (o.count && st.msgs >= o.count)
+			break;
+		if (now >= end_at)
+			break;
+		if (o.idle_timeout > 0 && st.msgs > 0 &&
+		    now - st.last_ns >= (uint64_t)(o.idle_timeout * 1e9))
+			break;
+		if (end_at - now < (uint64_t)wait * 1000000ull)
+			wait = (int)((end_at - now) / 1000000ull);
+		if (rly_sub_poll(s, wait) < 0 && !stop_requested) {
+			fprintf(stderr, "relay-sub: %s\n", rly_client_errmsg());
+			break;
+		}
+	}
+	if (o.unsubscribe && rly_sub_is_subscribed(s) && rly_sub_unsubscribe(s, 1000) < 0)
+		fprintf(stderr, "relay-sub: %s\n", rly_client_errmsg());
+out:
+	rly_sub_stats(s, &ss);
+	summary(&st, &ss, o.json);
+	rly_sub_free(s);
+	return status;
+}
