@@ -195,34 +195,69 @@ static double rate_of(const struct sample *cur, const struct sample *prev, unsig
 	return (double)(cur->sum[slot] - prev->sum[slot]) / secs;
 }
 
-static void print_header_text(const struct rly_shm *s)
+/* The header's live fields, read once per sample for either output format. */
+struct status {
+	char addr[INET_ADDRSTRLEN + 6];
+	const char *state;
+	uint64_t uptime_s;
+	double relay_hb_age_ms; /* < 0: the relay has not heartbeaten yet */
+	int32_t control_pid;
+	int control_attached;	  /* control_pid names a live process */
+	double control_hb_age_ms; /* < 0: never */
+};
+
+static double age_ms(uint64_t now, uint64_t then)
 {
-	const struct rly_shm_header *h = rly_shm_hdr(s);
-	uint64_t up_s = (rly_real_ns() - h->start_realtime_ns) / 1000000000ull;
-	int32_t cpid = __atomic_load_n(&h->control_pid, __ATOMIC_RELAXED);
-	uint64_t now = rly_mono_ns();
-	uint64_t rhb = __atomic_load_n(&h->relay_heartbeat_ns, __ATOMIC_RELAXED);
-	uint64_t chb = __atomic_load_n(&h->control_heartbeat_ns, __ATOMIC_RELAXED);
+	if (then == 0)
+		return -1;
+	return now > then ? (double)(now - then) / 1e6 : 0.0;
+}
+
+static void read_status(const struct rly_shm_header *h, struct status *st)
+{
 	char ip[INET_ADDRSTRLEN];
 	struct in_addr a = {.s_addr = h->relay_ip_be};
+	uint64_t now = rly_mono_ns();
 
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	snprintf(st->addr, sizeof(st->addr), "%s:%u", ip, h->relay_udp_port);
+	st->state = state_name(__atomic_load_n(&h->state, __ATOMIC_RELAXED));
+	st->uptime_s = (rly_real_ns() - h->start_realtime_ns) / 1000000000ull;
+	st->relay_hb_age_ms =
+	    age_ms(now, __atomic_load_n(&h->relay_heartbeat_ns, __ATOMIC_RELAXED));
+	st->control_pid = __atomic_load_n(&h->control_pid, __ATOMIC_RELAXED);
+	st->control_attached = st->control_pid > 0 && rly_pid_alive(st->control_pid);
+	st->control_hb_age_ms =
+	    age_ms(now, __atomic_load_n(&h->control_heartbeat_ns, __ATOMIC_RELAXED));
+}
+
+static int slot_is_gauge(unsigned slot)
+{
+	return slot < RLY_CTR_MAX && rly_ctr_kind(slot) == RLY_CTR_KIND_GAUGE;
+}
+
+static void print_header_text(const struct rly_shm_header *h)
+{
+	struct status st;
+	uint64_t up;
+
+	read_status(h, &st);
+	up = st.uptime_s;
 	printf("relay '%s'  pid %d  up %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
-	       "  workers %u  %s:%u  state %s",
-	       h->instance, h->relay_pid, up_s / 86400, up_s / 3600 % 24, up_s / 60 % 60, up_s % 60,
-	       h->n_workers, ip, h->relay_udp_port,
-	       state_name(__atomic_load_n(&h->state, __ATOMIC_RELAXED)));
-	if (rhb)
-		printf("  heartbeat %.1f ms ago\n", now > rhb ? (double)(now - rhb) / 1e6 : 0.0);
+	       "  workers %u  %s  state %s",
+	       h->instance, h->relay_pid, up / 86400, up / 3600 % 24, up / 60 % 60, up % 60,
+	       h->n_workers, st.addr, st.state);
+	if (st.relay_hb_age_ms >= 0)
+		printf("  heartbeat %.1f ms ago\n", st.relay_hb_age_ms);
 	else
 		printf("  no heartbeat yet\n");
-	if (cpid > 0 && rly_pid_alive(cpid))
-		printf("relay-control: attached (pid %d, heartbeat %.1f ms ago)\n", cpid,
-		       chb && now > chb ? (double)(now - chb) / 1e6 : 0.0);
-	else if (cpid > 0)
+	if (st.control_attached)
+		printf("relay-control: attached (pid %d, heartbeat %.1f ms ago)\n", st.control_pid,
+		       st.control_hb_age_ms);
+	else if (st.control_pid > 0)
 		printf("relay-control: NOT attached (pid %d is gone): subscriptions are not "
 		       "being served\n",
-		       cpid);
+		       st.control_pid);
 	else
 		printf("relay-control: NOT attached: subscriptions are not being served\n");
 }
@@ -234,7 +269,7 @@ static void print_text(const struct rly_shm *s, const struct opts *o, const stru
 	unsigned slots[RLY_CTR_SLOTS], n = shown_slots(slots);
 	char buf[64];
 
-	print_header_text(s);
+	print_header_text(h);
 	printf("%-22s %16s %14s", "counter", "total", prev ? "per second" : "");
 	if (o->workers) {
 		for (unsigned w = 0; w < h->n_workers; w++) {
@@ -246,7 +281,7 @@ static void print_text(const struct rly_shm *s, const struct opts *o, const stru
 	printf("  description\n");
 	for (unsigned k = 0; k < n; k++) {
 		unsigned slot = slots[k];
-		int gauge = slot < RLY_CTR_MAX && rly_ctr_kind(slot) == RLY_CTR_KIND_GAUGE;
+		int gauge = slot_is_gauge(slot);
 		const char *desc =
 		    slot < RLY_CTR_MAX
 			? rly_ctr_desc(slot)
@@ -273,25 +308,20 @@ static void print_json(const struct rly_shm *s, const struct opts *o, const stru
 {
 	const struct rly_shm_header *h = rly_shm_hdr(s);
 	unsigned slots[RLY_CTR_SLOTS], n = shown_slots(slots);
-	int32_t cpid = __atomic_load_n(&h->control_pid, __ATOMIC_RELAXED);
-	uint64_t now = rly_mono_ns(),
-		 chb = __atomic_load_n(&h->control_heartbeat_ns, __ATOMIC_RELAXED);
-	char ip[INET_ADDRSTRLEN], buf[64];
-	struct in_addr a = {.s_addr = h->relay_ip_be};
+	struct status st;
+	char buf[64];
 
-	inet_ntop(AF_INET, &a, ip, sizeof(ip));
-	printf("{\"ts_ns\":%" PRIu64 ",\"instance\":\"%s\",\"pid\":%d,\"uptime_s\":%.3f,"
-	       "\"workers\":%u,\"addr\":\"%s:%u\",\"state\":\"%s\",\"control\":{\"attached\":%s,"
-	       "\"pid\":%d,\"heartbeat_age_ms\":%.1f},\"interval_s\":%.3f,\"counters\":{",
-	       rly_real_ns(), h->instance, h->relay_pid,
-	       (double)(rly_real_ns() - h->start_realtime_ns) / 1e9, h->n_workers, ip,
-	       h->relay_udp_port, state_name(__atomic_load_n(&h->state, __ATOMIC_RELAXED)),
-	       cpid > 0 && rly_pid_alive(cpid) ? "true" : "false", cpid,
-	       chb && now > chb ? (double)(now - chb) / 1e6 : 0.0,
-	       prev ? (double)(cur->mono_ns - prev->mono_ns) / 1e9 : 0.0);
+	read_status(h, &st);
+	printf("{\"ts_ns\":%" PRIu64 ",\"instance\":\"%s\",\"pid\":%d,\"uptime_s\":%" PRIu64
+	       ",\"workers\":%u,\"addr\":\"%s\",\"state\":\"%s\",\"heartbeat_age_ms\":%.1f,"
+	       "\"control\":{\"attached\":%s,\"pid\":%d,\"heartbeat_age_ms\":%.1f},"
+	       "\"interval_s\":%.3f,\"counters\":{",
+	       rly_real_ns(), h->instance, h->relay_pid, st.uptime_s, h->n_workers, st.addr,
+	       st.state, st.relay_hb_age_ms, st.control_attached ? "true" : "false", st.control_pid,
+	       st.control_hb_age_ms, prev ? (double)(cur->mono_ns - prev->mono_ns) / 1e9 : 0.0);
 	for (unsigned k = 0; k < n; k++) {
 		unsigned slot = slots[k];
-		int gauge = slot < RLY_CTR_MAX && rly_ctr_kind(slot) == RLY_CTR_KIND_GAUGE;
+		int gauge = slot_is_gauge(slot);
 
 		printf("%s\"%s\":{\"%s\":%" PRIu64, k ? "," : "", slot_name(slot, buf, sizeof(buf)),
 		       gauge ? "value" : "total", cur->sum[slot]);
