@@ -5,11 +5,9 @@
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -17,6 +15,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/shm.h"
+#include "test_client_proc.h"
 
 static char instance[32];
 static struct rly_shm shm;
@@ -57,45 +56,16 @@ static const char *stat_bin(void)
 	return p;
 }
 
-static FILE *start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static FILE *start(const char *fmt, ...)
-{
-	char cmd[512];
-	int n = snprintf(cmd, sizeof(cmd), "%s ", stat_bin());
-	va_list ap;
-	FILE *f;
+/* Run relay-stat with these arguments; read its output with tc_finish. */
+#define start(fmt, ...) tc_spawn("%s " fmt, stat_bin(), __VA_ARGS__)
 
-	va_start(ap, fmt);
-	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
-	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	return f;
-}
-
-static int finish(FILE *f, char *out, size_t cap)
-{
-	size_t n = 0, r;
-	int status;
-
-	while (n + 1 < cap && (r = fread(out + n, 1, cap - 1 - n, f)) > 0)
-		n += r;
-	out[n] = '\0';
-	status = pclose(f);
-	cr_assert(WIFEXITED(status));
-	return WEXITSTATUS(status);
-}
-
-/* The line of @p out that starts with counter @p name followed by a space, or NULL. */
+/* The line of @p out for counter @p name (the name, then a space), or NULL. */
 static const char *row(const char *out, const char *name)
 {
-	size_t n = strlen(name);
+	char prefix[64];
 
-	for (const char *p = out; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (strncmp(p, name, n) == 0 && p[n] == ' ')
-			return p;
-	return NULL;
+	snprintf(prefix, sizeof(prefix), "%s ", name);
+	return tc_line_starting(out, prefix);
 }
 
 static uint64_t total_of(const char *out, const char *name)
@@ -113,7 +83,7 @@ Test(client_stat, once_prints_the_relay_state_and_its_nonzero_counters_summed)
 {
 	static char out[1 << 16];
 
-	cr_assert_eq(finish(start("--instance %s --once", instance), out, sizeof(out)), 0, "%s",
+	cr_assert_eq(tc_finish(start("--instance %s --once", instance), out, sizeof(out)), 0, "%s",
 		     out);
 	cr_assert(strstr(out, "10.1.2.3:4747") != NULL, "%s", out);
 	cr_assert(strstr(out, "state RUNNING") != NULL, "%s", out);
@@ -134,7 +104,7 @@ Test(client_stat, all_lists_zero_counters_too)
 {
 	static char out[1 << 16];
 
-	cr_assert_eq(finish(start("--instance %s --once --all", instance), out, sizeof(out)), 0);
+	cr_assert_eq(tc_finish(start("--instance %s --once --all", instance), out, sizeof(out)), 0);
 	cr_assert_eq(total_of(out, "tx_drop"), 0);
 	cr_assert_eq(total_of(out, "idle_sleeps"), 0);
 	cr_assert_eq(total_of(out, "wire_BAD_VERSION"), 0);
@@ -147,7 +117,7 @@ Test(client_stat, workers_shows_one_column_per_counter_block)
 	char name[64];
 	uint64_t total, w0, w1, mgr, ctl;
 
-	cr_assert_eq(finish(start("--instance %s --once --workers", instance), out, sizeof(out)),
+	cr_assert_eq(tc_finish(start("--instance %s --once --workers", instance), out, sizeof(out)),
 		     0);
 	cr_assert_not_null(row(out, "rx_pkts"), "%s", out);
 	cr_assert_eq(sscanf(row(out, "rx_pkts"),
@@ -173,7 +143,7 @@ Test(client_stat, json_has_every_counter_and_a_rate_from_the_second_sample)
 	/* Between the two samples, the "relay" receives 600 more frames. */
 	rly_shm_ctr(&shm, 0)->v[RLY_CTR_RX_PKTS] += 600;
 	cr_assert_not_null(fgets(line2, sizeof(line2), f));
-	cr_assert_eq(finish(f, rest, sizeof(rest)), 0, "%s", rest);
+	cr_assert_eq(tc_finish(f, rest, sizeof(rest)), 0, "%s", rest);
 
 	cr_assert(strstr(line1, "\"rx_pkts\":{\"total\":1234}") != NULL, "%s", line1);
 	cr_assert(strstr(line1, "\"streams\":{\"value\":5}") != NULL, "%s", line1);
@@ -199,7 +169,7 @@ Test(client_stat, says_whether_relay_control_is_attached)
 
 	__atomic_store_n(&h->control_pid, getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&h->control_heartbeat_ns, rly_mono_ns(), __ATOMIC_RELAXED);
-	cr_assert_eq(finish(start("--instance %s --once", instance), out, sizeof(out)), 0);
+	cr_assert_eq(tc_finish(start("--instance %s --once", instance), out, sizeof(out)), 0);
 	snprintf(want, sizeof(want), "relay-control: attached (pid %d,", getpid());
 	cr_assert(strstr(out, want) != NULL, "%s", out);
 }
@@ -215,7 +185,7 @@ Test(client_stat, notices_when_the_relay_stops_while_watching)
 		cr_assert_not_null(fgets(line, sizeof(line), f));
 	while (strncmp(line, "rx_pkts", 7) != 0);
 	__atomic_store_n(&rly_shm_hdr(&shm)->state, RLY_SHM_STATE_STOPPING, __ATOMIC_RELAXED);
-	cr_assert_eq(finish(f, out, sizeof(out)), 1, "%s", out);
+	cr_assert_eq(tc_finish(f, out, sizeof(out)), 1, "%s", out);
 	cr_assert(strstr(out, "stopped while being watched") != NULL, "%s", out);
 }
 
@@ -223,7 +193,7 @@ Test(client_stat, a_missing_instance_says_no_relay_is_running_and_exits_1)
 {
 	static char out[4096];
 
-	cr_assert_eq(finish(start("--instance nosuch%d --once", getpid()), out, sizeof(out)), 1,
+	cr_assert_eq(tc_finish(start("--instance nosuch%d --once", getpid()), out, sizeof(out)), 1,
 		     "%s", out);
 	cr_assert(strstr(out, "no relay running as instance 'nosuch") != NULL, "%s", out);
 }

@@ -4,18 +4,17 @@
  * its subscriber), plus the argument checks of all three tools. Binaries come from the
  * RELAY_PUB, RELAY_SUB and RELAY_STAT environment variables set by tests/meson.build.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "common/clock.h"
 #include "test_client_fake_relay.h"
+#include "test_client_proc.h"
 
 static const char *tool(const char *env)
 {
@@ -25,35 +24,8 @@ static const char *tool(const char *env)
 	return p;
 }
 
-/* Read a pipe to its end into @p out; returns the exit status of the command. */
-static int finish(FILE *f, char *out, size_t cap)
-{
-	size_t n = 0, r;
-	int status;
-
-	while (n + 1 < cap && (r = fread(out + n, 1, cap - 1 - n, f)) > 0)
-		n += r;
-	out[n] = '\0';
-	status = pclose(f);
-	cr_assert(WIFEXITED(status), "command did not exit normally");
-	return WEXITSTATUS(status);
-}
-
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	return finish(f, out, cap);
-}
+/* Run a command to its end; its output (stderr included) lands in @p out. Returns its status. */
+#define run(out, cap, ...) tc_finish(tc_spawn(__VA_ARGS__), (out), (cap))
 
 /* The last non-empty line of @p s. */
 static const char *last_line(char *s)
@@ -71,8 +43,8 @@ static unsigned count_lines_starting(const char *s, const char *prefix)
 {
 	unsigned n = 0;
 
-	for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		n += strncmp(p, prefix, strlen(prefix)) == 0;
+	for (const char *p = tc_line_starting(s, prefix); p; p = tc_line_starting(p + 1, prefix))
+		n++;
 	return n;
 }
 
@@ -121,7 +93,7 @@ Test(client_tools, pub_and_sub_deliver_every_message_in_order_and_verified, .tim
 	cr_assert_geq(dgrams, 50);
 	cr_assert_leq(dgrams, 200);
 
-	cr_assert_eq(finish(sub, sub_out, sizeof(sub_out)), 0, "%s", sub_out);
+	cr_assert_eq(tc_finish(sub, sub_out, sizeof(sub_out)), 0, "%s", sub_out);
 	cr_assert_eq(count_lines_starting(sub_out, "msg chain="), 200, "%s", sub_out);
 	json = last_line(sub_out);
 	cr_assert_eq(json[0], '{', "%s", json);
@@ -184,7 +156,7 @@ Test(client_tools, sub_verify_counts_every_corrupted_payload, .timeout = 60)
 			 "--size 16 --rate 5000 --quiet",
 			 tool("RELAY_PUB"), fr.addr),
 		     0, "%s", pub_out);
-	cr_assert_eq(finish(sub, sub_out, sizeof(sub_out)), 0, "%s", sub_out);
+	cr_assert_eq(tc_finish(sub, sub_out, sizeof(sub_out)), 0, "%s", sub_out);
 	json = last_line(sub_out);
 	cr_assert(strstr(json, "\"msgs\":20,") != NULL, "%s", json);
 	cr_assert(strstr(json, "\"verify_failures\":20,") != NULL, "%s", json);
