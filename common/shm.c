@@ -46,13 +46,22 @@ static int validate(const struct rly_shm *s, const char *instance)
 				   "relay instance '%s' uses shm ABI version %u but this program speaks version %u: "
 				   "run tools built from the same source as the relay",
 				   instance, h->abi_version, RLY_SHM_ABI_VERSION);
+	/*
+	 * Every offset is checked against the object with subtractions only, so a hostile or corrupt
+	 * header cannot wrap an addition and send a reader outside the mapping (found by fuzz_shm).
+	 */
 	if (h->header_size != sizeof(*h) || h->total_size != s->size ||
 	    h->ctr_slots != RLY_CTR_SLOTS || h->n_workers == 0 ||
 	    h->n_workers > RLY_SHM_MAX_WORKERS || h->n_blocks != h->n_workers + 2 ||
 	    h->cmd_rec_size != sizeof(struct rly_cmd) || h->event_rec_size != sizeof(struct rly_event) ||
-	    h->pkt_rec_size != sizeof(struct rly_pkt_rec) ||
-	    h->counters_off + (uint64_t)h->n_blocks * sizeof(struct rly_ctr_block) > s->size ||
-	    h->tx_ring_off >= s->size)
+	    h->pkt_rec_size != sizeof(struct rly_pkt_rec) || h->counters_off < sizeof(*h) ||
+	    h->counters_off > s->size || h->counters_off % 64 != 0 ||
+	    (s->size - h->counters_off) / sizeof(struct rly_ctr_block) < h->n_blocks ||
+	    h->cmd_ring_off < h->counters_off + (uint64_t)h->n_blocks * sizeof(struct rly_ctr_block) ||
+	    h->event_ring_off <= h->cmd_ring_off || h->punt_ring_off <= h->event_ring_off ||
+	    h->punt_ring_stride == 0 || h->tx_ring_off <= h->punt_ring_off ||
+	    (h->tx_ring_off - h->punt_ring_off) / h->punt_ring_stride < h->n_workers ||
+	    h->tx_ring_off >= s->size || h->n_ports > RLY_SHM_MAX_PORTS)
 		return rly_err_set(EPROTO, "relay instance '%s': shm header is inconsistent", instance);
 	if (!rly_pid_alive(h->relay_pid))
 		return rly_err_set(ESRCH,

@@ -146,10 +146,28 @@ fail:
 	return rc;
 }
 
+/* A ring of @p slots elements at @p off must end by @p end. */
+static int ring_fits(uint64_t off, uint32_t esize, uint32_t slots, uint64_t end)
+{
+	ssize_t sz;
+
+	if (slots == 0 || (slots & (slots - 1)) != 0)
+		return 0;
+	sz = rte_ring_get_memsize_elem(esize, slots);
+	return sz > 0 && off <= end && (uint64_t)sz <= end - off;
+}
+
 int rly_shm_check_rings(const struct rly_shm *s)
 {
 	const struct rly_shm_header *h = rly_shm_hdr(s);
 
+	if (!ring_fits(h->cmd_ring_off, h->cmd_rec_size, h->cmd_ring_slots, h->event_ring_off) ||
+	    !ring_fits(h->event_ring_off, h->event_rec_size, h->event_ring_slots, h->punt_ring_off) ||
+	    !ring_fits(h->punt_ring_off, h->pkt_rec_size, h->punt_ring_slots,
+		       h->punt_ring_off + h->punt_ring_stride) ||
+	    !ring_fits(h->tx_ring_off, h->pkt_rec_size, h->tx_ring_slots, s->size))
+		return rly_err_set(EPROTO, "relay instance '%s': shm ring sizes are inconsistent",
+				   h->instance);
 	if (h->ring_impl != RTE_VERSION)
 		return rly_err_set(EPROTO,
 				   "relay instance '%s' laid out its rings with DPDK %u.%u but this program "
