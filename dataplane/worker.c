@@ -159,7 +159,8 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 	struct rte_udp_hdr *udp;
 	struct rly_wire_view v;
 	enum rly_wire_err err;
-	uint16_t hlen, ip_len, udp_len;
+	uint16_t hlen, ip_len, udp_len, payload_sum;
+	const uint8_t *payload;
 	uint64_t csum_flags;
 
 	if (m->nb_segs != 1) {
@@ -213,14 +214,21 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 		RLY_CTR_ADD(w, DROP_UDP_LEN, 1);
 		return FRAME_FREE;
 	}
+	/*
+	 * One pass over the payload serves twice: it verifies the sender's checksum, and the fan-out
+	 * derives every output datagram's checksum from it without reading the payload again.
+	 */
+	payload = (const uint8_t *)(udp + 1);
+	payload_sum = rly_sum_bytes(payload, udp_len - RLY_L4_LEN);
 	csum_flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 	if (csum_flags == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
-	    (csum_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !rly_udp_csum_ok(ip, udp, udp_len))) {
+	    (csum_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+	     !rly_udp_csum_ok(ip, udp, udp_len, payload_sum))) {
 		RLY_CTR_ADD(w, DROP_UDP_CSUM, 1);
 		return FRAME_FREE;
 	}
 
-	err = rly_wire_parse(udp + 1, udp_len - RLY_L4_LEN, cfg->dgram_max, &v);
+	err = rly_wire_parse(payload, udp_len - RLY_L4_LEN, cfg->dgram_max, &v);
 	if (unlikely(err != RLY_WIRE_ERR_OK)) {
 		RLY_CTR_ADD(w, DROP_WIRE, 1);
 		w->ctr->v[RLY_CTR_WIRE_BASE + err]++;
@@ -230,14 +238,14 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 	if (likely(v.type == RLY_MSG_DATA)) {
 		RLY_CTR_ADD(w, RX_MSGS, v.count);
 		/* Only plain 20-byte IPv4 headers put the payload where a reply frame wants it. */
-		rly_fanout_add_dgram(w, idx, hlen == RLY_L3_LEN, &v);
+		rly_fanout_add_dgram(w, idx, hlen == RLY_L3_LEN, &v, payload_sum);
 		return FRAME_DATA;
 	}
 	if (!is_client_to_relay(v.type)) {
 		RLY_CTR_ADD(w, DROP_WRONG_WAY, 1);
 		return FRAME_FREE;
 	}
-	punt(w, port, eth, ip, udp, (const uint8_t *)(udp + 1), udp_len - RLY_L4_LEN);
+	punt(w, port, eth, ip, udp, payload, udp_len - RLY_L4_LEN);
 	return FRAME_FREE;
 }
 
@@ -298,7 +306,7 @@ static unsigned ctl_tx(struct rly_worker *w)
 		memcpy(ep.mac, r->mac, sizeof(ep.mac));
 		memcpy(frame + RLY_HDRS_LEN, r->data, r->len);
 		rly_hdr_write(frame, &w->cfg->tmpl[r->port_id], &ep, r->len,
-			      __rte_raw_cksum(r->data, r->len, 0));
+			      rly_sum_bytes(r->data, r->len));
 		rly_worker_tx(w, r->port_id, m);
 		RLY_CTR_ADD(w, CTL_TX, 1);
 	}

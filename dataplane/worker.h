@@ -64,17 +64,23 @@ struct rly_fo_slice {
 	uint16_t n_msgs;
 	int16_t next;     /* next slice of the same group, -1 at the end */
 	uint8_t src;      /* rx burst index of the frame it lies in */
-	uint8_t whole;    /* it is that frame's entire datagram body, and the frame can be reused */
+	uint8_t whole;    /* it is that frame's entire datagram body: its sum is known */
+	uint8_t reuse;    /* whole, and the frame's headers let it be sent on as is */
+	uint8_t sum_valid;
+	uint16_t sum;     /* rly_sum_bytes of the slice, once known */
 };
+
+/** Bytes of assembled output datagrams one group can need: a whole burst, plus headers. */
+#define RLY_FANOUT_SCRATCH (RLY_BURST * RLY_WIRE_MAX_DGRAM + RLY_FANOUT_SLICES * 8u)
 
 /** One output datagram of a group: the same bytes go to every subscriber of the group. */
 struct rly_fo_out {
+	const uint8_t *src; /* the whole UDP payload, contiguous, when the group has >1 endpoint */
 	int16_t first;    /* first slice */
 	uint16_t n_slices;
 	uint16_t bytes;   /* message bytes, datagram header excluded */
 	uint16_t n_msgs;
-	uint32_t sum;     /* raw checksum of the UDP payload, once known */
-	uint8_t sum_valid;
+	uint16_t sum;     /* rly_sum_bytes of the whole UDP payload */
 	int8_t reuse_src; /* rx frame that already holds exactly this datagram, or -1 */
 };
 
@@ -99,6 +105,7 @@ struct rly_fanout {
 	uint32_t reused_mask;
 	struct rte_mbuf **rx;
 	struct rly_fo_out out[RLY_FANOUT_SLICES];
+	uint8_t scratch[RLY_FANOUT_SCRATCH] __rte_cache_aligned;
 };
 
 struct rly_worker {
@@ -149,11 +156,12 @@ void rly_worker_flush(struct rly_worker *w);
 /** Start collecting a burst whose rx frames are @p rx. */
 void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx);
 /**
- * Collect the messages of the validated DATA datagram in rx frame @p src. @p reusable: the frame's
- * headers are exactly Ethernet + 20-byte IPv4 + UDP, so it can be sent on as a delivery.
+ * Collect the messages of the validated DATA datagram in rx frame @p src, whose UDP payload sums
+ * to @p payload_sum (rly_sum_bytes). @p reusable: the frame's headers are exactly Ethernet +
+ * 20-byte IPv4 + UDP, so it can be sent on as a delivery.
  */
 void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
-			  const struct rly_wire_view *v);
+			  const struct rly_wire_view *v, uint16_t payload_sum);
 /** Send every collected group; afterwards the rx frames not reused may be freed. */
 void rly_fanout_flush(struct rly_worker *w);
 
