@@ -14,7 +14,7 @@ PKGS=(
 	# tests
 	libcriterion-dev
 	# demo + integration tests: network namespaces, veth
-	iproute2 procps
+	iproute2 procps ethtool
 	# bench: instruction counts
 	valgrind
 )
