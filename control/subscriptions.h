@@ -32,7 +32,7 @@ struct rly_ctl_subs_cfg {
 /** Defaults of every relay-control option that feeds the service. */
 #define RLY_CTL_SUBS_CFG_DEFAULT                                                                   \
 	{                                                                                          \
-		.default_lease_ms = 10000, .max_lease_ms = 60000, .challenge_ttl_ms = 10000,       \
+		.default_lease_ms = 60000, .max_lease_ms = 60000, .challenge_ttl_ms = 10000,       \
 		.sub_rate_per_s = 50, .sub_burst = 100, .rate_slots = 4096,                        \
 	}
 

@@ -11,8 +11,8 @@ PKGS=(
 	dpdk dpdk-dev libdpdk-dev
 	# libraries relay links
 	liburcu-dev libsodium-dev libjemalloc-dev
-	# tests
-	libcriterion-dev
+	# tests: Criterion; python3 reads the JSON the tools print; clang + its runtime for libFuzzer
+	libcriterion-dev python3 clang-14 libclang-rt-14-dev
 	# demo + integration tests: network namespaces, veth
 	iproute2 procps ethtool
 	# bench: instruction counts
