@@ -13,11 +13,11 @@
  * measured 12.8 ns per 64-byte delivery against 17.9 ns for a header mbuf chained to a refcounted
  * payload and 35 ns for rte_pktmbuf_clone (../shared/notes/dpdk-on-debian12.md, section 4), and a
  * copy is what lets messages of several datagrams share one output datagram.
- * The last endpoint of a set gets the received frame itself, headers rewritten, when an output
- * datagram is exactly one received datagram: no copy at all at fan-out 1.
- * With more than one endpoint, an output datagram made of several slices is first assembled once
- * in the worker's scratch area, so each endpoint costs one contiguous copy instead of one per slice
- * (callgrind, F=100, 64-byte messages: 100 -> see bench/RESULTS.md instructions per delivery).
+ * A single subscriber gets the received frame itself, headers rewritten, when an output datagram
+ * is exactly one received datagram: no copy at all at fan-out 1. Several subscribers share one
+ * payload mbuf per output datagram, made once; each gets a header chained to it, or a copy of it
+ * where the port cannot send chains or the datagram is too small for a chain to pay (see
+ * emit_shared and bench/RESULTS.md for the measurements behind --chain-min-bytes).
  *
  * Order: within a group, slices keep arrival order and each endpoint's datagrams are sent in
  * layout order on one tx queue, so every subscriber sees each publisher chain in order.
@@ -108,93 +108,154 @@ static unsigned layout(struct rly_worker *w, const struct rly_fo_group *g, struc
 	return n;
 }
 
-/*
- * Give every output datagram one contiguous source: a received datagram that is passed on whole is
- * its own source; others are assembled in the scratch area. Worth it only for several endpoints.
- */
-static void assemble(struct rly_worker *w, struct rly_fo_out *out, unsigned n_out)
+/* Copy the group's slices of output datagram @p o, with its datagram header, to @p p. */
+static void copy_slices(const struct rly_fanout *fo, const struct rly_fo_out *o, uint8_t *p)
+{
+	rly_wire_put_dgram_hdr(p, RLY_MSG_DATA, (uint16_t)(sizeof(struct rly_wire_dgram_hdr) + o->bytes),
+			       o->n_msgs);
+	p += sizeof(struct rly_wire_dgram_hdr);
+	for (int16_t s = o->first, i = 0; i < o->n_slices; s = fo->slice[s].next, i++) {
+		rte_memcpy(p, fo->slice[s].p, fo->slice[s].len);
+		p += fo->slice[s].len;
+	}
+}
+
+static void send_frame(struct rly_worker *w, struct rte_mbuf *m, const struct rly_endpoint *ep,
+		       const struct rly_fo_out *o, uint16_t udp_len)
+{
+	rly_hdr_write(rte_pktmbuf_mtod(m, uint8_t *), &w->cfg->tmpl[ep->port_id], ep, udp_len, o->sum);
+	m->data_len = (uint16_t)(RLY_HDRS_LEN + udp_len);
+	m->pkt_len = m->data_len;
+	rly_worker_tx(w, ep->port_id, m);
+}
+
+/* One endpoint: copy the slices into a fresh frame, or send a received frame on unchanged. */
+static void emit_single(struct rly_worker *w, const struct rly_endpoint *ep, struct rly_fo_out *out,
+			unsigned n_out)
 {
 	struct rly_fanout *fo = &w->fo;
-	uint8_t *p = fo->scratch;
+	uint64_t delivered = 0, dropped = 0;
 
 	for (unsigned k = 0; k < n_out; k++) {
-		struct rly_fo_out *o = &out[k];
-		const struct rly_fo_slice *first = &fo->slice[o->first];
+		const struct rly_fo_out *o = &out[k];
+		const uint16_t udp_len = (uint16_t)(sizeof(struct rly_wire_dgram_hdr) + o->bytes);
+		struct rte_mbuf *m;
 
-		if (o->n_slices == 1 && first->whole) {
-			o->src = first->p - sizeof(struct rly_wire_dgram_hdr);
+		if (o->reuse_src >= 0) {
+			/* The received frame already holds these exact bytes after its headers. */
+			m = fo->rx[o->reuse_src];
+			fo->reused_mask |= 1u << o->reuse_src;
+		} else {
+			m = mbuf_get(w);
+			if (unlikely(m == NULL)) {
+				dropped += o->n_msgs;
+				continue;
+			}
+			copy_slices(fo, o, rte_pktmbuf_mtod_offset(m, uint8_t *, RLY_HDRS_LEN));
+		}
+		send_frame(w, m, ep, o, udp_len);
+		delivered += o->n_msgs;
+	}
+	RLY_CTR_ADD(w, DELIVERIES, delivered);
+	RLY_CTR_ADD(w, DROP_NOMBUF, dropped);
+}
+
+/*
+ * The payload of output datagram @p o as one mbuf holding exactly its UDP payload: the received
+ * frame itself, trimmed to it, when it is that frame's whole datagram; else the slices assembled
+ * once into a fresh mbuf. NULL if the pool is empty.
+ */
+static struct rte_mbuf *shared_payload(struct rly_worker *w, const struct rly_fo_out *o,
+				       uint16_t udp_len)
+{
+	struct rly_fanout *fo = &w->fo;
+	struct rte_mbuf *p;
+
+	if (o->reuse_src >= 0) {
+		p = fo->rx[o->reuse_src];
+		fo->reused_mask |= 1u << o->reuse_src;
+		rte_pktmbuf_adj(p, RLY_HDRS_LEN);
+	} else {
+		p = mbuf_get(w);
+		if (unlikely(p == NULL))
+			return NULL;
+		copy_slices(fo, o, rte_pktmbuf_mtod(p, uint8_t *));
+	}
+	p->data_len = udp_len;
+	p->pkt_len = udp_len;
+	return p;
+}
+
+/*
+ * Several endpoints. Each output datagram's payload is made once (shared_payload); then every
+ * endpoint on a port that sends chained mbufs gets a 42-byte header mbuf chained to it (the
+ * ipv4_multicast pattern: the payload's reference count is set once, not touched per copy), and
+ * others get a copy. Below --chain-min-bytes a copy is cheaper than the extra mbuf, and is used.
+ */
+static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, struct rly_fo_out *out,
+			unsigned n_out)
+{
+	const struct rly_dp_config *cfg = w->cfg;
+	uint64_t delivered = 0, dropped = 0;
+
+	for (unsigned k = 0; k < n_out; k++) {
+		const struct rly_fo_out *o = &out[k];
+		const uint16_t udp_len = (uint16_t)(sizeof(struct rly_wire_dgram_hdr) + o->bytes);
+		const int chain_size = cfg->chain_min && udp_len >= cfg->chain_min;
+		struct rte_mbuf *p = shared_payload(w, o, udp_len);
+		uint32_t refs = 0;
+
+		if (unlikely(p == NULL)) {
+			dropped += (uint64_t)o->n_msgs * set->n;
 			continue;
 		}
-		o->src = p;
-		rly_wire_put_dgram_hdr(p, RLY_MSG_DATA,
-				       (uint16_t)(sizeof(struct rly_wire_dgram_hdr) + o->bytes), o->n_msgs);
-		p += sizeof(struct rly_wire_dgram_hdr);
-		for (int16_t s = o->first, i = 0; i < o->n_slices; s = fo->slice[s].next, i++) {
-			rte_memcpy(p, fo->slice[s].p, fo->slice[s].len);
-			p += fo->slice[s].len;
+		/* Every reference exists before the first frame leaves: a PMD may free it at once. */
+		if (chain_size)
+			for (uint32_t e = 0; e < set->n; e++)
+				refs += cfg->port_chain[set->ep[e].port_id];
+		rte_mbuf_refcnt_update(p, (int16_t)refs);
+
+		for (uint32_t e = 0; e < set->n; e++) {
+			const struct rly_endpoint *ep = &set->ep[e];
+			const int chain = chain_size && cfg->port_chain[ep->port_id];
+			struct rte_mbuf *m = mbuf_get(w);
+
+			if (unlikely(m == NULL)) {
+				if (chain)
+					rte_pktmbuf_free(p); /* the reference this frame would have held */
+				dropped += o->n_msgs;
+				continue;
+			}
+			if (chain) {
+				rly_hdr_write(rte_pktmbuf_mtod(m, uint8_t *), &cfg->tmpl[ep->port_id], ep,
+					      udp_len, o->sum);
+				m->data_len = RLY_HDRS_LEN;
+				m->next = p;
+				m->nb_segs = 2;
+				m->pkt_len = (uint32_t)RLY_HDRS_LEN + udp_len;
+				rly_worker_tx(w, ep->port_id, m);
+			} else {
+				rte_memcpy(rte_pktmbuf_mtod_offset(m, uint8_t *, RLY_HDRS_LEN),
+					   rte_pktmbuf_mtod(p, const uint8_t *), udp_len);
+				send_frame(w, m, ep, o, udp_len);
+			}
+			delivered += o->n_msgs;
 		}
+		rte_pktmbuf_free(p); /* our own reference */
 	}
+	RLY_CTR_ADD(w, DELIVERIES, delivered);
+	RLY_CTR_ADD(w, DROP_NOMBUF, dropped);
 }
 
 static void emit_group(struct rly_worker *w, const struct rly_fo_group *g)
 {
-	struct rly_fanout *fo = &w->fo;
-	const struct rly_sub_set *set = g->set;
-	struct rly_fo_out *out = fo->out;
+	struct rly_fo_out *out = w->fo.out;
 	const unsigned n_out = layout(w, g, out);
-	const int contiguous = set->n > 1;
-	uint64_t delivered = 0, dropped = 0;
 
-	if (contiguous)
-		assemble(w, out, n_out);
-
-	for (uint32_t e = 0; e < set->n; e++) {
-		const struct rly_endpoint *ep = &set->ep[e];
-		const struct rly_hdr_tmpl *tmpl = &w->cfg->tmpl[ep->port_id];
-		const int last = e + 1 == set->n;
-
-		for (unsigned k = 0; k < n_out; k++) {
-			struct rly_fo_out *o = &out[k];
-			const uint16_t udp_len = (uint16_t)(sizeof(struct rly_wire_dgram_hdr) + o->bytes);
-			struct rte_mbuf *m;
-			uint8_t *frame;
-
-			if (last && o->reuse_src >= 0) {
-				/* The received frame already holds these exact bytes after its headers. */
-				m = fo->rx[o->reuse_src];
-				frame = rte_pktmbuf_mtod(m, uint8_t *);
-				fo->reused_mask |= 1u << o->reuse_src;
-			} else {
-				uint8_t *p;
-
-				m = mbuf_get(w);
-				if (unlikely(m == NULL)) {
-					dropped += o->n_msgs;
-					continue;
-				}
-				frame = rte_pktmbuf_mtod(m, uint8_t *);
-				p = frame + RLY_HDRS_LEN;
-				if (contiguous) {
-					rte_memcpy(p, o->src, udp_len);
-				} else {
-					rly_wire_put_dgram_hdr(p, RLY_MSG_DATA, udp_len, o->n_msgs);
-					p += sizeof(struct rly_wire_dgram_hdr);
-					for (int16_t s = o->first, i = 0; i < o->n_slices;
-					     s = fo->slice[s].next, i++) {
-						rte_memcpy(p, fo->slice[s].p, fo->slice[s].len);
-						p += fo->slice[s].len;
-					}
-				}
-			}
-			rly_hdr_write(frame, tmpl, ep, udp_len, o->sum);
-			m->data_len = (uint16_t)(RLY_HDRS_LEN + udp_len);
-			m->pkt_len = m->data_len;
-			rly_worker_tx(w, ep->port_id, m);
-			delivered += o->n_msgs;
-		}
-	}
-	RLY_CTR_ADD(w, DELIVERIES, delivered);
-	RLY_CTR_ADD(w, DROP_NOMBUF, dropped);
+	if (g->set->n == 1)
+		emit_single(w, &g->set->ep[0], out, n_out);
+	else
+		emit_shared(w, g->set, out, n_out);
 }
 
 void rly_fanout_flush(struct rly_worker *w)

@@ -45,6 +45,8 @@ struct rly_dp_config {
 	uint16_t n_ports;
 	uint8_t batch;           /**< regroup messages of several datagrams per subscriber */
 	uint8_t reserved;
+	uint16_t chain_min;      /**< chain a shared payload from this many UDP bytes; 0: never */
+	uint8_t port_chain[RLY_SHM_MAX_PORTS]; /**< port sends chained mbufs */
 	uint64_t drain_tsc;      /**< longest a frame waits in a tx buffer, in TSC cycles */
 	enum rly_idle_mode idle;
 	uint32_t idle_max_us;
@@ -70,12 +72,8 @@ struct rly_fo_slice {
 	uint16_t sum;     /* rly_sum_bytes of the slice, once known */
 };
 
-/** Bytes of assembled output datagrams one group can need: a whole burst, plus headers. */
-#define RLY_FANOUT_SCRATCH (RLY_BURST * RLY_WIRE_MAX_DGRAM + RLY_FANOUT_SLICES * 8u)
-
 /** One output datagram of a group: the same bytes go to every subscriber of the group. */
 struct rly_fo_out {
-	const uint8_t *src; /* the whole UDP payload, contiguous, when the group has >1 endpoint */
 	int16_t first;    /* first slice */
 	uint16_t n_slices;
 	uint16_t bytes;   /* message bytes, datagram header excluded */
@@ -105,7 +103,6 @@ struct rly_fanout {
 	uint32_t reused_mask;
 	struct rte_mbuf **rx;
 	struct rly_fo_out out[RLY_FANOUT_SLICES];
-	uint8_t scratch[RLY_FANOUT_SCRATCH] __rte_cache_aligned;
 };
 
 struct rly_worker {

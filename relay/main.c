@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "relay: out of memory for worker state: give EAL more memory (-m)\n");
 		goto cleanup;
 	}
-	if (rly_ports_start(n_ports, n_workers, &o, pool, cfg->port_mac) < 0) {
+	if (rly_ports_start(n_ports, n_workers, &o, pool, cfg->port_mac, cfg->port_chain) < 0) {
 		fprintf(stderr, "relay: %s\n", rly_err_msg());
 		goto cleanup;
 	}
@@ -172,6 +172,7 @@ int main(int argc, char **argv)
 	cfg->dgram_max = (uint16_t)RLY_WIRE_DGRAM_FOR_MTU(o.mtu);
 	cfg->n_ports = n_ports;
 	cfg->batch = (uint8_t)o.batch;
+	cfg->chain_min = (uint16_t)o.chain_min;
 	cfg->drain_tsc = rte_get_tsc_hz() / 1000000u * o.tx_drain_us;
 	cfg->idle = (enum rly_idle_mode)o.idle;
 	cfg->idle_max_us = o.idle_max_us;

@@ -19,6 +19,7 @@ struct rly_relay_opts {
 	uint32_t udp_port;
 	uint32_t mtu;
 	uint32_t batch;       /* 0/1 */
+	uint32_t chain_min;   /* 0: never chain */
 	uint32_t idle;        /* enum rly_idle_mode */
 	uint32_t idle_max_us;
 	uint32_t tx_drain_us;

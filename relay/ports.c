@@ -4,12 +4,29 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_ethdev.h>
 
 #include "common/err.h"
 
+/*
+ * net_memif in zero-copy mode corrupts traffic when one payload mbuf is chained under several
+ * frames (measured: the peer's frames arrive as runts within a second); its copy mode and the
+ * physical NIC drivers handle shared segments, as DPDK's ipv4_multicast example relies on.
+ */
+static int chain_unsafe(const struct rte_eth_dev_info *info)
+{
+	const struct rte_devargs *da;
+
+	if (strcmp(info->driver_name, "net_memif") != 0)
+		return 0;
+	da = rte_dev_devargs(info->device);
+	return da && da->args && strstr(da->args, "zero-copy=yes") != NULL;
+}
+
 static int port_start(uint16_t port, uint16_t n_queues, const struct rly_relay_opts *o,
-		      struct rte_mempool *pool, struct rte_ether_addr *mac)
+		      struct rte_mempool *pool, struct rte_ether_addr *mac, uint8_t *chain)
 {
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
@@ -45,6 +62,9 @@ static int port_start(uint16_t port, uint16_t n_queues, const struct rly_relay_o
 	}
 	if (info.max_mtu >= o->mtu && info.max_mtu != UINT16_MAX)
 		conf.rxmode.mtu = o->mtu;
+	*chain = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0 && !chain_unsafe(&info);
+	if (*chain)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 
 	rc = rte_eth_dev_configure(port, n_queues, n_queues, &conf);
 	if (rc < 0)
@@ -67,16 +87,21 @@ static int port_start(uint16_t port, uint16_t n_queues, const struct rly_relay_o
 	rc = rte_eth_macaddr_get(port, mac);
 	if (rc < 0)
 		return rly_err_set(-rc, "port %u: MAC address: %s", port, strerror(-rc));
+	fprintf(stderr, "relay: port %u: %s, %u queue pair%s, rss %s, chained tx %s\n", port,
+		info.driver_name, n_queues, n_queues == 1 ? "" : "s",
+		conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? "on" : "off",
+		*chain ? "yes" : chain_unsafe(&info) ? "off (memif zero-copy mishandles shared segments)"
+						     : "no (the driver cannot)");
 	return 0;
 }
 
 int rly_ports_start(uint16_t n_ports, uint16_t n_queues, const struct rly_relay_opts *o,
-		    struct rte_mempool *pool, struct rte_ether_addr *macs)
+		    struct rte_mempool *pool, struct rte_ether_addr *macs, uint8_t *chain)
 {
 	for (uint16_t p = 0; p < n_ports; p++) {
 		if (!rte_eth_dev_is_valid_port(p))
 			return rly_err_set(ENODEV, "port ids are not contiguous: port %u is missing", p);
-		int rc = port_start(p, n_queues, o, pool, &macs[p]);
+		int rc = port_start(p, n_queues, o, pool, &macs[p], &chain[p]);
 		if (rc < 0)
 			return rc;
 	}

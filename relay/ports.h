@@ -12,10 +12,12 @@
 
 /**
  * Configure and start ports 0..n_ports-1 with @p n_queues queue pairs each, receiving into
- * @p pool. Fills @p macs. Errors name the port, its driver and the fix.
+ * @p pool. Fills @p macs, and @p chain[p] = 1 where the port sends chained mbufs (multi-segment
+ * tx, which the fan-out uses to share one payload between subscribers). Errors name the port, its
+ * driver and the fix.
  */
 int rly_ports_start(uint16_t n_ports, uint16_t n_queues, const struct rly_relay_opts *o,
-		    struct rte_mempool *pool, struct rte_ether_addr *macs);
+		    struct rte_mempool *pool, struct rte_ether_addr *macs, uint8_t *chain);
 
 /** Stop and close ports 0..n_ports-1. */
 void rly_ports_stop(uint16_t n_ports);

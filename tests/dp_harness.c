@@ -19,6 +19,7 @@
 #include "relay/wire.h"
 
 unsigned h_tx_ring_slots = 16384;
+unsigned h_chain_min = 0;
 
 static void eal_init(void)
 {
@@ -72,6 +73,8 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 	h->cfg.dgram_max = (uint16_t)RLY_WIRE_DGRAM_FOR_MTU(mtu);
 	h->cfg.n_ports = 1;
 	h->cfg.batch = (uint8_t)batch;
+	h->cfg.chain_min = h_chain_min;
+	h->cfg.port_chain[0] = 1;
 	h->cfg.drain_tsc = rte_get_tsc_hz() / 10000; /* 100 us */
 	h->cfg.port_mac[0] = h->relay_mac;
 	rly_hdr_tmpl_init(&h->cfg.tmpl[0], &h->relay_mac, h->cfg.ip_be, h->cfg.udp_port_be);
@@ -244,25 +247,38 @@ uint64_t h_ctr(struct harness *h, unsigned slot)
 void h_decode(struct rte_mbuf *m, struct h_out *o)
 {
 	uint8_t copy[2048];
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	struct rte_ipv4_hdr *cip;
-	struct rte_udp_hdr *cudp;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip, *cip;
+	struct rte_udp_hdr *udp, *cudp;
 	uint16_t ip_len, want;
+	uint32_t len = rte_pktmbuf_pkt_len(m), seg_sum = 0;
 
-	cr_assert_eq(m->nb_segs, 1);
-	cr_assert_geq(rte_pktmbuf_data_len(m), RLY_HDRS_LEN);
+	for (struct rte_mbuf *s = m; s; s = s->next)
+		seg_sum += s->data_len;
+	cr_assert_eq(seg_sum, len, "pkt_len %u matches the segments' data_len sum %u", len, seg_sum);
+	cr_assert_leq(m->nb_segs, 2, "a delivery is one frame, or a header chained to a payload");
+	cr_assert_geq(len, RLY_HDRS_LEN);
+	cr_assert_leq(len, sizeof(o->frame));
+	{
+		/* Points into the mbuf when the frame is contiguous, copies into frame[] otherwise. */
+		const void *p = rte_pktmbuf_read(m, 0, len, o->frame);
+		cr_assert_not_null(p);
+		if (p != o->frame)
+			memcpy(o->frame, p, len);
+	}
+	eth = (struct rte_ether_hdr *)o->frame;
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	udp = (struct rte_udp_hdr *)(ip + 1);
 	cr_assert_eq(eth->ether_type, htons(RTE_ETHER_TYPE_IPV4));
 	cr_assert_eq(ip->version_ihl, RTE_IPV4_VHL_DEF);
 	ip_len = ntohs(ip->total_length);
-	cr_assert_eq(rte_pktmbuf_data_len(m), RLY_L2_LEN + ip_len, "frame length matches IP length");
+	cr_assert_eq(len, RLY_L2_LEN + ip_len, "frame length matches IP length");
 	cr_assert_eq(ntohs(udp->dgram_len), ip_len - sizeof(*ip), "UDP length matches IP length");
 	cr_assert_eq(ip->next_proto_id, IPPROTO_UDP);
 	cr_assert_eq(ip->fragment_offset & htons(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK), 0);
 
 	/* Checksums recomputed independently, with DPDK's own routines. */
-	memcpy(copy, eth, rte_pktmbuf_data_len(m));
+	memcpy(copy, o->frame, len);
 	cip = (struct rte_ipv4_hdr *)(copy + RLY_L2_LEN);
 	cudp = (struct rte_udp_hdr *)(cip + 1);
 	cip->hdr_checksum = 0;

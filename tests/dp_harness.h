@@ -48,6 +48,8 @@ struct h_msg {
 
 /** Slots of each tx ring the test reads (set before h_setup to make it overflow). */
 extern unsigned h_tx_ring_slots;
+/** --chain-min-bytes of the harness relay (0: always copy); set before h_setup. */
+extern unsigned h_chain_min;
 
 /** EAL (once per process), a net_ring port with @p n_queues queue pairs, one worker per queue. */
 void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu);
@@ -82,13 +84,14 @@ uint64_t h_ctr(struct harness *h, unsigned slot);
 /** mbufs currently out of the pool (in rings, stashes or the test's hands). */
 unsigned h_mbufs_in_use(struct harness *h);
 
-/** A sent frame, checked and decoded. Fails the test on a bad header or checksum. */
+/** A sent frame (one segment or a chain), checked and decoded. Fails the test on a bad header or checksum. */
 struct h_out {
 	struct rte_ether_addr dst_mac, src_mac;
 	uint32_t dst_ip, src_ip;
 	uint16_t dst_port, src_port;
-	const uint8_t *payload;
+	const uint8_t *payload; /* into frame[] */
 	uint16_t len;
+	uint8_t frame[2048];    /* the whole frame, gathered from every segment */
 };
 void h_decode(struct rte_mbuf *m, struct h_out *o);
 

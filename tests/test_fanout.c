@@ -33,7 +33,7 @@ static struct harness H;
 static void check_frame_and_log(struct harness *h, struct rte_mbuf *m, struct recv_log *logs,
 				unsigned n_logs, unsigned *frames_per_log)
 {
-	struct h_out o;
+	static struct h_out o;
 	struct rly_wire_view v;
 	const struct rly_wire_msg_hdr *mh;
 	size_t off = 0;
@@ -86,7 +86,21 @@ static unsigned drain_and_check(struct harness *h, struct recv_log *logs, unsign
 	return total;
 }
 
+static void every_subscriber_gets_every_message(void);
+
 Test(fanout, every_subscriber_gets_every_message_once_in_order_with_right_addresses_and_checksums)
+{
+	h_chain_min = 0; /* every delivery a copy */
+	every_subscriber_gets_every_message();
+}
+
+Test(fanout, the_same_holds_with_headers_chained_to_shared_payloads)
+{
+	h_chain_min = 1; /* every multi-subscriber delivery a header chained to a shared payload */
+	every_subscriber_gets_every_message();
+}
+
+static void every_subscriber_gets_every_message(void)
 {
 	/* Streams A (3 subscribers), B (2, one shared with A), C (none). Chains per stream. */
 	static struct recv_log logs[4];
@@ -319,5 +333,42 @@ Test(fanout, two_workers_on_two_queues_keep_each_chain_in_order)
 			cr_assert_eq(logs[0].m[i].seq, ++last);
 		}
 	}
+	h_teardown(&H);
+}
+
+Test(fanout, chained_deliveries_share_one_payload_and_leak_nothing)
+{
+	uint8_t k[16], buf[2048];
+	struct rly_endpoint e1 = h_ep(1, 5001), e2 = h_ep(2, 5002), e3 = h_ep(3, 5003);
+	struct rte_mbuf *in[4], *out[16];
+	unsigned base, n;
+
+	h_chain_min = 1;
+	h_setup(&H, 1, 1, 1500);
+	h_key(k, 6);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e1), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e2), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, k, 0, &e3), RLY_CMD_OK);
+	base = h_mbufs_in_use(&H);
+	for (unsigned i = 0; i < 4; i++) {
+		struct h_msg m = {.chain = 1, .seq = i + 1, .payload_len = 300, .fill = (uint8_t)i};
+		memcpy(m.key, k, 16);
+		in[i] = h_frame(&H, 9, 6000, buf, h_build_data(buf, &m, 1));
+	}
+	h_inject(&H, 0, in, 4);
+	h_run(&H, 10);
+	n = h_collect(&H, 0, out, 16);
+	/* 4 x 396-byte messages fit 3 per datagram: 2 payloads, each chained under 3 headers. */
+	cr_assert_eq(n, 6);
+	for (unsigned i = 0; i < n; i++) {
+		cr_assert_eq(out[i]->nb_segs, 2);
+		cr_assert_eq(out[i]->data_len, RLY_HDRS_LEN, "the header mbuf holds only headers");
+		cr_assert_eq(out[i]->next, out[i - i % 3]->next, "subscribers share the payload mbuf");
+		cr_assert_neq(out[i]->next, out[(i + 3) % 6]->next, "one payload per output datagram");
+		cr_assert_eq(rte_mbuf_refcnt_read(out[i]->next), 3);
+	}
+	rte_pktmbuf_free_bulk(out, n);
+	cr_assert_eq(h_mbufs_in_use(&H), base, "freeing every chain frees the shared payloads");
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DELIVERIES), 12);
 	h_teardown(&H);
 }

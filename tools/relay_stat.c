@@ -195,6 +195,22 @@ static double rate_of(const struct sample *cur, const struct sample *prev, unsig
 	return (double)(cur->sum[slot] - prev->sum[slot]) / secs;
 }
 
+/*
+ * Share of worker @p w's time spent in loop turns that found work, over the interval: its
+ * busy_cycles delta over the TSC cycles that elapsed. A busy-spinning worker at 100 % is
+ * saturated; below that, the bottleneck is elsewhere (the sender, the NIC, the sink).
+ */
+static double worker_load(const struct rly_shm_header *h, const struct sample *cur,
+			  const struct sample *prev, unsigned w)
+{
+	double secs = (double)(cur->mono_ns - prev->mono_ns) / 1e9;
+	uint64_t a = prev->v[w][RLY_CTR_BUSY_CYCLES], b = cur->v[w][RLY_CTR_BUSY_CYCLES];
+
+	if (secs <= 0 || h->tsc_hz == 0 || b < a)
+		return 0;
+	return (double)(b - a) / ((double)h->tsc_hz * secs);
+}
+
 /* The header's live fields, read once per sample for either output format. */
 struct status {
 	char addr[INET_ADDRSTRLEN + 6];
@@ -270,6 +286,12 @@ static void print_text(const struct rly_shm *s, const struct opts *o, const stru
 	char buf[64];
 
 	print_header_text(h);
+	if (prev) {
+		printf("worker load:");
+		for (unsigned w = 0; w < h->n_workers; w++)
+			printf("  w%u %.1f%%", w, 100.0 * worker_load(h, cur, prev, w));
+		printf("\n");
+	}
 	printf("%-22s %16s %14s", "counter", "total", prev ? "per second" : "");
 	if (o->workers) {
 		for (unsigned w = 0; w < h->n_workers; w++) {
@@ -335,7 +357,14 @@ static void print_json(const struct rly_shm *s, const struct opts *o, const stru
 		}
 		printf("}");
 	}
-	printf("}}\n");
+	printf("}");
+	if (prev) {
+		printf(",\"load\":[");
+		for (unsigned w = 0; w < h->n_workers; w++)
+			printf("%s%.4f", w ? "," : "", worker_load(h, cur, prev, w));
+		printf("]");
+	}
+	printf("}\n");
 	fflush(stdout);
 }
 
