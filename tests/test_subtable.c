@@ -124,10 +124,10 @@ static void *reader(void *p)
 			const struct rly_sub_set *set;
 			key_of(key, s);
 			set = rly_subtable_lookup(a->t, key, 0);
-			a->lookups++;
+			__atomic_fetch_add(&a->lookups, 1, __ATOMIC_RELAXED);
 			if (set == NULL)
 				continue;
-			a->found++;
+			__atomic_fetch_add(&a->found, 1, __ATOMIC_RELAXED);
 			if (set->n == 0 || set->n > 64)
 				a->bad++;
 			for (uint32_t i = 0; i < set->n && i < 64; i++) {
@@ -142,6 +142,14 @@ static void *reader(void *p)
 	}
 	rcu_unregister_thread();
 	return NULL;
+}
+
+static int readers_busy(struct reader_arg *args)
+{
+	for (unsigned r = 0; r < READERS; r++)
+		if (__atomic_load_n(&args[r].found, __ATOMIC_RELAXED) < 2000)
+			return 0;
+	return 1;
 }
 
 Test(subtable, readers_never_see_a_torn_or_freed_set_while_the_writer_churns, .timeout = 60)
@@ -159,8 +167,13 @@ Test(subtable, readers_never_see_a_torn_or_freed_set_while_the_writer_churns, .t
 		args[r] = (struct reader_arg){.t = t, .stop = &stop};
 		cr_assert_eq(pthread_create(&th[r], NULL, reader, &args[r]), 0);
 	}
-	/* Endpoints are only ever inserted in increasing order per stream, so sets stay sorted. */
-	for (unsigned round = 0; round < 20000; round++) {
+	/*
+	 * Endpoints are only ever inserted in increasing order per stream, so sets stay sorted. The
+	 * writer churns for at least 20000 rounds and until every reader has seen 2000 sets while it
+	 * does (readers may not get a CPU at first on a loaded machine), within a bound.
+	 */
+	for (unsigned round = 0; round < 20000 || !readers_busy(args) ; round++) {
+		cr_assert_lt(round, 50000000u, "readers made no progress during 50 M writer rounds");
 		unsigned s = (rnd = rnd * 1103515245u + 12345u) >> 16;
 		uint8_t key[16];
 		s %= STREAMS;
