@@ -42,15 +42,22 @@ int main(int argc, char **argv)
 	struct rly_subtable *t;
 	struct rly_worker *w;
 	struct rte_ether_addr mac;
-	unsigned subs, n, size, batch;
+	unsigned subs, n, size, batch, burst = 32, chain_min = 512;
 	uint8_t frame[2048], key[16];
 	uint64_t deliveries, cycles = 0;
 	char inst[32];
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: fanout-engine SUBS DATAGRAMS PAYLOAD BATCH(0|1)\n");
+	if (argc < 5 || argc > 7) {
+		fprintf(stderr, "usage: fanout-engine SUBS DATAGRAMS PAYLOAD BATCH(0|1) [BURST(1-32) "
+				"[CHAIN_MIN_BYTES]]\n");
 		return 2;
 	}
+	if (argc > 5)
+		burst = (unsigned)atoi(argv[5]);
+	if (argc > 6)
+		chain_min = (unsigned)atoi(argv[6]);
+	if (burst < 1 || burst > 32)
+		return 2;
 	subs = (unsigned)atoi(argv[1]);
 	n = (unsigned)atoi(argv[2]);
 	size = (unsigned)atoi(argv[3]);
@@ -73,6 +80,8 @@ int main(int argc, char **argv)
 	cfg.dgram_max = 1472;
 	cfg.n_ports = 1;
 	cfg.batch = (uint8_t)batch;
+	cfg.chain_min = (uint16_t)chain_min;
+	cfg.port_chain[0] = 1; /* net_ring sends chains */
 	cfg.drain_tsc = ~0ull;
 	cfg.port_mac[0] = mac;
 	rly_hdr_tmpl_init(&cfg.tmpl[0], &mac, cfg.ip_be, cfg.udp_port_be);
@@ -115,7 +124,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned done = 0; done < n;) {
 		struct rte_mbuf *in[32], *out[512];
-		unsigned k = n - done < 32 ? n - done : 32, got;
+		unsigned k = n - done < burst ? n - done : burst, got;
 		for (unsigned i = 0; i < k; i++) {
 			struct rly_wire_msg_hdr *h = (struct rly_wire_msg_hdr *)(frame + 50);
 			rly_be64_store(&h->seq, done + i + 1);
@@ -134,9 +143,9 @@ int main(int argc, char **argv)
 		done += k;
 	}
 	deliveries = rly_shm_ctr_sum(&shm, RLY_CTR_DELIVERIES);
-	printf("subs=%u datagrams=%u payload=%u batch=%u deliveries=%llu tx_frames=%llu "
+	printf("subs=%u datagrams=%u payload=%u batch=%u burst=%u chain_min=%u deliveries=%llu tx_frames=%llu "
 	       "cycles_per_delivery=%.1f ns_per_delivery=%.2f deliveries_per_s=%.0f\n",
-	       subs, n, size, batch, (unsigned long long)deliveries,
+	       subs, n, size, batch, burst, chain_min, (unsigned long long)deliveries,
 	       (unsigned long long)rly_shm_ctr_sum(&shm, RLY_CTR_TX_PKTS),
 	       (double)cycles / (double)deliveries,
 	       (double)cycles / (double)deliveries * 1e9 / (double)rte_get_tsc_hz(),

@@ -49,6 +49,11 @@ static struct rly_stream_entry *find(struct rly_subtable *t, const uint8_t *key,
 	return node ? caa_container_of(node, struct rly_stream_entry, node) : NULL;
 }
 
+static void changed(struct rly_subtable *t)
+{
+	__atomic_store_n(&t->generation, t->generation + 1, __ATOMIC_RELEASE);
+}
+
 static struct rly_sub_set *set_alloc(uint32_t n)
 {
 	struct rly_sub_set *s = malloc(sizeof(*s) + (size_t)n * sizeof(struct rly_endpoint));
@@ -94,6 +99,7 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		t->list = e;
 		t->n_streams++;
 		t->n_subs++;
+		changed(t);
 		return RLY_CMD_OK;
 	}
 
@@ -111,6 +117,7 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		s->ep[i] = *ep;
 		rcu_assign_pointer(e->set, s);
 		retire_set(t, old);
+		changed(t);
 		return RLY_CMD_OK;
 	}
 	if (old->n >= t->max_subs)
@@ -123,6 +130,7 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 	rcu_assign_pointer(e->set, s);
 	retire_set(t, old);
 	t->n_subs++;
+	changed(t);
 	return RLY_CMD_OK;
 }
 
@@ -154,6 +162,7 @@ int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		t->retired_entries = e;
 		t->n_streams--;
 		t->n_subs--;
+		changed(t);
 		return RLY_CMD_OK;
 	}
 	s = set_alloc(old->n - 1);
@@ -167,6 +176,7 @@ int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 	rcu_assign_pointer(e->set, s);
 	retire_set(t, old);
 	t->n_subs--;
+	changed(t);
 	return RLY_CMD_OK;
 }
 

@@ -44,6 +44,12 @@ struct rly_stream_entry {
 
 struct rly_subtable {
 	struct cds_lfht *ht;
+	/*
+	 * Bumped (release) after every change and before the grace period that frees what it
+	 * replaced: a reader that finds it unchanged may keep using set pointers it looked up
+	 * earlier, even across quiescent states (the workers' lookup caches rely on this).
+	 */
+	uint64_t generation;
 	uint64_t seed0, seed1;
 	uint32_t max_streams;
 	uint32_t max_subs;
@@ -110,6 +116,11 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 /** Remove the endpoint with @p ep's address and UDP port from (key, partition). */
 int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partition,
 		     const struct rly_endpoint *ep);
+static inline uint64_t rly_subtable_generation(const struct rly_subtable *t)
+{
+	return __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);
+}
+
 /** Wait for a grace period if anything was retired, then free it. Returns objects freed. */
 unsigned rly_subtable_reclaim(struct rly_subtable *t);
 

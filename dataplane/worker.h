@@ -88,17 +88,25 @@ struct rly_fo_group {
 	uint32_t n_msgs;
 };
 
+/** Streams a worker remembers the subscriber set of, while the table's generation holds. */
+#define RLY_LOOKUP_CACHE 16u
+
+struct rly_lookup_slot {
+	uint8_t key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	uint32_t used;
+	const struct rly_sub_set *set; /* NULL: no subscriber (cached too) */
+};
+
 /** Per-burst fan-out scratch. */
 struct rly_fanout {
 	uint16_t n_groups;
 	uint16_t n_slices;
 	struct rly_fo_group group[RLY_FANOUT_GROUPS];
 	struct rly_fo_slice slice[RLY_FANOUT_SLICES];
-	/* last lookup, reused while consecutive messages name the same stream */
-	uint8_t last_key[RLY_STREAM_KEY_LEN];
-	uint32_t last_partition;
-	const struct rly_sub_set *last_set;
-	int last_valid;
+	/* recent lookups, valid while the table's generation is cache_gen */
+	uint64_t cache_gen;
+	struct rly_lookup_slot cache[RLY_LOOKUP_CACHE];
 	/* rx frames of the current burst that were sent on as a delivery instead of freed */
 	uint32_t reused_mask;
 	struct rte_mbuf **rx;
