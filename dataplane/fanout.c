@@ -24,6 +24,9 @@
  */
 #include <rte_memcpy.h>
 
+/* Most frames one payload mbuf is chained under (its reference count is a uint16_t). */
+#define RLY_CHAIN_MAX_REFS 32767u
+
 #include "dataplane/worker.h"
 #include "relay/wire.h"
 
@@ -215,16 +218,21 @@ static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, str
 			dropped += (uint64_t)o->n_msgs * set->n;
 			continue;
 		}
-		/* Every reference exists before the first frame leaves: a PMD may free it at once. */
+		/*
+		 * Every reference exists before the first frame leaves: a PMD may free it at once. A
+		 * reference count is 16 bits: past RLY_CHAIN_MAX_REFS endpoints the rest get copies.
+		 */
 		if (chain_size)
-			for (uint32_t e = 0; e < set->n; e++)
+			for (uint32_t e = 0; e < set->n && refs < RLY_CHAIN_MAX_REFS; e++)
 				refs += cfg->port_chain[set->ep[e].port_id];
 		rte_mbuf_refcnt_update(p, (int16_t)refs);
 
-		for (uint32_t e = 0; e < set->n; e++) {
+		for (uint32_t e = 0, chained = 0; e < set->n; e++) {
 			const struct rly_endpoint *ep = &set->ep[e];
-			const int chain = chain_size && cfg->port_chain[ep->port_id];
+			const int chain = chained < refs && cfg->port_chain[ep->port_id];
 			struct rte_mbuf *m = mbuf_get(w);
+
+			chained += (uint32_t)chain;
 
 			if (unlikely(m == NULL)) {
 				if (chain)

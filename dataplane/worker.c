@@ -266,6 +266,7 @@ static void process_burst(struct rly_worker *w, uint16_t port, struct rte_mbuf *
 			sent |= 1u << i;
 	}
 	rly_fanout_flush(w);
+	RLY_CTR_ADD(w, RX_BURSTS, 1);
 	RLY_CTR_ADD(w, RX_PKTS, n);
 	RLY_CTR_ADD(w, RX_BYTES, bytes);
 

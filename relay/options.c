@@ -51,7 +51,7 @@ static const struct opt_def opts[] = {
 	 "on: messages of several datagrams received in one burst for the same subscriber share one "
 	 "output datagram (fewer packets at high fan-out; nothing is held back to wait). off: one "
 	 "output datagram per input datagram."},
-	{"chain-min-bytes", "BYTES", U32(chain_min), 0, RLY_WIRE_MAX_DGRAM, NULL, "512",
+	{"chain-min-bytes", "BYTES", U32(chain_min), 0, RLY_WIRE_MAX_DGRAM, NULL, "64",
 	 "With several subscribers, an output datagram of at least BYTES (UDP payload) is made once "
 	 "and each subscriber gets a 42-byte header chained to it, on ports that send chained mbufs; "
 	 "smaller ones are copied per subscriber. 0: always copy."},

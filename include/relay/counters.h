@@ -73,7 +73,8 @@ extern "C" {
 	X(IDLE_SLEEPS, COUNT, "loop turns that slept under the back-off idle strategy")              \
 	X(DROP_MULTISEG, COUNT, "frame spread over several mbufs (larger than the relay's MTU)")     \
 	X(DROP_WRONG_WAY, COUNT, "relay-to-client control message sent to the relay")               \
-	X(BUSY_CYCLES, COUNT, "TSC cycles in loop turns that found work (rate / tsc_hz = load)")
+	X(BUSY_CYCLES, COUNT, "TSC cycles in loop turns that found work (rate / tsc_hz = load)")      \
+	X(RX_BURSTS, COUNT, "rx bursts that returned frames (rx_pkts / rx_bursts: 32 = saturated)")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,
