@@ -2,6 +2,8 @@
 #include "dp_harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +29,38 @@ static void eal_init(void)
 			"--log-level=error", "--no-telemetry", NULL};
 	int rc = rte_eal_init(10, argv);
 	cr_assert(rc >= 0, "rte_eal_init failed");
+}
+
+static char shm_name[64];
+
+/* A failed assertion ends the test process before h_teardown: remove our object anyway. */
+static void unlink_shm_at_exit(void)
+{
+	if (shm_name[0])
+		shm_unlink(shm_name);
+}
+
+/* Objects left by test processes that died (crashed) before their exit handlers ran. */
+static void sweep_stale_test_objects(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct rly_shm old;
+		if (strncmp(e->d_name, "relay.test", 10) != 0)
+			continue;
+		if (rly_shm_attach(&old, e->d_name + 6, 0) == -ESRCH) {
+			char name[300];
+			snprintf(name, sizeof(name), "/%s", e->d_name);
+			shm_unlink(name);
+		} else if (old.base) {
+			rly_shm_close(&old);
+		}
+	}
+	closedir(d);
 }
 
 void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
@@ -66,7 +100,10 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 	rte_eth_macaddr_get(h->port, &h->relay_mac);
 
 	snprintf(inst, sizeof(inst), "test%d", getpid());
+	sweep_stale_test_objects();
 	cr_assert(rly_shm_create(&h->shm, inst, &z) == 0, "%s", rly_err_msg());
+	snprintf(shm_name, sizeof(shm_name), "%s", h->shm.name);
+	atexit(unlink_shm_at_exit);
 
 	inet_pton(AF_INET, H_RELAY_IP, &h->cfg.ip_be);
 	h->cfg.udp_port_be = htons(H_RELAY_PORT);
