@@ -67,11 +67,7 @@ static void usage(FILE *f)
 }
 
 struct opts {
-	const char *relay;
-	const char *bind;
-	uint8_t key[RLY_STREAM_KEY_LEN];
-	int have_key;
-	uint32_t partition;
+	struct tool_target t;
 	double rate;
 	uint32_t size;
 	uint64_t count;
@@ -84,31 +80,22 @@ struct opts {
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum {
-		O_RELAY = 256,
-		O_STREAM,
-		O_KEY,
-		O_PART,
-		O_RATE,
+		O_RATE = 256,
 		O_SIZE,
 		O_COUNT,
 		O_DURATION,
 		O_BATCH,
-		O_BIND,
 		O_JSON,
 		O_QUIET,
 		O_HELP
 	};
 	static const struct option lo[] = {
-	    {"relay", required_argument, NULL, O_RELAY},
-	    {"stream", required_argument, NULL, O_STREAM},
-	    {"stream-key", required_argument, NULL, O_KEY},
-	    {"partition", required_argument, NULL, O_PART},
+	    TOOL_TARGET_LONG_OPTIONS,
 	    {"rate", required_argument, NULL, O_RATE},
 	    {"size", required_argument, NULL, O_SIZE},
 	    {"count", required_argument, NULL, O_COUNT},
 	    {"duration", required_argument, NULL, O_DURATION},
 	    {"batch", required_argument, NULL, O_BATCH},
-	    {"bind", required_argument, NULL, O_BIND},
 	    {"json", no_argument, NULL, O_JSON},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"help", no_argument, NULL, O_HELP},
@@ -122,23 +109,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->batch = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+		int shared = tool_target_option(PROG, &o->t, c, optarg);
+
+		if (shared < 0)
+			return 2;
+		if (shared > 0)
+			continue;
 		switch (c) {
-		case O_RELAY:
-			o->relay = optarg;
-			break;
-		case O_STREAM:
-		case O_KEY:
-			if (o->have_key)
-				return tool_bad_arg(PROG, "give one of --stream and --stream-key");
-			if (tool_stream_key(PROG, c == O_KEY, optarg, o->key) < 0)
-				return 2;
-			o->have_key = 1;
-			break;
-		case O_PART:
-			if (tool_parse_u64(PROG, "--partition", optarg, 0, UINT32_MAX, &v) < 0)
-				return 2;
-			o->partition = (uint32_t)v;
-			break;
 		case O_RATE:
 			if (tool_parse_double(PROG, "--rate", optarg, 0, 1e9, &o->rate) < 0)
 				return 2;
@@ -163,9 +140,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return 2;
 			o->batch = (uint32_t)v;
 			break;
-		case O_BIND:
-			o->bind = optarg;
-			break;
 		case O_JSON:
 			o->json = 1;
 			break;
@@ -182,10 +156,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (optind < argc)
 		return tool_bad_arg(PROG, "unexpected argument '%s' (options start with --)",
 				    argv[optind]);
-	if (o->relay == NULL)
-		return tool_bad_arg(PROG, "--relay ADDR[:PORT] is required");
-	if (!o->have_key)
-		return tool_bad_arg(PROG, "give the stream: --stream NAME or --stream-key HEX");
+	if (tool_target_check(PROG, &o->t) != 0)
+		return 2;
 	return 0;
 }
 
@@ -280,12 +252,12 @@ static void summary(const struct opts *o, rly_pub_t *p, double secs, int json)
 
 	rly_pub_stats(p, &st);
 	rate = secs > 0 ? (double)st.msgs / secs : 0;
-	rly_stream_key_format(o->key, key);
+	rly_stream_key_format(o->t.key, key);
 	if (!o->quiet)
 		printf("relay-pub: %" PRIu64 " messages in %" PRIu64 " datagrams (%" PRIu64
 		       " bytes) in %.3f s = %.0f msg/s; stream %s/%u chain %08x last seq %" PRIu64
 		       "; back-pressured %" PRIu64 " times, %" PRIu64 " send errors\n",
-		       st.msgs, st.dgrams, st.bytes, secs, rate, key, o->partition, st.chain,
+		       st.msgs, st.dgrams, st.bytes, secs, rate, key, o->t.partition, st.chain,
 		       st.last_seq, st.back_pressured, st.send_errors);
 	if (json)
 		printf(
@@ -293,7 +265,7 @@ static void summary(const struct opts *o, rly_pub_t *p, double secs, int json)
 		    ",\"seconds\":%.6f,\"rate_msgs_s\":%.1f,\"stream_key\":\"%s\",\"partition\":%u"
 		    ",\"chain\":%u,\"last_seq\":%" PRIu64 ",\"back_pressured\":%" PRIu64
 		    ",\"send_errors\":%" PRIu64 "}\n",
-		    st.msgs, st.dgrams, st.bytes, secs, rate, key, o->partition, st.chain,
+		    st.msgs, st.dgrams, st.bytes, secs, rate, key, o->t.partition, st.chain,
 		    st.last_seq, st.back_pressured, st.send_errors);
 	fflush(stdout);
 }
@@ -314,10 +286,10 @@ int main(int argc, char **argv)
 		return rc;
 
 	memset(&po, 0, sizeof(po));
-	po.relay = o.relay;
-	po.bind = o.bind;
-	memcpy(po.stream_key, o.key, sizeof(o.key));
-	po.partition = o.partition;
+	po.relay = o.t.relay;
+	po.bind = o.t.bind;
+	memcpy(po.stream_key, o.t.key, sizeof(o.t.key));
+	po.partition = o.t.partition;
 	po.msgs_per_dgram = o.batch;
 	po.dgram_max = dgram_size(&o, &err);
 	if (err)

@@ -71,12 +71,8 @@ static void usage(FILE *f)
 }
 
 struct opts {
-	const char *relay;
-	const char *bind;
+	struct tool_target t;
 	const char *ready_file;
-	uint8_t key[RLY_STREAM_KEY_LEN];
-	int have_key;
-	uint32_t partition;
 	uint32_t lease_ms;
 	double subscribe_timeout;
 	uint64_t count;
@@ -111,12 +107,7 @@ struct state {
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum {
-		O_RELAY = 256,
-		O_STREAM,
-		O_KEY,
-		O_PART,
-		O_LEASE,
-		O_BIND,
+		O_LEASE = 256,
 		O_SUBTO,
 		O_COUNT,
 		O_DURATION,
@@ -130,12 +121,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_HELP
 	};
 	static const struct option lo[] = {
-	    {"relay", required_argument, NULL, O_RELAY},
-	    {"stream", required_argument, NULL, O_STREAM},
-	    {"stream-key", required_argument, NULL, O_KEY},
-	    {"partition", required_argument, NULL, O_PART},
+	    TOOL_TARGET_LONG_OPTIONS,
 	    {"lease-ms", required_argument, NULL, O_LEASE},
-	    {"bind", required_argument, NULL, O_BIND},
 	    {"subscribe-timeout", required_argument, NULL, O_SUBTO},
 	    {"count", required_argument, NULL, O_COUNT},
 	    {"duration", required_argument, NULL, O_DURATION},
@@ -157,30 +144,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->subscribe_timeout = 5;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+		int shared = tool_target_option(PROG, &o->t, c, optarg);
+
+		if (shared < 0)
+			return 2;
+		if (shared > 0)
+			continue;
 		switch (c) {
-		case O_RELAY:
-			o->relay = optarg;
-			break;
-		case O_STREAM:
-		case O_KEY:
-			if (o->have_key)
-				return tool_bad_arg(PROG, "give one of --stream and --stream-key");
-			if (tool_stream_key(PROG, c == O_KEY, optarg, o->key) < 0)
-				return 2;
-			o->have_key = 1;
-			break;
-		case O_PART:
-			if (tool_parse_u64(PROG, "--partition", optarg, 0, UINT32_MAX, &v) < 0)
-				return 2;
-			o->partition = (uint32_t)v;
-			break;
 		case O_LEASE:
 			if (tool_parse_u64(PROG, "--lease-ms", optarg, 100, UINT32_MAX, &v) < 0)
 				return 2;
 			o->lease_ms = (uint32_t)v;
-			break;
-		case O_BIND:
-			o->bind = optarg;
 			break;
 		case O_SUBTO:
 			if (tool_parse_double(PROG, "--subscribe-timeout", optarg, 0.001, 86400,
@@ -229,10 +203,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (optind < argc)
 		return tool_bad_arg(PROG, "unexpected argument '%s' (options start with --)",
 				    argv[optind]);
-	if (o->relay == NULL)
-		return tool_bad_arg(PROG, "--relay ADDR[:PORT] is required");
-	if (!o->have_key)
-		return tool_bad_arg(PROG, "give the stream: --stream NAME or --stream-key HEX");
+	if (tool_target_check(PROG, &o->t) != 0)
+		return 2;
 	return 0;
 }
 
@@ -386,10 +358,10 @@ int main(int argc, char **argv)
 	rly_hist_init(&st.lat);
 
 	memset(&so, 0, sizeof(so));
-	so.relay = o.relay;
-	so.bind = o.bind;
-	memcpy(so.stream_key, o.key, sizeof(o.key));
-	so.partition = o.partition;
+	so.relay = o.t.relay;
+	so.bind = o.t.bind;
+	memcpy(so.stream_key, o.t.key, sizeof(o.t.key));
+	so.partition = o.t.partition;
 	so.lease_ms = o.lease_ms;
 	so.auto_resubscribe = 1;
 	so.cb.on_message = on_message;
