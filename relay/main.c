@@ -227,11 +227,6 @@ int main(int argc, char **argv)
 		"idle %s\n",
 		o.instance, o.ip, o.udp_port, n_workers, n_workers == 1 ? "" : "s", n_ports,
 		n_ports == 1 ? "" : "s", o.mtu, o.batch ? "on" : "off", o.idle ? "backoff" : "busy");
-	for (uint16_t p = 0; p < n_ports; p++) {
-		char mac[RTE_ETHER_ADDR_FMT_SIZE];
-		rte_ether_format_addr(mac, sizeof(mac), &cfg->port_mac[p]);
-		fprintf(stderr, "relay: port %u: %s\n", p, mac);
-	}
 
 	while (!stop_requested) {
 		if (rly_manager_poll_once(&mgr)) {

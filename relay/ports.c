@@ -87,8 +87,10 @@ static int port_start(uint16_t port, uint16_t n_queues, const struct rly_relay_o
 	rc = rte_eth_macaddr_get(port, mac);
 	if (rc < 0)
 		return rly_err_set(-rc, "port %u: MAC address: %s", port, strerror(-rc));
-	fprintf(stderr, "relay: port %u: %s, %u queue pair%s, rss %s, chained tx %s\n", port,
-		info.driver_name, n_queues, n_queues == 1 ? "" : "s",
+	char macs[RTE_ETHER_ADDR_FMT_SIZE];
+	rte_ether_format_addr(macs, sizeof(macs), mac);
+	fprintf(stderr, "relay: port %u: %s %s, %u queue pair%s, rss %s, chained tx %s\n", port,
+		info.driver_name, macs, n_queues, n_queues == 1 ? "" : "s",
 		conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? "on" : "off",
 		*chain ? "yes" : chain_unsafe(&info) ? "off (memif zero-copy mishandles shared segments)"
 						     : "no (the driver cannot)");

@@ -104,6 +104,19 @@ Test(relay_options, config_file_is_read_and_the_command_line_wins)
 	expect_error("--config /nonexistent/relay.conf", "No such file");
 }
 
+Test(relay_options, the_example_config_file_parses)
+{
+	const char *dir = getenv("RELAY_SRC");
+	struct rly_relay_opts o;
+	char line[600];
+
+	cr_assert(dir, "RELAY_SRC not set (meson passes it)");
+	snprintf(line, sizeof(line), "--config %s/relay/relay.conf.example", dir);
+	cr_assert_eq(parse(&o, line), RLY_OPTS_RUN, "%s", rly_err_msg());
+	cr_assert_str_eq(o.instance, "edge1");
+	cr_assert_eq(o.mbufs, 65535);
+}
+
 Test(relay_options, help_explains_every_option)
 {
 	char *text = NULL;
@@ -112,7 +125,7 @@ Test(relay_options, help_explains_every_option)
 	static const char *names[] = {"--ip", "--udp-port", "--instance", "--mtu", "--batch", "--idle",
 				      "--idle-max-us", "--tx-drain-us", "--rx-desc", "--tx-desc",
 				      "--mbufs", "--max-streams", "--max-subs-per-stream",
-				      "--punt-ring", "--cmd-ring", "--config"};
+				      "--punt-ring", "--cmd-ring", "--config", "--chain-min-bytes"};
 	rly_relay_usage(f);
 	fclose(f);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
