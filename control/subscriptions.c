@@ -70,11 +70,16 @@ static const char *cmd_status_str(unsigned st)
 		   : "UNKNOWN";
 }
 
-static void count(struct rly_ctl_subs *s, enum rly_ctr id)
+static void count_slot(struct rly_ctl_subs *s, unsigned slot)
 {
 	/* Sole writer of this block: a relaxed store is enough for readers summing it. */
-	uint64_t v = __atomic_load_n(&s->ctr->v[id], __ATOMIC_RELAXED);
-	__atomic_store_n(&s->ctr->v[id], v + 1, __ATOMIC_RELAXED);
+	uint64_t v = __atomic_load_n(&s->ctr->v[slot], __ATOMIC_RELAXED);
+	__atomic_store_n(&s->ctr->v[slot], v + 1, __ATOMIC_RELAXED);
+}
+
+static void count(struct rly_ctl_subs *s, enum rly_ctr id)
+{
+	count_slot(s, id);
 }
 
 /* ---- keyed MACs ---- */
@@ -414,13 +419,16 @@ int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec
 {
 	struct rly_wire_view v;
 	struct rly_endpoint src;
+	enum rly_wire_err err = RLY_WIRE_ERR_OK;
 
 	/* The worker validated it already; a second parse costs little and keeps a dataplane bug
-	 * from becoming a control-plane one. */
+	 * from becoming a control-plane one. A refusal is counted by reason, as everywhere. */
 	if (rec->len > RLY_PKT_REC_DATA ||
-	    rly_wire_parse(rec->data, rec->len, RLY_WIRE_MAX_DGRAM, &v) != RLY_WIRE_ERR_OK ||
+	    (err = rly_wire_parse(rec->data, rec->len, RLY_WIRE_MAX_DGRAM, &v)) != RLY_WIRE_ERR_OK ||
 	    rec->ip_be == 0 || rec->udp_port_be == 0) {
 		count(s, RLY_CTR_CTL_BAD_RECORD);
+		if (err != RLY_WIRE_ERR_OK)
+			count_slot(s, RLY_CTR_WIRE_BASE + err);
 		return -EPROTO;
 	}
 	memset(&src, 0, sizeof(src));

@@ -614,6 +614,8 @@ Test(control_subs, unusable_punt_records_are_counted_and_ignored)
 	tc_punt(&rec, RLY_MSG_CHALLENGE, &ch, "10.0.0.1", 1);
 	cr_assert_eq(rly_ctl_subs_on_packet(subs, &rec, 0), -EPROTO);
 	cr_assert_eq(ctr(RLY_CTR_CTL_BAD_RECORD), 4);
+	cr_assert_eq(ctr(RLY_CTR_WIRE_BASE + RLY_WIRE_ERR_BAD_MAGIC), 1, "refusals counted by reason");
+	cr_assert_eq(ctr(RLY_CTR_WIRE_BASE + RLY_WIRE_ERR_LENGTH_MISMATCH), 1);
 	cr_assert_eq(ctr(RLY_CTR_CTL_SUB_REQ), 0);
 	cr_assert_eq(dp.n_sent, 0);
 }
