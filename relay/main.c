@@ -101,7 +101,9 @@ int main(int argc, char **argv)
 				app_argv[app_argc++] = argv[i];
 	}
 	rc = rly_relay_opts_parse(&o, app_argc, app_argv, stdout);
-	if (rc == RLY_OPTS_EXIT)
+	if (rc == RLY_OPTS_VERSION)
+		rly_relay_version(stdout);
+	if (rc == RLY_OPTS_EXIT || rc == RLY_OPTS_VERSION)
 		return 0;
 	if (rc < 0) {
 		fprintf(stderr, "relay: %s\nRun 'relay --help' for every option.\n", rly_err_msg());

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jemalloc/jemalloc.h>
-#include <rte_version.h>
-
 #include "common/err.h"
 #include "relay/wire.h"
 
@@ -271,10 +268,8 @@ int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *
 			rly_relay_usage(out);
 			return RLY_OPTS_EXIT;
 		}
-		if (strcmp(argv[i], "--version") == 0) {
-			rly_relay_version(out);
-			return RLY_OPTS_EXIT;
-		}
+		if (strcmp(argv[i], "--version") == 0)
+			return RLY_OPTS_VERSION;
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -376,16 +371,4 @@ void rly_relay_usage(FILE *f)
 		   "\n"
 		   "Signals: SIGINT or SIGTERM stop the workers, flush, print the counters and remove\n"
 		   "/dev/shm/relay.<instance>.\n");
-}
-
-void rly_relay_version(FILE *f)
-{
-	const char *je = "not linked";
-	size_t len = sizeof(je);
-
-	/* mallctl only answers if jemalloc really is the allocator this process uses. */
-	if (mallctl("version", &je, &len, NULL, 0) != 0)
-		je = "unavailable";
-	fprintf(f, "relay %s (wire protocol v%u, shm ABI v%u, %s, allocator jemalloc %s)\n",
-		RLY_VERSION, RLY_WIRE_VERSION, RLY_SHM_ABI_VERSION, rte_version(), je);
 }

@@ -33,14 +33,15 @@ struct rly_relay_opts {
 	char config[256];
 };
 
-/** Result of parsing when it did not fail: go on, or the help/version text was printed. */
+/** Results of parsing that did not fail: go on; --help was printed; --version was asked for. */
 #define RLY_OPTS_RUN 0
 #define RLY_OPTS_EXIT 1
+#define RLY_OPTS_VERSION 2
 
 /**
  * Parse the relay's arguments (argv[0] is the program name; no EAL arguments). Reads --config
- * first, then lets the command line override it. Returns RLY_OPTS_RUN, RLY_OPTS_EXIT (--help or
- * --version was printed to @p out), or a negative errno (-EINVAL, or the config file's open
+ * first, then lets the command line override it. Returns RLY_OPTS_RUN, RLY_OPTS_EXIT (--help was
+ * printed to @p out), RLY_OPTS_VERSION (the caller prints rly_relay_version), or a negative errno (-EINVAL, or the config file's open
  * error) with a message that names the fix (rly_err_msg()).
  */
 int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *out);
@@ -48,7 +49,7 @@ int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *
 /** Print the full --help text. */
 void rly_relay_usage(FILE *f);
 
-/** Print the one-line version, including the allocator actually in use. */
+/** Print the one-line version, including the allocator actually in use (relay/version.c). */
 void rly_relay_version(FILE *f);
 
 #endif
