@@ -18,6 +18,8 @@ int rly_wire_body_size(unsigned type)
 		return 0;
 	case RLY_MSG_SUBSCRIBE:
 		return (int)sizeof(struct rly_wire_subscribe);
+	case RLY_MSG_SUBSCRIBE_SIGNED:
+		return (int)sizeof(struct rly_wire_subscribe_signed);
 	case RLY_MSG_CHALLENGE:
 		return (int)sizeof(struct rly_wire_challenge);
 	case RLY_MSG_SUB_ACK:
@@ -111,6 +113,15 @@ static enum rly_wire_err check_data(const uint8_t *body, size_t len, unsigned co
 static enum rly_wire_err check_control(unsigned type, const uint8_t *body)
 {
 	switch (type) {
+	case RLY_MSG_SUBSCRIBE_SIGNED: {
+		const struct rly_wire_subscribe *s = (const void *)body;
+		/* Only ever the answer to a challenge, from a named subscriber. */
+		if (rly_be64_load(&s->issued_ms) == 0 || all_zero(s->subscriber, sizeof(s->subscriber)))
+			return all_zero(s->reserved, sizeof(s->reserved)) ? RLY_WIRE_ERR_BAD_FIELD
+									   : RLY_WIRE_ERR_RESERVED_NONZERO;
+	}
+		/* the rest is checked as a SUBSCRIBE */
+		__attribute__((fallthrough));
 	case RLY_MSG_SUBSCRIBE: {
 		const struct rly_wire_subscribe *s = (const void *)body;
 		if (!all_zero(s->reserved, sizeof(s->reserved)))

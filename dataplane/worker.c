@@ -125,7 +125,8 @@ static enum disposition on_arp(struct rly_worker *w, uint16_t port, struct rte_m
 
 static int is_client_to_relay(unsigned type)
 {
-	return type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_UNSUBSCRIBE || type == RLY_MSG_HEARTBEAT;
+	return type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_SUBSCRIBE_SIGNED ||
+	       type == RLY_MSG_UNSUBSCRIBE || type == RLY_MSG_HEARTBEAT;
 }
 
 static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr *eth,

@@ -190,7 +190,7 @@ Test(names, every_defined_message_type_has_its_name_and_no_other_value_has_one)
 	for (unsigned t = 0; t < 256; t++)
 		named += rly_msg_type_name(t) != NULL;
 	cr_assert_eq(named, n, "%u type values have names, %zu are defined", named, n);
-	cr_assert_eq(n, 19, "protocol v1 defines 8 types and reserves 11");
+	cr_assert_eq(n, 20, "protocol v1 defines 9 types and reserves 11");
 	cr_assert_str_eq(rly_msg_type_name(RLY_MSG_SUBSCRIBE), "SUBSCRIBE");
 	cr_assert_str_eq(rly_msg_type_name(0x51), "RECEIPT_ACK");
 	cr_assert_null(rly_msg_type_name(0x101));

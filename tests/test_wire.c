@@ -282,7 +282,7 @@ Test(wire, next_msg_walks_exactly_count_messages)
 
 static const unsigned control_types[] = {
 	RLY_MSG_SUBSCRIBE, RLY_MSG_CHALLENGE, RLY_MSG_SUB_ACK, RLY_MSG_UNSUBSCRIBE,
-	RLY_MSG_UNSUB_ACK, RLY_MSG_HEARTBEAT, RLY_MSG_HEARTBEAT_ACK,
+	RLY_MSG_UNSUB_ACK, RLY_MSG_HEARTBEAT, RLY_MSG_HEARTBEAT_ACK, RLY_MSG_SUBSCRIBE_SIGNED,
 };
 #define N_CONTROL (sizeof(control_types) / sizeof(control_types[0]))
 
@@ -294,6 +294,7 @@ Test(wire, body_size_matches_the_protocol_document)
 {
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_DATA), 0);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_SUBSCRIBE), 96);
+	cr_assert_eq(rly_wire_body_size(RLY_MSG_SUBSCRIBE_SIGNED), 160);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_CHALLENGE), 56);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_SUB_ACK), 56);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_UNSUBSCRIBE), 48);
@@ -311,7 +312,7 @@ Test(wire, every_control_type_round_trips_through_build_control)
 {
 	for (size_t i = 0; i < N_CONTROL; i++) {
 		unsigned type = control_types[i];
-		uint8_t body[128], buf[BUF_CAP];
+		uint8_t body[sizeof(struct rly_wire_subscribe_signed)], buf[BUF_CAP];
 		struct rly_wire_view v;
 		int size = wb_control_body(type, body);
 		int len = rly_wire_build_control(buf, sizeof(buf), type, body);
@@ -658,6 +659,27 @@ static size_t subscribe_cookie_one_byte(uint8_t *buf, unsigned i)
 	return (size_t)rly_wire_build_control(buf, BUF_CAP, RLY_MSG_SUBSCRIBE, &s);
 }
 
+enum signed_field { SS_NO_COOKIE, SS_NO_SUBSCRIBER, SS_RESERVED, SS_LEASE0 };
+
+/* SUBSCRIBE_SIGNED is only the answer to a challenge, from a named subscriber. */
+static size_t subscribe_signed_field(uint8_t *buf, unsigned which)
+{
+	struct rly_wire_subscribe_signed ss;
+
+	wb_control_body(RLY_MSG_SUBSCRIBE_SIGNED, &ss);
+	if (which == SS_NO_COOKIE) {
+		memset(&ss.sub.issued_ms, 0, sizeof(ss.sub.issued_ms));
+		memset(ss.sub.cookie, 0, sizeof(ss.sub.cookie));
+	} else if (which == SS_NO_SUBSCRIBER) {
+		memset(ss.sub.subscriber, 0, sizeof(ss.sub.subscriber));
+	} else if (which == SS_RESERVED) {
+		ss.sub.reserved[7] = 1;
+	} else {
+		memset(&ss.sub.lease_ms, 0, sizeof(ss.sub.lease_ms));
+	}
+	return (size_t)rly_wire_build_control(buf, BUF_CAP, RLY_MSG_SUBSCRIBE_SIGNED, &ss);
+}
+
 static size_t challenge_issued0(uint8_t *buf, unsigned unused)
 {
 	struct rly_wire_challenge c;
@@ -737,7 +759,7 @@ static const struct bad_case bad_cases[] = {
 	C(typed, 0x00, UNKNOWN_TYPE),
 	C(typed, 0x02, UNKNOWN_TYPE),
 	C(typed, 0x0F, UNKNOWN_TYPE),
-	C(typed, 0x17, UNKNOWN_TYPE),
+	C(typed, 0x18, UNKNOWN_TYPE),
 	C(typed, 0x22, UNKNOWN_TYPE),
 	C(typed, 0x45, UNKNOWN_TYPE),
 	C(typed, 0x52, UNKNOWN_TYPE),
@@ -827,6 +849,10 @@ static const struct bad_case bad_cases[] = {
 	C(subscribe_field, SF_ISSUED_NO_COOKIE, BAD_FIELD),
 	C(subscribe_field, SF_LEASE0_FIRST, BAD_FIELD),
 	C(subscribe_field, SF_LEASE0_ANSWER, BAD_FIELD),
+	C(subscribe_signed_field, SS_NO_COOKIE, BAD_FIELD),
+	C(subscribe_signed_field, SS_NO_SUBSCRIBER, BAD_FIELD),
+	C(subscribe_signed_field, SS_RESERVED, RESERVED_NONZERO),
+	C(subscribe_signed_field, SS_LEASE0, BAD_FIELD),
 	C(subscribe_cookie_one_byte, 0, BAD_FIELD),
 	C(subscribe_cookie_one_byte, 15, BAD_FIELD),
 	C(challenge_issued0, 0, BAD_FIELD),

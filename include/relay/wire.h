@@ -64,6 +64,7 @@ extern "C" {
 	X(UNSUB_ACK, 0x14, rly_wire_ack, "relay->sub", "unsubscribe result")                          \
 	X(HEARTBEAT, 0x15, rly_wire_sub_ref, "sub->relay", "renew the lease (token required)")        \
 	X(HEARTBEAT_ACK, 0x16, rly_wire_ack, "relay->sub", "lease renewed, or NOT_SUBSCRIBED")         \
+	X(SUBSCRIBE_SIGNED, 0x17, rly_wire_subscribe_signed, "sub->relay", "SUBSCRIBE with the cookie, signed by the subscriber's identity") \
 	X(NAK, 0x20, reserved, "sub/relay->relay", "reserved: request missing sequence ranges")        \
 	X(GAP, 0x21, reserved, "relay->sub/relay", "reserved: requested range no longer in history")   \
 	X(KEY_REQUEST, 0x30, reserved, "sub->publisher", "reserved: ask for a stream group key")       \
@@ -221,6 +222,20 @@ struct rly_wire_subscribe {
 	uint8_t reserved[8];             /**< zero */
 } __attribute__((packed));
 
+/** Domain separator that SUBSCRIBE_SIGNED's signature covers, before the 96-byte SUBSCRIBE. */
+#define RLY_SUBSCRIBE_SIG_CONTEXT "relay-subscribe-v1"
+
+/**
+ * SUBSCRIBE_SIGNED body: the answer to a CHALLENGE (issued_ms and cookie set) from a subscriber
+ * with an identity. `sig` is the Ed25519 signature of `sub.subscriber` over
+ * RLY_SUBSCRIBE_SIG_CONTEXT (18 bytes, no NUL) followed by the 96 bytes of `sub`. A relay that
+ * keeps a stream registry needs it for any stream whose subscribe permission is not public.
+ */
+struct rly_wire_subscribe_signed {
+	struct rly_wire_subscribe sub;
+	uint8_t sig[RLY_WIRE_SIG_LEN];
+} __attribute__((packed));
+
 /** CHALLENGE body: sent only to the source address of a SUBSCRIBE. */
 struct rly_wire_challenge {
 	uint8_t stream_key[RLY_STREAM_KEY_LEN];
@@ -296,6 +311,7 @@ static_assert(sizeof(struct rly_wire_subscribe) == 96, "subscribe body is 96 byt
 static_assert(sizeof(struct rly_wire_challenge) == 56, "challenge body is 56 bytes");
 static_assert(sizeof(struct rly_wire_ack) == 56, "ack body is 56 bytes");
 static_assert(sizeof(struct rly_wire_sub_ref) == 48, "sub_ref body is 48 bytes");
+static_assert(sizeof(struct rly_wire_subscribe_signed) == 160, "signed subscribe body is 160 bytes");
 static_assert(sizeof(struct rly_wire_subscribe) >= sizeof(struct rly_wire_challenge),
 	      "a SUBSCRIBE must not be smaller than the CHALLENGE it provokes");
 

@@ -176,6 +176,13 @@ static inline int wb_control_body(unsigned type, void *body)
 	case RLY_MSG_SUBSCRIBE:
 		wb_subscribe_body(body, 0);
 		break;
+	case RLY_MSG_SUBSCRIBE_SIGNED: {
+		struct rly_wire_subscribe_signed *ss = body;
+		wb_subscribe_body(&ss->sub, 1);
+		for (unsigned i = 0; i < RLY_WIRE_SIG_LEN; i++)
+			ss->sig[i] = (uint8_t)(0x90 + i);
+		break;
+	}
 	case RLY_MSG_CHALLENGE:
 		wb_challenge_body(body);
 		break;
@@ -197,7 +204,7 @@ static inline int wb_control_body(unsigned type, void *body)
 /* A valid control datagram of @p type; returns its length or -1. */
 static inline int wb_control(uint8_t *buf, size_t cap, unsigned type)
 {
-	uint8_t body[sizeof(struct rly_wire_subscribe)];
+	uint8_t body[sizeof(struct rly_wire_subscribe_signed)];
 
 	if (wb_control_body(type, body) < 0)
 		return -1;

@@ -39,6 +39,7 @@ static inline int wo_type_body(unsigned type)
 	switch (type) {
 	case 0x01: return 0;
 	case 0x10: return 96;
+	case 0x17: return 160;
 	case 0x11: case 0x12: case 0x14: case 0x16: return 56;
 	case 0x13: case 0x15: return 48;
 	case 0x20: case 0x21: case 0x30: case 0x31: case 0x40: case 0x41: case 0x42: case 0x43:
@@ -67,6 +68,11 @@ static inline enum rly_wire_err wo_data_msg(const uint8_t *m, size_t avail, size
 static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 {
 	switch (type) {
+	case 0x17:
+		/* a SUBSCRIBE answering a challenge, with a named subscriber, plus a signature */
+		if (wo_be(b + 64, 8) == 0 || wo_zero(b + 32, 32))
+			return wo_zero(b + 88, 8) ? RLY_WIRE_ERR_BAD_FIELD : RLY_WIRE_ERR_RESERVED_NONZERO;
+		/* fall through */
 	case 0x10:
 		if (!wo_zero(b + 88, 8))
 			return RLY_WIRE_ERR_RESERVED_NONZERO;
