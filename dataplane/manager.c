@@ -65,9 +65,26 @@ static unsigned apply(struct rly_manager *m, const struct rly_cmd *c)
 		return (unsigned)rly_subtable_del(m->table, c->stream_key, c->partition, &c->ep);
 	case RLY_CMD_PING:
 		return RLY_CMD_OK;
+	case RLY_CMD_ADMIT_MODE:
+		return (unsigned)rly_subtable_admit_mode(m->table, c->partition != 0);
+	case RLY_CMD_ADMIT_BEGIN:
+		return (unsigned)rly_subtable_admit_begin(m->table, c->stream_key, c->partition);
+	case RLY_CMD_ADMIT_ADD:
+		return (unsigned)rly_subtable_admit_add(m->table, c->stream_key, c->publisher);
+	case RLY_CMD_ADMIT_COMMIT:
+		return (unsigned)rly_subtable_admit_commit(m->table, c->stream_key);
+	case RLY_CMD_ADMIT_CLEAR:
+		return (unsigned)rly_subtable_admit_clear(m->table, c->stream_key);
 	default:
 		return RLY_CMD_BAD_OP;
 	}
+}
+
+/* Commands that change what workers see (and so need a gauge update and a grace period). */
+static int changes_table(uint16_t op)
+{
+	return op == RLY_CMD_SUB_ADD || op == RLY_CMD_SUB_DEL || op == RLY_CMD_ADMIT_MODE ||
+	       op == RLY_CMD_ADMIT_COMMIT || op == RLY_CMD_ADMIT_CLEAR;
 }
 
 unsigned rly_manager_poll_once(struct rly_manager *m)
@@ -93,7 +110,7 @@ unsigned rly_manager_poll_once(struct rly_manager *m)
 			break; /* later commands wait until the dump is complete */
 		}
 		status = apply(m, &c);
-		if (status == RLY_CMD_OK && c.op != RLY_CMD_PING)
+		if (status == RLY_CMD_OK && changes_table(c.op))
 			changed++;
 		if (status == RLY_CMD_OK || status == RLY_CMD_EXISTS)
 			m->ctr->v[RLY_CTR_CMD_APPLIED]++;
@@ -112,6 +129,7 @@ unsigned rly_manager_poll_once(struct rly_manager *m)
 	if (changed) {
 		m->ctr->v[RLY_CTR_STREAMS] = m->table->n_streams;
 		m->ctr->v[RLY_CTR_SUBSCRIBERS] = m->table->n_subs;
+		m->ctr->v[RLY_CTR_ADMIT_STREAMS] = m->table->n_admit;
 		if (m->hdr)
 			__atomic_fetch_add(&m->hdr->table_generation, 1, __ATOMIC_RELEASE);
 	}

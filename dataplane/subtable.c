@@ -23,13 +23,19 @@ struct rly_subtable *rly_subtable_create(uint32_t max_streams, uint32_t max_subs
 		buckets <<= 1;
 	/* Fixed size, no auto-resize: no background resize thread and no latency surprise. */
 	t->ht = cds_lfht_new(buckets, buckets, buckets, 0, NULL);
-	if (t->ht == NULL) {
+	t->admit_ht = cds_lfht_new(buckets, buckets, buckets, 0, NULL);
+	if (t->ht == NULL || t->admit_ht == NULL) {
+		if (t->ht)
+			cds_lfht_destroy(t->ht, NULL);
+		if (t->admit_ht)
+			cds_lfht_destroy(t->admit_ht, NULL);
 		free(t);
 		return NULL;
 	}
 	if (getrandom(&t->seed0, sizeof(t->seed0), 0) != sizeof(t->seed0) ||
 	    getrandom(&t->seed1, sizeof(t->seed1), 0) != sizeof(t->seed1)) {
 		cds_lfht_destroy(t->ht, NULL);
+		cds_lfht_destroy(t->admit_ht, NULL);
 		free(t);
 		return NULL;
 	}
@@ -180,11 +186,131 @@ int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 	return RLY_CMD_OK;
 }
 
+/* ---- publisher admission ---- */
+
+static struct rly_admit_entry *admit_find(struct rly_subtable *t, const uint8_t *key)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(t->admit_ht, rly_subtable_hash(t, key, 0xadadadad), rly_admit_match_fn, key,
+			&it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct rly_admit_entry, node) : NULL;
+}
+
+int rly_subtable_admit_mode(struct rly_subtable *t, int on)
+{
+	__atomic_store_n(&t->admit_mode, on ? 1u : 0u, __ATOMIC_RELEASE);
+	changed(t);
+	return RLY_CMD_OK;
+}
+
+int rly_subtable_admit_begin(struct rly_subtable *t, const uint8_t *key, uint32_t flags)
+{
+	if (t->building == NULL) {
+		t->building_cap = 16;
+		t->building = malloc(sizeof(*t->building) + t->building_cap * RLY_ID_LEN);
+		if (t->building == NULL)
+			return RLY_CMD_NO_MEMORY;
+	}
+	t->building->n = 0;
+	t->building->flags = flags;
+	memcpy(t->building_key, key, RLY_STREAM_KEY_LEN);
+	return RLY_CMD_OK;
+}
+
+int rly_subtable_admit_add(struct rly_subtable *t, const uint8_t *key, const uint8_t *pk)
+{
+	struct rly_admit *b = t->building;
+
+	if (b == NULL || memcmp(key, t->building_key, RLY_STREAM_KEY_LEN) != 0)
+		return RLY_CMD_ADMIT_ORDER;
+	if (b->n >= RLY_ADMIT_MAX)
+		return RLY_CMD_ADMIT_FULL;
+	if (b->n == t->building_cap) {
+		uint32_t cap = t->building_cap * 2;
+		struct rly_admit *nb = realloc(b, sizeof(*b) + (size_t)cap * RLY_ID_LEN);
+		if (nb == NULL)
+			return RLY_CMD_NO_MEMORY;
+		t->building = b = nb;
+		t->building_cap = cap;
+	}
+	memcpy(b->pk[b->n++], pk, RLY_ID_LEN);
+	return RLY_CMD_OK;
+}
+
+static int cmp_pk(const void *a, const void *b)
+{
+	return memcmp(a, b, RLY_ID_LEN);
+}
+
+static void retire_admit(struct rly_subtable *t, struct rly_admit *a)
+{
+	a->retired_next = t->retired_admits;
+	t->retired_admits = a;
+}
+
+int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key)
+{
+	struct rly_admit *b = t->building, *a;
+	struct rly_admit_entry *e;
+
+	if (b == NULL || memcmp(key, t->building_key, RLY_STREAM_KEY_LEN) != 0)
+		return RLY_CMD_ADMIT_ORDER;
+	/* A right-sized, sorted copy for readers; the staging buffer stays for the next list. */
+	a = malloc(sizeof(*a) + (size_t)b->n * RLY_ID_LEN);
+	if (a == NULL)
+		return RLY_CMD_NO_MEMORY;
+	a->n = b->n;
+	a->flags = b->flags;
+	a->retired_next = NULL;
+	memcpy(a->pk, b->pk, (size_t)b->n * RLY_ID_LEN);
+	qsort(a->pk, a->n, RLY_ID_LEN, cmp_pk);
+	memset(t->building_key, 0, sizeof(t->building_key));
+	t->building->n = 0;
+
+	e = admit_find(t, key);
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL) {
+			free(a);
+			return RLY_CMD_NO_MEMORY;
+		}
+		memcpy(e->key, key, RLY_STREAM_KEY_LEN);
+		e->admit = a;
+		cds_lfht_node_init(&e->node);
+		cds_lfht_add(t->admit_ht, rly_subtable_hash(t, key, 0xadadadad), &e->node);
+		t->n_admit++;
+	} else {
+		struct rly_admit *old = e->admit;
+		rcu_assign_pointer(e->admit, a);
+		retire_admit(t, old);
+	}
+	changed(t);
+	return RLY_CMD_OK;
+}
+
+int rly_subtable_admit_clear(struct rly_subtable *t, const uint8_t *key)
+{
+	struct rly_admit_entry *e = admit_find(t, key);
+
+	if (e == NULL)
+		return RLY_CMD_NOT_FOUND;
+	cds_lfht_del(t->admit_ht, &e->node);
+	e->retired_next = t->retired_admit_entries;
+	t->retired_admit_entries = e;
+	t->n_admit--;
+	changed(t);
+	return RLY_CMD_OK;
+}
+
 unsigned rly_subtable_reclaim(struct rly_subtable *t)
 {
 	unsigned n = 0;
 
-	if (t->retired_sets == NULL && t->retired_entries == NULL)
+	if (t->retired_sets == NULL && t->retired_entries == NULL && t->retired_admits == NULL &&
+	    t->retired_admit_entries == NULL)
 		return 0;
 	synchronize_rcu();
 	while (t->retired_sets) {
@@ -197,6 +323,19 @@ unsigned rly_subtable_reclaim(struct rly_subtable *t)
 		struct rly_stream_entry *e = t->retired_entries;
 		t->retired_entries = e->retired_next;
 		free(e->set);
+		free(e);
+		n++;
+	}
+	while (t->retired_admits) {
+		struct rly_admit *a = t->retired_admits;
+		t->retired_admits = a->retired_next;
+		free(a);
+		n++;
+	}
+	while (t->retired_admit_entries) {
+		struct rly_admit_entry *e = t->retired_admit_entries;
+		t->retired_admit_entries = e->retired_next;
+		free(e->admit);
 		free(e);
 		n++;
 	}
@@ -237,5 +376,19 @@ void rly_subtable_free(struct rly_subtable *t)
 		free(e);
 	}
 	cds_lfht_destroy(t->ht, NULL);
+	{
+		struct cds_lfht_iter it;
+		struct cds_lfht_node *node;
+		cds_lfht_first(t->admit_ht, &it);
+		while ((node = cds_lfht_iter_get_node(&it)) != NULL) {
+			struct rly_admit_entry *ae = caa_container_of(node, struct rly_admit_entry, node);
+			cds_lfht_next(t->admit_ht, &it);
+			cds_lfht_del(t->admit_ht, node);
+			free(ae->admit);
+			free(ae);
+		}
+	}
+	cds_lfht_destroy(t->admit_ht, NULL);
+	free(t->building);
 	free(t);
 }

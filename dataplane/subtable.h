@@ -42,8 +42,28 @@ struct rly_stream_entry {
 	struct rly_stream_entry *retired_next;
 };
 
+/**
+ * A stream's publisher admission list, immutable once published (replaced as a whole). Keys are
+ * sorted so a long list is searched in log time.
+ */
+struct rly_admit {
+	uint32_t n;
+	uint32_t flags; /* RLY_ADMIT_F_* */
+	struct rly_admit *retired_next; /* writer only */
+	uint8_t pk[][RLY_ID_LEN];
+};
+
+struct rly_admit_entry {
+	struct cds_lfht_node node;
+	uint8_t key[RLY_STREAM_KEY_LEN];
+	struct rly_admit *admit; /* RCU pointer, never NULL while in the table */
+	struct rly_admit_entry *retired_next; /* writer only */
+};
+
 struct rly_subtable {
 	struct cds_lfht *ht;
+	struct cds_lfht *admit_ht;
+	uint32_t admit_mode; /* 1: only admitted publishers are forwarded (atomic, read per burst) */
 	/*
 	 * Bumped (release) after every change and before the grace period that frees what it
 	 * replaced: a reader that finds it unchanged may keep using set pointers it looked up
@@ -59,6 +79,13 @@ struct rly_subtable {
 	struct rly_stream_entry *list;     /* every entry, for dumps */
 	struct rly_sub_set *retired_sets;
 	struct rly_stream_entry *retired_entries;
+	uint32_t n_admit;
+	struct rly_admit *retired_admits;
+	struct rly_admit_entry *retired_admit_entries;
+	/* the list an ADMIT_BEGIN .. ADMIT_COMMIT sequence is building */
+	struct rly_admit *building;
+	uint32_t building_cap;
+	uint8_t building_key[RLY_STREAM_KEY_LEN];
 };
 
 static inline unsigned long rly_subtable_hash(const struct rly_subtable *t, const uint8_t *key,
@@ -116,10 +143,67 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 /** Remove the endpoint with @p ep's address and UDP port from (key, partition). */
 int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partition,
 		     const struct rly_endpoint *ep);
+static inline int rly_admit_match_fn(struct cds_lfht_node *node, const void *key)
+{
+	const struct rly_admit_entry *e = caa_container_of(node, struct rly_admit_entry, node);
+	return memcmp(e->key, key, RLY_STREAM_KEY_LEN) == 0;
+}
+
+/** The stream's admission list, or NULL. Reader side, like rly_subtable_lookup. */
+static inline const struct rly_admit *rly_subtable_admit_lookup(const struct rly_subtable *t,
+								 const uint8_t *key)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(t->admit_ht, rly_subtable_hash(t, key, 0xadadadad), rly_admit_match_fn, key,
+			&it);
+	node = cds_lfht_iter_get_node(&it);
+	if (node == NULL)
+		return NULL;
+	return rcu_dereference(caa_container_of(node, struct rly_admit_entry, node)->admit);
+}
+
+/** 1 if @p a admits publisher @p pk (NULL @p a: no list, so not admitted). */
+static inline int rly_admit_allows(const struct rly_admit *a, const uint8_t *pk)
+{
+	uint32_t lo = 0, hi;
+
+	if (a == NULL)
+		return 0;
+	if (a->flags & RLY_ADMIT_F_PUBLIC)
+		return 1;
+	hi = a->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(pk, a->pk[mid], RLY_ID_LEN);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
+
+/** 1 while publisher admission is enforced. */
+static inline int rly_subtable_admit_on(const struct rly_subtable *t)
+{
+	return (int)__atomic_load_n(&t->admit_mode, __ATOMIC_ACQUIRE);
+}
+
 static inline uint64_t rly_subtable_generation(const struct rly_subtable *t)
 {
 	return __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);
 }
+
+/* Publisher admission (writer side): results are enum rly_cmd_status values. */
+int rly_subtable_admit_mode(struct rly_subtable *t, int on);
+int rly_subtable_admit_begin(struct rly_subtable *t, const uint8_t *key, uint32_t flags);
+int rly_subtable_admit_add(struct rly_subtable *t, const uint8_t *key, const uint8_t *pk);
+int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key);
+int rly_subtable_admit_clear(struct rly_subtable *t, const uint8_t *key);
 
 /** Wait for a grace period if anything was retired, then free it. Returns objects freed. */
 unsigned rly_subtable_reclaim(struct rly_subtable *t);

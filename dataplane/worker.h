@@ -96,6 +96,9 @@ struct rly_lookup_slot {
 	uint32_t partition;
 	uint32_t used;
 	const struct rly_sub_set *set; /* NULL: no subscriber (cached too) */
+	const struct rly_admit *admit; /* the stream's admission list, if admission is on */
+	uint32_t admitted_valid;       /* admitted_pk holds the last publisher found admitted */
+	uint8_t admitted_pk[RLY_ID_LEN];
 };
 
 /** Per-burst fan-out scratch. */
@@ -106,6 +109,7 @@ struct rly_fanout {
 	struct rly_fo_slice slice[RLY_FANOUT_SLICES];
 	/* recent lookups, valid while the table's generation is cache_gen */
 	uint64_t cache_gen;
+	uint32_t admit_on; /* publisher admission enforced, read with the generation */
 	struct rly_lookup_slot cache[RLY_LOOKUP_CACHE];
 	/* rx frames of the current burst that were sent on as a delivery instead of freed */
 	uint32_t reused_mask;

@@ -187,6 +187,27 @@ unsigned h_cmd(struct harness *h, uint16_t op, const uint8_t *key, uint32_t part
 	return ev.status;
 }
 
+unsigned h_admit(struct harness *h, uint16_t op, const uint8_t *key, uint32_t flags,
+		 const uint8_t *pk)
+{
+	struct rly_cmd c;
+	struct rly_event ev;
+
+	memset(&c, 0, sizeof(c));
+	c.op = op;
+	c.seq = ++h->cmd_seq;
+	if (key)
+		memcpy(c.stream_key, key, RLY_STREAM_KEY_LEN);
+	c.partition = flags;
+	if (pk)
+		memcpy(c.publisher, pk, RLY_ID_LEN);
+	cr_assert(rte_ring_sp_enqueue_elem(rly_shm_cmd_ring(&h->shm), &c, sizeof(c)) == 0);
+	rly_manager_poll_once(&h->mgr);
+	cr_assert(rte_ring_sc_dequeue_elem(rly_shm_event_ring(&h->shm), &ev, sizeof(ev)) == 0);
+	cr_assert_eq(ev.seq, c.seq);
+	return ev.status;
+}
+
 uint16_t h_build_data(uint8_t *buf, const struct h_msg *msgs, unsigned n)
 {
 	size_t off = sizeof(struct rly_wire_dgram_hdr);
@@ -197,7 +218,7 @@ uint16_t h_build_data(uint8_t *buf, const struct h_msg *msgs, unsigned n)
 		memcpy(m->stream_key, msgs[i].key, RLY_STREAM_KEY_LEN);
 		rly_be32_store(&m->partition, msgs[i].partition);
 		rly_be32_store(&m->chain, msgs[i].chain);
-		memset(m->publisher, 0xab, sizeof(m->publisher));
+		memset(m->publisher, msgs[i].pub ? msgs[i].pub : 0xab, sizeof(m->publisher));
 		rly_be64_store(&m->seq, msgs[i].seq);
 		rly_be64_store(&m->prev_seq, msgs[i].seq - 1);
 		rly_be64_store(&m->timestamp_ns, 1000000000ull * msgs[i].seq);

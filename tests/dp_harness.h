@@ -44,6 +44,7 @@ struct h_msg {
 	uint64_t seq;
 	uint16_t payload_len;
 	uint8_t fill; /* payload byte */
+	uint8_t pub;  /* publisher key: 32 bytes of this value (0: 0xab) */
 };
 
 /** Slots of each tx ring the test reads (set before h_setup to make it overflow). */
@@ -63,6 +64,10 @@ struct rly_endpoint h_ep(unsigned n, uint16_t udp_port);
 /** Send a command through the cmd ring, run the manager, return the DONE status. */
 unsigned h_cmd(struct harness *h, uint16_t op, const uint8_t *key, uint32_t partition,
 	       const struct rly_endpoint *ep);
+
+/** Send an ADMIT_* command carrying @p pk (may be NULL) or flags in partition; returns the status. */
+unsigned h_admit(struct harness *h, uint16_t op, const uint8_t *key, uint32_t flags,
+		 const uint8_t *pk);
 
 /** Build a DATA datagram (UDP payload) of @p n messages into @p buf; returns its length. */
 uint16_t h_build_data(uint8_t *buf, const struct h_msg *msgs, unsigned n);

@@ -74,7 +74,9 @@ extern "C" {
 	X(DROP_MULTISEG, COUNT, "frame spread over several mbufs (larger than the relay's MTU)")     \
 	X(DROP_WRONG_WAY, COUNT, "relay-to-client control message sent to the relay")               \
 	X(BUSY_CYCLES, COUNT, "TSC cycles in loop turns that found work (rate / tsc_hz = load)")      \
-	X(RX_BURSTS, COUNT, "rx bursts that returned frames (rx_pkts / rx_bursts: 32 = saturated)")
+	X(RX_BURSTS, COUNT, "rx bursts that returned frames (rx_pkts / rx_bursts: 32 = saturated)")   \
+	X(DROP_NOT_ADMITTED, COUNT, "data messages from a publisher the registry does not admit")     \
+	X(ADMIT_STREAMS, GAUGE, "streams with a publisher admission list")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,

@@ -39,8 +39,8 @@ extern "C" {
 
 /** "RLYSHM01" read as a little-endian u64. */
 #define RLY_SHM_MAGIC 0x31304d4853594c52ull
-/** Bumped on any change to the layout below or to a record. */
-#define RLY_SHM_ABI_VERSION 1u
+/** Bumped on any change to the layout below or to a record. v2: publisher admission commands. */
+#define RLY_SHM_ABI_VERSION 2u
 /** shm_open name of an instance: "/relay." followed by the instance name. */
 #define RLY_SHM_NAME_PREFIX "/relay."
 /** Instance names: 1..31 characters of [A-Za-z0-9_-]. */
@@ -131,7 +131,23 @@ enum rly_cmd_op {
 	RLY_CMD_SUB_DEL = 2, /**< remove ep from (stream_key, partition) */
 	RLY_CMD_DUMP = 3,    /**< emit one RLY_EV_DUMP_ENTRY per endpoint, then RLY_EV_DUMP_END */
 	RLY_CMD_PING = 4,    /**< answered by RLY_EV_DONE; used to fence earlier commands */
+	/**
+	 * Publisher admission (the stream registry's publish permission, pushed by relay-control).
+	 * ADMIT_MODE partition=1: from now on a data message is forwarded only if its stream has an
+	 * admission list that admits its publisher; partition=0: every publisher is admitted (no
+	 * registry). A list is built with ADMIT_BEGIN (partition = RLY_ADMIT_F_*), one ADMIT_ADD per
+	 * publisher key, and ADMIT_COMMIT, which replaces the stream's list in one step; ADMIT_CLEAR
+	 * removes it. Lists are per stream key, for every partition.
+	 */
+	RLY_CMD_ADMIT_MODE = 5,
+	RLY_CMD_ADMIT_BEGIN = 6,
+	RLY_CMD_ADMIT_ADD = 7,
+	RLY_CMD_ADMIT_COMMIT = 8,
+	RLY_CMD_ADMIT_CLEAR = 9,
 };
+
+/** ADMIT_BEGIN flags (in rly_cmd.partition). */
+#define RLY_ADMIT_F_PUBLIC 0x1u /**< anyone may publish on the stream */
 
 /** Command results, in rly_event.status. X(name, value, description) */
 #define RLY_FOREACH_CMD_STATUS(X)                                                                      \
@@ -142,7 +158,9 @@ enum rly_cmd_op {
 	X(SUBS_FULL, 4, "stream has the most subscribers allowed (relay --max-subs-per-stream)")      \
 	X(BAD_PORT, 5, "port id is not a port of this relay")                                          \
 	X(BAD_OP, 6, "unknown command")                                                                \
-	X(NO_MEMORY, 7, "relay could not allocate the new table entry")
+	X(NO_MEMORY, 7, "relay could not allocate the new table entry")                               \
+	X(ADMIT_FULL, 8, "admission list longer than the relay allows (RLY_ADMIT_MAX publishers)")    \
+	X(ADMIT_ORDER, 9, "ADMIT_ADD or ADMIT_COMMIT without a matching ADMIT_BEGIN")
 
 enum rly_cmd_status {
 #define X(name, value, desc) RLY_CMD_##name = value,
@@ -153,18 +171,28 @@ enum rly_cmd_status {
 /** Text for a command status. */
 const char *rly_cmd_status_str(unsigned status);
 
+/** Most publishers one stream's admission list holds. */
+#define RLY_ADMIT_MAX 4096u
+
 /** One command record (64 bytes). */
 struct rly_cmd {
 	uint16_t op;       /**< enum rly_cmd_op */
 	uint16_t reserved0;
 	uint32_t seq;      /**< chosen by relay-control, echoed in the event that answers it */
 	uint8_t stream_key[RLY_STREAM_KEY_LEN];
-	uint32_t partition;
+	uint32_t partition; /**< SUB_*: partition; ADMIT_MODE: on/off; ADMIT_BEGIN: RLY_ADMIT_F_* */
 	uint32_t reserved1;
-	struct rly_endpoint ep;
-	uint8_t reserved2[16];
+	union {
+		struct {
+			struct rly_endpoint ep; /**< SUB_ADD, SUB_DEL */
+			uint8_t reserved2[16];
+		};
+		uint8_t publisher[RLY_ID_LEN]; /**< ADMIT_ADD: the publisher's Ed25519 key */
+	};
 };
 static_assert(sizeof(struct rly_cmd) == 64, "command record is 64 bytes");
+static_assert(offsetof(struct rly_cmd, publisher) == offsetof(struct rly_cmd, ep),
+	      "ADMIT_ADD's key overlays the endpoint");
 
 /** Events, manager -> relay-control. */
 enum rly_event_op {
