@@ -72,9 +72,11 @@ static unsigned apply(struct rly_manager *m, const struct rly_cmd *c)
 	case RLY_CMD_ADMIT_ADD:
 		return (unsigned)rly_subtable_admit_add(m->table, c->stream_key, c->publisher);
 	case RLY_CMD_ADMIT_COMMIT:
-		return (unsigned)rly_subtable_admit_commit(m->table, c->stream_key);
+		return (unsigned)rly_subtable_admit_commit(m->table, c->stream_key, c->partition);
 	case RLY_CMD_ADMIT_CLEAR:
 		return (unsigned)rly_subtable_admit_clear(m->table, c->stream_key);
+	case RLY_CMD_ADMIT_SWEEP:
+		return (unsigned)rly_subtable_admit_sweep(m->table, c->partition);
 	default:
 		return RLY_CMD_BAD_OP;
 	}
@@ -84,7 +86,7 @@ static unsigned apply(struct rly_manager *m, const struct rly_cmd *c)
 static int changes_table(uint16_t op)
 {
 	return op == RLY_CMD_SUB_ADD || op == RLY_CMD_SUB_DEL || op == RLY_CMD_ADMIT_MODE ||
-	       op == RLY_CMD_ADMIT_COMMIT || op == RLY_CMD_ADMIT_CLEAR;
+	       op == RLY_CMD_ADMIT_COMMIT || op == RLY_CMD_ADMIT_CLEAR || op == RLY_CMD_ADMIT_SWEEP;
 }
 
 unsigned rly_manager_poll_once(struct rly_manager *m)

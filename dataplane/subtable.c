@@ -251,7 +251,7 @@ static void retire_admit(struct rly_subtable *t, struct rly_admit *a)
 	t->retired_admits = a;
 }
 
-int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key)
+int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key, uint32_t epoch)
 {
 	struct rly_admit *b = t->building, *a;
 	struct rly_admit_entry *e;
@@ -264,6 +264,8 @@ int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key)
 		return RLY_CMD_NO_MEMORY;
 	a->n = b->n;
 	a->flags = b->flags;
+	a->epoch = epoch;
+	a->reserved = 0;
 	a->retired_next = NULL;
 	memcpy(a->pk, b->pk, (size_t)b->n * RLY_ID_LEN);
 	qsort(a->pk, a->n, RLY_ID_LEN, cmp_pk);
@@ -281,6 +283,10 @@ int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key)
 		e->admit = a;
 		cds_lfht_node_init(&e->node);
 		cds_lfht_add(t->admit_ht, rly_subtable_hash(t, key, 0xadadadad), &e->node);
+		e->list_next = t->admit_list;
+		if (t->admit_list)
+			t->admit_list->list_prev = e;
+		t->admit_list = e;
 		t->n_admit++;
 	} else {
 		struct rly_admit *old = e->admit;
@@ -291,19 +297,48 @@ int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key)
 	return RLY_CMD_OK;
 }
 
+static void admit_unlink(struct rly_subtable *t, struct rly_admit_entry *e)
+{
+	cds_lfht_del(t->admit_ht, &e->node);
+	if (e->list_prev)
+		e->list_prev->list_next = e->list_next;
+	else
+		t->admit_list = e->list_next;
+	if (e->list_next)
+		e->list_next->list_prev = e->list_prev;
+	e->retired_next = t->retired_admit_entries;
+	t->retired_admit_entries = e;
+	t->n_admit--;
+}
+
+int rly_subtable_admit_sweep(struct rly_subtable *t, uint32_t epoch)
+{
+	struct rly_admit_entry *e, *next;
+	unsigned removed = 0;
+
+	for (e = t->admit_list; e; e = next) {
+		next = e->list_next;
+		if (e->admit->epoch != epoch) {
+			admit_unlink(t, e);
+			removed++;
+		}
+	}
+	if (removed)
+		changed(t);
+	return RLY_CMD_OK;
+}
+
 int rly_subtable_admit_clear(struct rly_subtable *t, const uint8_t *key)
 {
 	struct rly_admit_entry *e = admit_find(t, key);
 
 	if (e == NULL)
 		return RLY_CMD_NOT_FOUND;
-	cds_lfht_del(t->admit_ht, &e->node);
-	e->retired_next = t->retired_admit_entries;
-	t->retired_admit_entries = e;
-	t->n_admit--;
+	admit_unlink(t, e);
 	changed(t);
 	return RLY_CMD_OK;
 }
+
 
 unsigned rly_subtable_reclaim(struct rly_subtable *t)
 {

@@ -49,6 +49,8 @@ struct rly_stream_entry {
 struct rly_admit {
 	uint32_t n;
 	uint32_t flags; /* RLY_ADMIT_F_* */
+	uint32_t epoch; /* relay-control's push epoch (ADMIT_SWEEP) */
+	uint32_t reserved;
 	struct rly_admit *retired_next; /* writer only */
 	uint8_t pk[][RLY_ID_LEN];
 };
@@ -58,6 +60,7 @@ struct rly_admit_entry {
 	uint8_t key[RLY_STREAM_KEY_LEN];
 	struct rly_admit *admit; /* RCU pointer, never NULL while in the table */
 	struct rly_admit_entry *retired_next; /* writer only */
+	struct rly_admit_entry *list_prev, *list_next; /* writer only: every entry, for sweeps */
 };
 
 struct rly_subtable {
@@ -80,6 +83,7 @@ struct rly_subtable {
 	struct rly_sub_set *retired_sets;
 	struct rly_stream_entry *retired_entries;
 	uint32_t n_admit;
+	struct rly_admit_entry *admit_list;
 	struct rly_admit *retired_admits;
 	struct rly_admit_entry *retired_admit_entries;
 	/* the list an ADMIT_BEGIN .. ADMIT_COMMIT sequence is building */
@@ -202,8 +206,10 @@ static inline uint64_t rly_subtable_generation(const struct rly_subtable *t)
 int rly_subtable_admit_mode(struct rly_subtable *t, int on);
 int rly_subtable_admit_begin(struct rly_subtable *t, const uint8_t *key, uint32_t flags);
 int rly_subtable_admit_add(struct rly_subtable *t, const uint8_t *key, const uint8_t *pk);
-int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key);
+int rly_subtable_admit_commit(struct rly_subtable *t, const uint8_t *key, uint32_t epoch);
 int rly_subtable_admit_clear(struct rly_subtable *t, const uint8_t *key);
+/** Remove every list committed with an epoch other than @p epoch. */
+int rly_subtable_admit_sweep(struct rly_subtable *t, uint32_t epoch);
 
 /** Wait for a grace period if anything was retired, then free it. Returns objects freed. */
 unsigned rly_subtable_reclaim(struct rly_subtable *t);

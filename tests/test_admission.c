@@ -139,3 +139,32 @@ Test(admission, a_long_list_is_searched_and_bounded)
 	cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_ADD, K, 0, pk), RLY_CMD_ADMIT_FULL);
 	h_teardown(&H);
 }
+
+Test(admission, a_sweep_removes_lists_of_other_epochs_only)
+{
+	uint64_t seq = 0;
+	uint8_t a[32], k2[16];
+
+	setup();
+	pk_of(a, 0xa1);
+	h_key(k2, 12);
+	cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_MODE, NULL, 1, NULL), RLY_CMD_OK);
+	/* Epoch 7 (an earlier relay-control) listed a on both streams. */
+	for (unsigned s = 0; s < 2; s++) {
+		const uint8_t *key = s ? k2 : K;
+		cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_BEGIN, key, 0, NULL), RLY_CMD_OK);
+		cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_ADD, key, 0, a), RLY_CMD_OK);
+		cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_COMMIT, key, 7, NULL), RLY_CMD_OK);
+	}
+	/* Epoch 8 pushes only K again; its sweep removes k2's stale list. */
+	cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_BEGIN, K, 0, NULL), RLY_CMD_OK);
+	cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_ADD, K, 0, a), RLY_CMD_OK);
+	cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_COMMIT, K, 8, NULL), RLY_CMD_OK);
+	cr_assert_eq(send_from((const uint8_t[]){0xa1}, 1, &seq), 1, "admitted before the sweep");
+	cr_assert_eq(h_admit(&H, RLY_CMD_ADMIT_SWEEP, NULL, 8, NULL), RLY_CMD_OK);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_ADMIT_STREAMS), 1);
+	cr_assert_not_null(rly_subtable_admit_lookup(H.table, K));
+	cr_assert_null(rly_subtable_admit_lookup(H.table, k2), "the stale list is gone");
+	cr_assert_eq(send_from((const uint8_t[]){0xa1}, 1, &seq), 1, "and K's publisher still gets through");
+	h_teardown(&H);
+}

@@ -136,14 +136,18 @@ enum rly_cmd_op {
 	 * ADMIT_MODE partition=1: from now on a data message is forwarded only if its stream has an
 	 * admission list that admits its publisher; partition=0: every publisher is admitted (no
 	 * registry). A list is built with ADMIT_BEGIN (partition = RLY_ADMIT_F_*), one ADMIT_ADD per
-	 * publisher key, and ADMIT_COMMIT, which replaces the stream's list in one step; ADMIT_CLEAR
-	 * removes it. Lists are per stream key, for every partition.
+	 * publisher key, and ADMIT_COMMIT (partition = the sender's push epoch), which replaces the
+	 * stream's list in one step; ADMIT_CLEAR removes it. ADMIT_SWEEP (partition = epoch) removes
+	 * every list committed with another epoch: a restarted relay-control pushes all its lists
+	 * under a new epoch, then sweeps, so no admitted publisher is ever refused on the way.
+	 * Lists are per stream key, for every partition.
 	 */
 	RLY_CMD_ADMIT_MODE = 5,
 	RLY_CMD_ADMIT_BEGIN = 6,
 	RLY_CMD_ADMIT_ADD = 7,
 	RLY_CMD_ADMIT_COMMIT = 8,
 	RLY_CMD_ADMIT_CLEAR = 9,
+	RLY_CMD_ADMIT_SWEEP = 10,
 };
 
 /** ADMIT_BEGIN flags (in rly_cmd.partition). */
@@ -180,7 +184,8 @@ struct rly_cmd {
 	uint16_t reserved0;
 	uint32_t seq;      /**< chosen by relay-control, echoed in the event that answers it */
 	uint8_t stream_key[RLY_STREAM_KEY_LEN];
-	uint32_t partition; /**< SUB_*: partition; ADMIT_MODE: on/off; ADMIT_BEGIN: RLY_ADMIT_F_* */
+	uint32_t partition; /**< SUB_*: partition; ADMIT_MODE: on/off; ADMIT_BEGIN: RLY_ADMIT_F_*;
+			       ADMIT_COMMIT, ADMIT_SWEEP: epoch */
 	uint32_t reserved1;
 	union {
 		struct {
