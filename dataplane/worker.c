@@ -52,6 +52,8 @@ int rly_worker_init(struct rly_worker *w, uint16_t id, const struct rly_dp_confi
 	w->ctl_tx = ctl_tx;
 	w->tx_queue = id;
 	w->n_rx = cfg->n_ports;
+	rly_punt_limit_init(&w->punt_limit, cfg->punt_rate, cfg->punt_burst, rte_get_tsc_hz(),
+			    (uint32_t)rte_rdtsc());
 	for (uint16_t p = 0; p < cfg->n_ports; p++) {
 		w->rx_port[p] = p;
 		w->rx_queue[p] = id;
@@ -134,14 +136,19 @@ static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr
 		 uint16_t len)
 {
 	struct rly_pkt_rec *r = &w->punt_rec;
+	uint64_t now = rte_rdtsc();
 
+	if (!rly_punt_allow(&w->punt_limit, ip->src_addr, now)) {
+		RLY_CTR_ADD(w, DROP_PUNT_RATE, 1);
+		return;
+	}
 	r->port_id = port;
 	r->len = len;
 	r->ip_be = ip->src_addr;
 	r->udp_port_be = udp->src_port;
 	memcpy(r->mac, &eth->src_addr, sizeof(r->mac));
 	r->worker = w->id;
-	r->rx_tsc = rte_rdtsc();
+	r->rx_tsc = now;
 	memcpy(r->data, payload, len);
 	if (rte_ring_sp_enqueue_elem(w->punt, r, sizeof(*r)) != 0)
 		RLY_CTR_ADD(w, DROP_PUNT_FULL, 1);

@@ -19,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/pkt.h"
+#include "dataplane/punt_limit.h"
 #include "dataplane/subtable.h"
 #include "relay/counters.h"
 #include "relay/shm.h"
@@ -48,6 +49,8 @@ struct rly_dp_config {
 	uint16_t chain_min;      /**< chain a shared payload from this many UDP bytes; 0: never */
 	uint8_t port_chain[RLY_SHM_MAX_PORTS]; /**< port sends chained mbufs */
 	uint64_t drain_tsc;      /**< longest a frame waits in a tx buffer, in TSC cycles */
+	uint32_t punt_rate;      /**< control datagrams per second per source; 0: unlimited */
+	uint32_t punt_burst;
 	enum rly_idle_mode idle;
 	uint32_t idle_max_us;
 	struct rte_ether_addr port_mac[RLY_SHM_MAX_PORTS];
@@ -135,6 +138,7 @@ struct rly_worker {
 	uint16_t n_stash;
 	struct rte_mbuf *stash[RLY_MBUF_STASH]; /* allocated in bulk, handed out one by one */
 	struct rly_fanout fo __rte_cache_aligned;
+	struct rly_punt_limit punt_limit;
 	/* scratch for the shm rings: records are 2 KiB, too big for the stack */
 	struct rly_pkt_rec punt_rec;
 	struct rly_pkt_rec ctl_rec[RLY_CTL_TX_BURST];

@@ -176,6 +176,8 @@ int main(int argc, char **argv)
 	cfg->batch = (uint8_t)o.batch;
 	cfg->chain_min = (uint16_t)o.chain_min;
 	cfg->drain_tsc = rte_get_tsc_hz() / 1000000u * o.tx_drain_us;
+	cfg->punt_rate = o.punt_rate;
+	cfg->punt_burst = o.punt_burst;
 	cfg->idle = (enum rly_idle_mode)o.idle;
 	cfg->idle_max_us = o.idle_max_us;
 	for (uint16_t p = 0; p < n_ports; p++) {

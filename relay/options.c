@@ -71,6 +71,11 @@ static const struct opt_def opts[] = {
 	 "Most subscriber endpoints per stream and partition."},
 	{"punt-ring", "SLOTS", POW2(punt_ring), 64, 65536, NULL, "1024",
 	 "Slots per worker in the ring of control datagrams to relay-control (power of two)."},
+	{"punt-rate", "N", U32(punt_rate), 0, 1000000, NULL, "200",
+	 "Control datagrams (SUBSCRIBE, HEARTBEAT, ...) a worker passes to relay-control per second "
+	 "per source address; more are dropped and counted (drop_punt_rate). 0: no limit."},
+	{"punt-burst", "N", U32(punt_burst), 1, 1000000, NULL, "400",
+	 "Control datagrams a source may send at once above --punt-rate."},
 	{"cmd-ring", "SLOTS", POW2(cmd_ring), 64, 65536, NULL, "4096",
 	 "Slots in the command and event rings shared with relay-control (power of two)."},
 	{"config", "FILE", STR(config), 0, 0, NULL, "",

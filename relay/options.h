@@ -29,6 +29,8 @@ struct rly_relay_opts {
 	uint32_t max_streams;
 	uint32_t max_subs;
 	uint32_t punt_ring;
+	uint32_t punt_rate;
+	uint32_t punt_burst;
 	uint32_t cmd_ring;
 	char config[256];
 };

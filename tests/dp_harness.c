@@ -22,6 +22,7 @@
 
 unsigned h_tx_ring_slots = 16384;
 unsigned h_chain_min = 0;
+unsigned h_punt_rate = 0, h_punt_burst = 0;
 
 static void eal_init(void)
 {
@@ -111,6 +112,8 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 	h->cfg.n_ports = 1;
 	h->cfg.batch = (uint8_t)batch;
 	h->cfg.chain_min = h_chain_min;
+	h->cfg.punt_rate = h_punt_rate;
+	h->cfg.punt_burst = h_punt_burst;
 	h->cfg.port_chain[0] = 1;
 	h->cfg.drain_tsc = rte_get_tsc_hz() / 10000; /* 100 us */
 	h->cfg.port_mac[0] = h->relay_mac;

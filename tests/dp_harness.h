@@ -51,6 +51,8 @@ struct h_msg {
 extern unsigned h_tx_ring_slots;
 /** --chain-min-bytes of the harness relay (0: always copy); set before h_setup. */
 extern unsigned h_chain_min;
+/** Punt rate limit of the harness relay (per source per second, and burst; 0: none). */
+extern unsigned h_punt_rate, h_punt_burst;
 
 /** EAL (once per process), a net_ring port with @p n_queues queue pairs, one worker per queue. */
 void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu);

@@ -125,7 +125,7 @@ Test(relay_options, help_explains_every_option)
 	static const char *names[] = {"--ip", "--udp-port", "--instance", "--mtu", "--batch", "--idle",
 				      "--idle-max-us", "--tx-drain-us", "--rx-desc", "--tx-desc",
 				      "--mbufs", "--max-streams", "--max-subs-per-stream",
-				      "--punt-ring", "--cmd-ring", "--config", "--chain-min-bytes"};
+				      "--punt-ring", "--cmd-ring", "--config", "--chain-min-bytes", "--punt-rate", "--punt-burst"};
 	rly_relay_usage(f);
 	fclose(f);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

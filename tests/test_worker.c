@@ -406,3 +406,31 @@ Test(worker, full_tx_queue_drops_and_counts_without_leaking)
 	cr_assert_eq(h_mbufs_in_use(&H), base, "refused frames were freed");
 	h_teardown(&H);
 }
+
+Test(worker, punts_are_rate_limited_per_source_address)
+{
+	struct rly_wire_subscribe sub = {0};
+	struct rte_mbuf *m[20];
+	uint8_t cbuf[256];
+	int n;
+
+	h_punt_rate = 1; /* one per second: within this test, only the burst gets through */
+	h_punt_burst = 5;
+	h_setup(&H, 1, 1, 1500);
+	rly_be32_store(&sub.lease_ms, 5000);
+	n = rly_wire_build_control(cbuf, sizeof(cbuf), RLY_MSG_SUBSCRIBE, &sub);
+	for (unsigned i = 0; i < 20; i++)
+		m[i] = h_frame(&H, 42, 40001, cbuf, (uint16_t)n);
+	h_inject(&H, 0, m, 20);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 5, "the burst from 10.0.0.42");
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_RATE), 15);
+	/* Another source has a bucket of its own. */
+	for (unsigned i = 0; i < 20; i++)
+		m[i] = h_frame(&H, 43, 40001, cbuf, (uint16_t)n);
+	h_inject(&H, 0, m, 20);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_RATE), 30);
+	h_teardown(&H);
+}

@@ -76,7 +76,12 @@ extern "C" {
 	X(BUSY_CYCLES, COUNT, "TSC cycles in loop turns that found work (rate / tsc_hz = load)")      \
 	X(RX_BURSTS, COUNT, "rx bursts that returned frames (rx_pkts / rx_bursts: 32 = saturated)")   \
 	X(DROP_NOT_ADMITTED, COUNT, "data messages from a publisher the registry does not admit")     \
-	X(ADMIT_STREAMS, GAUGE, "streams with a publisher admission list")
+	X(ADMIT_STREAMS, GAUGE, "streams with a publisher admission list")                           \
+	X(CTL_SUB_DENIED, COUNT, "SUBSCRIBEs the stream registry refused, or with a bad signature")  \
+	X(CTL_REVOKED, COUNT, "subscriptions removed because the registry stopped allowing them")   \
+	X(CTL_REGISTRY_LOADS, COUNT, "stream registry (re)loads")                                      \
+	X(CTL_REGISTRY_REFUSED, COUNT, "registry records refused at load (signature, field, issuer)") \
+	X(DROP_PUNT_RATE, COUNT, "control datagrams over their source's rate (relay --punt-rate)")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,
