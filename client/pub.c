@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Publisher: messages are written straight into datagram buffers of a fixed queue, and closed
- * datagrams leave in sendmmsg batches of up to PUB_VEC, so the cost per message is one header
- * copy and one payload copy, and the cost per syscall is spread over up to 64 datagrams.
+ * Publisher: messages are written straight into datagram buffers of a fixed queue and signed
+ * where they lie, and closed datagrams leave in sendmmsg batches of up to PUB_VEC, so the cost per
+ * message is one header copy, one payload copy and one Ed25519 signature (which dominates: see
+ * bench/RESULTS.md, section 6), and the cost per syscall is spread over up to 64 datagrams.
  *
  * The queue is a ring of PUB_QUEUE datagram slots: [head, head + closed) are complete and
  * waiting for the kernel, the slot after them is the open datagram being filled. A full socket
@@ -19,6 +20,7 @@
 #include "client/internal.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "security/msgsig.h"
 
 /* Datagrams per sendmmsg; datagram slots queued (a power of two; one is the open datagram). */
 #define PUB_VEC		  64u
@@ -26,6 +28,9 @@
 #define PUB_DGRAM_DEFAULT RLY_WIRE_DGRAM_FOR_MTU(1500u)
 #define HDR_LEN		  sizeof(struct rly_wire_dgram_hdr)
 #define MSG_LEN		  sizeof(struct rly_wire_msg_hdr)
+#define SIG_LEN		  RLY_WIRE_SIG_LEN
+/* Every message, signature included, costs this much room besides its payload. */
+#define MSG_OVERHEAD (MSG_LEN + SIG_LEN)
 
 struct dgram {
 	uint8_t *buf;
@@ -140,13 +145,13 @@ int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len)
 	struct rly_wire_msg_hdr *h;
 	int rc = 0;
 
-	if (len > p->dgram_max - HDR_LEN - MSG_LEN)
+	if (len > RLY_WIRE_MAX_PAYLOAD(p->dgram_max, SIG_LEN))
 		return rly_err_set(
 		    EMSGSIZE,
-		    "payload of %zu bytes does not fit one %u-byte datagram (at most %zu)", len,
-		    p->dgram_max, (size_t)(p->dgram_max - HDR_LEN - MSG_LEN));
+		    "payload of %zu bytes does not fit one %u-byte datagram (at most %zu, signed)",
+		    len, p->dgram_max, (size_t)RLY_WIRE_MAX_PAYLOAD(p->dgram_max, SIG_LEN));
 	if (d->count > 0 &&
-	    (d->count >= p->msgs_per_dgram || d->len + MSG_LEN + len > p->dgram_max)) {
+	    (d->count >= p->msgs_per_dgram || d->len + MSG_OVERHEAD + len > p->dgram_max)) {
 		if (p->closed == PUB_QUEUE - 1) {
 			rc = send_closed(p);
 			if (p->closed == PUB_QUEUE - 1)
@@ -169,13 +174,14 @@ int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len)
 	rly_be16_store(&h->payload_len, (uint16_t)len);
 	if (len)
 		memcpy(d->buf + d->len + MSG_LEN, payload, len);
-	d->len = (uint16_t)(d->len + MSG_LEN + len);
+	rly_msg_sign(&p->id, h);
+	d->len = (uint16_t)(d->len + MSG_OVERHEAD + len);
 	d->count++;
 	p->st.last_seq = ++p->seq;
 
 	/* Close a datagram as soon as it is full, so a flush never waits on the next offer. With
 	 * no free slot it stays open; the check above closes it on the next offer. */
-	if ((d->count >= p->msgs_per_dgram || d->len + MSG_LEN > p->dgram_max) &&
+	if ((d->count >= p->msgs_per_dgram || d->len + MSG_OVERHEAD > p->dgram_max) &&
 	    p->closed < PUB_QUEUE - 1)
 		close_open(p);
 	if (p->closed >= PUB_VEC)
@@ -213,9 +219,9 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *o)
 		return rly_err_set(ENOMEM, "publisher: out of memory");
 	p->fd = -1;
 	p->dgram_max = o->dgram_max ? o->dgram_max : PUB_DGRAM_DEFAULT;
-	if (p->dgram_max < HDR_LEN + MSG_LEN || p->dgram_max > RLY_WIRE_MAX_DGRAM) {
+	if (p->dgram_max < HDR_LEN + MSG_OVERHEAD || p->dgram_max > RLY_WIRE_MAX_DGRAM) {
 		rc = rly_err_set(EINVAL, "dgram_max %u is outside %zu-%u", p->dgram_max,
-				 HDR_LEN + MSG_LEN, RLY_WIRE_MAX_DGRAM);
+				 HDR_LEN + MSG_OVERHEAD, RLY_WIRE_MAX_DGRAM);
 		goto fail;
 	}
 	p->msgs_per_dgram = o->msgs_per_dgram ? o->msgs_per_dgram : UINT16_MAX;
@@ -223,7 +229,16 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *o)
 		p->msgs_per_dgram = UINT16_MAX;
 
 	if (o->identity) {
+		uint8_t pk[RLY_ID_LEN];
+
 		p->id = *o->identity;
+		/* A mismatched pair would sign every message with a key nobody can check them
+		 * against: refuse it here rather than have every subscriber drop everything. */
+		crypto_sign_ed25519_sk_to_pk(pk, p->id.sk);
+		if (sodium_memcmp(pk, p->id.pk, RLY_ID_LEN) != 0) {
+			rc = rly_err_set(EINVAL, "identity: secret key does not match public key");
+			goto fail;
+		}
 	} else if ((rc = rly_identity_generate(&p->id)) < 0) {
 		goto fail;
 	}
@@ -233,6 +248,8 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *o)
 	rly_be32_store(&p->tmpl.chain, p->st.chain);
 	memcpy(p->tmpl.publisher, p->id.pk, RLY_ID_LEN);
 	rly_be16_store(&p->tmpl.content_type, o->content_type);
+	rly_be16_store(&p->tmpl.flags, RLY_MSG_F_SIGNED);
+	rly_be16_store(&p->tmpl.sig_len, SIG_LEN);
 
 	p->mem = malloc((size_t)PUB_QUEUE * p->dgram_max);
 	if (p->mem == NULL) {

@@ -6,12 +6,14 @@
  * lost lease is re-established without the application noticing more than two events.
  *
  * Every message we send is small and answered by at most one message of the same size or smaller
- * (wire.h pads SUBSCRIBE for that), and we resend with a doubling interval, so a subscriber that
+ * (wire.h pads SUBSCRIBE for that; SUBSCRIBE_SIGNED is larger still), and we resend with a doubling interval, so a subscriber that
  * cannot reach its relay costs the network a few datagrams per second at most.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <sodium.h>
 
 #include "client/sub.h"
 #include "common/err.h"
@@ -20,13 +22,32 @@
 
 static void send_control(rly_sub_t *s, unsigned type, const void *body)
 {
-	uint8_t buf[sizeof(struct rly_wire_dgram_hdr) + sizeof(struct rly_wire_subscribe)];
+	uint8_t buf[sizeof(struct rly_wire_dgram_hdr) + sizeof(struct rly_wire_subscribe_signed)];
 	int len = rly_wire_build_control(buf, sizeof(buf), type, body);
 
 	/* A full socket or an ICMP error from an earlier send loses this one message; the resend
 	 * timer covers that like any other loss. */
 	if (len > 0)
 		(void)send(s->fd, buf, (size_t)len, MSG_DONTWAIT);
+}
+
+/*
+ * The answer to a CHALLENGE from a subscriber with an identity. Only this one is signed: the
+ * first SUBSCRIBE proves nothing yet (anyone can send it from anywhere), while this one carries
+ * the cookie, so the signature binds the key to a source address the relay has seen answer. The
+ * context string keeps the signature from being replayed as any other signed relay record.
+ */
+static void send_subscribe_signed(rly_sub_t *s, const struct rly_wire_subscribe *b)
+{
+	static const char ctx[] = RLY_SUBSCRIBE_SIG_CONTEXT;
+	uint8_t msg[sizeof(ctx) - 1 + sizeof(*b)];
+	struct rly_wire_subscribe_signed sb;
+
+	memcpy(msg, ctx, sizeof(ctx) - 1);
+	memcpy(msg + sizeof(ctx) - 1, b, sizeof(*b));
+	sb.sub = *b;
+	crypto_sign_detached(sb.sig, NULL, msg, sizeof(msg), s->id.sk);
+	send_control(s, RLY_MSG_SUBSCRIBE_SIGNED, &sb);
 }
 
 static void send_subscribe(rly_sub_t *s)
@@ -42,6 +63,10 @@ static void send_subscribe(rly_sub_t *s)
 	if (s->sess.state == SESS_ACK_WAIT) {
 		rly_be64_store(&b.issued_ms, s->sess.issued_ms);
 		memcpy(b.cookie, s->sess.cookie, RLY_COOKIE_LEN);
+		if (s->have_id) {
+			send_subscribe_signed(s, &b);
+			return;
+		}
 	}
 	send_control(s, RLY_MSG_SUBSCRIBE, &b);
 }

@@ -5,7 +5,9 @@
  * exactly what a relay refuses and counts it under the same reason.
  *
  * The socket is connect()ed to the relay: the kernel then drops datagrams from anyone else, which
- * is what makes the relay's return-routability check meaningful for the subscriber too.
+ * is what makes the relay's return-routability check meaningful for the subscriber too. The relay
+ * itself is not trusted with content: every message's publisher signature is verified before the
+ * message touches any state (unless the application turned that off).
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,12 +15,52 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "client/sub.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "security/msgsig.h"
 
 /* Receive batches per rly_sub_poll turn, so a flood cannot starve the heartbeat timer. */
 #define SUB_BATCHES_PER_POLL 8
+
+/* Fill @p m from the validated message at @p h. */
+static void describe(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
+		     struct rly_msg *m)
+{
+	m->stream_key = h->stream_key;
+	m->partition = s->partition;
+	m->chain = rly_be32_load(&h->chain);
+	m->publisher = h->publisher;
+	m->seq = rly_be64_load(&h->seq);
+	m->prev_seq = rly_be64_load(&h->prev_seq);
+	m->timestamp_ns = rly_be64_load(&h->timestamp_ns);
+	m->recv_ns = recv_ns;
+	m->key_id = rly_be32_load(&h->key_id);
+	m->content_type = rly_be16_load(&h->content_type);
+	m->flags = rly_be16_load(&h->flags);
+	m->payload = (const uint8_t *)(h + 1);
+	m->payload_len = rly_be16_load(&h->payload_len);
+	m->sig = m->payload + m->payload_len;
+	m->sig_len = rly_be16_load(&h->sig_len);
+}
+
+/*
+ * 0 if the message may be used, else the reason to drop it. Verification comes before the chain
+ * table is even looked at: a forged message must not insert (and so evict) a chain entry, move a
+ * chain's last sequence, or provoke a gap report.
+ */
+static int refuse(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, const struct rly_msg *m)
+{
+	if (s->no_verify)
+		return 0;
+	if (!(m->flags & RLY_MSG_F_SIGNED))
+		return RLY_BAD_UNSIGNED;
+	if (!rly_msg_verify(h))
+		return RLY_BAD_SIGNATURE;
+	return 0;
+}
 
 static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_ns)
 {
@@ -28,16 +70,21 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 	while ((h = rly_wire_next_msg(v, &off)) != NULL) {
 		struct client_chain *c;
 		struct rly_msg m;
-		int created;
+		int created, bad;
 
 		if (memcmp(h->stream_key, s->stream_key, RLY_STREAM_KEY_LEN) != 0 ||
 		    rly_be32_load(&h->partition) != s->partition) {
 			s->st.foreign++;
 			continue;
 		}
-		m.chain = rly_be32_load(&h->chain);
-		m.seq = rly_be64_load(&h->seq);
-		m.prev_seq = rly_be64_load(&h->prev_seq);
+		describe(s, h, recv_ns, &m);
+		bad = refuse(s, h, &m);
+		if (bad) {
+			s->st.bad_sig++;
+			if (s->cb.on_bad_message)
+				s->cb.on_bad_message(s->cb.ctx, &m, bad);
+			continue;
+		}
 		c = client_chains_get(&s->chains, h->publisher, m.chain, &created);
 		if (created) {
 			/* We may have joined mid-chain: what came before us is not a gap. */
@@ -58,19 +105,6 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 				s->cb.on_gap(s->cb.ctx, &g);
 		}
 		c->last_seq = m.seq;
-
-		m.stream_key = h->stream_key;
-		m.partition = s->partition;
-		m.publisher = h->publisher;
-		m.timestamp_ns = rly_be64_load(&h->timestamp_ns);
-		m.recv_ns = recv_ns;
-		m.key_id = rly_be32_load(&h->key_id);
-		m.content_type = rly_be16_load(&h->content_type);
-		m.flags = rly_be16_load(&h->flags);
-		m.payload = (const uint8_t *)(h + 1);
-		m.payload_len = rly_be16_load(&h->payload_len);
-		m.sig = m.payload + m.payload_len;
-		m.sig_len = rly_be16_load(&h->sig_len);
 		s->st.msgs++;
 		s->delivered++;
 		if (s->cb.on_message)
@@ -266,10 +300,28 @@ int rly_sub_create(rly_sub_t **out, const struct rly_sub_opts *o)
 	memcpy(s->stream_key, o->stream_key, RLY_STREAM_KEY_LEN);
 	s->partition = o->partition;
 	s->lease_req_ms = o->lease_ms ? o->lease_ms : SUB_LEASE_DEFAULT_MS;
-	if (o->identity)
+	if (o->identity) {
+		uint8_t pk[RLY_ID_LEN];
+
+		rc = client_sodium_init();
+		if (rc < 0)
+			goto fail;
+		/* A mismatched pair would make every SUBSCRIBE_SIGNED fail at the relay with a
+		 * status that does not say why: refuse it here instead. */
+		crypto_sign_ed25519_sk_to_pk(pk, o->identity->sk);
+		if (sodium_memcmp(pk, o->identity->pk, RLY_ID_LEN) != 0) {
+			rc = rly_err_set(EINVAL, "identity: secret key does not match public key");
+			goto fail;
+		}
+		s->id = *o->identity;
+		s->have_id = 1;
 		memcpy(s->subscriber, o->identity->pk, RLY_ID_LEN);
+	}
 	s->auto_resubscribe = o->auto_resubscribe;
+	s->no_verify = o->no_verify;
 	s->cb = o->cb;
+	if (!s->no_verify && (rc = client_sodium_init()) < 0)
+		goto fail;
 
 	rc = client_chains_init(&s->chains, CLIENT_CHAINS_SLOTS);
 	if (rc < 0)
@@ -307,6 +359,7 @@ void rly_sub_free(rly_sub_t *s)
 		close(s->fd);
 	client_chains_close(&s->chains);
 	free(s->bufs);
+	sodium_memzero(&s->id, sizeof(s->id));
 	free(s);
 }
 
@@ -323,4 +376,17 @@ void rly_sub_stats(const rly_sub_t *s, struct rly_sub_stats *st)
 int rly_sub_is_subscribed(const rly_sub_t *s)
 {
 	return s->sess.state == SESS_SUBSCRIBED;
+}
+
+const char *rly_sub_bad_reason_str(int reason)
+{
+	switch (reason) {
+#define X(name, value, desc)                                                                       \
+	case RLY_BAD_##name:                                                                       \
+		return desc;
+		RLY_FOREACH_BAD_MESSAGE(X)
+#undef X
+	default:
+		return "unknown reason";
+	}
 }

@@ -60,6 +60,9 @@ struct rly_sub {
 	uint32_t partition;
 	uint32_t lease_req_ms;
 	uint8_t subscriber[RLY_ID_LEN];
+	struct rly_identity id; /* signs SUBSCRIBE_SIGNED when have_id */
+	int have_id;
+	int no_verify;
 	int auto_resubscribe;
 	struct rly_sub_callbacks cb;
 	struct rly_sub_stats st;

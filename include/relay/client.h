@@ -3,10 +3,14 @@
  * @file client.h
  * librelay-client: publish to and subscribe from a relay over ordinary kernel UDP sockets.
  *
- * Any Linux program can use a relay with this library; it needs no DPDK. A publisher packs
- * messages into datagrams and sends batches with sendmmsg(); a subscriber receives with recvmmsg(),
- * validates every datagram with the same parser the relay uses, keeps its lease alive with
- * heartbeats, and reports sequence gaps per publisher chain.
+ * Any Linux program can use a relay with this library; it needs no DPDK. A publisher signs every
+ * message with its Ed25519 identity, packs messages into datagrams and sends batches with
+ * sendmmsg(); a subscriber receives with recvmmsg(), validates every datagram with the same parser
+ * the relay uses, verifies every message's signature (unless told not to), keeps its lease alive
+ * with heartbeats, and reports sequence gaps per publisher chain.
+ *
+ * Structures passed in (options, callbacks) grow by appending fields: zero-initialise them
+ * (memset or `= {0}`) so that fields a caller does not know about keep their defaults.
  *
  * Threading: one object is used by one thread at a time. Functions return 0 (or a count) on
  * success and a negative errno on failure; rly_client_errmsg() then says what went wrong, with
@@ -63,7 +67,9 @@ struct rly_pub_opts {
 	uint16_t content_type;
 	uint32_t dgram_max;             /**< largest datagram to send; 0: 1472 (1500-byte MTU) */
 	uint32_t msgs_per_dgram;        /**< most messages per datagram; 0: as many as fit */
-	const struct rly_identity *identity; /**< NULL: a fresh identity for this publisher */
+	/** Signs every message (Ed25519, 64 bytes after each payload). NULL: a fresh identity for
+	 *  this publisher, so its messages verify but name nobody a registry knows. */
+	const struct rly_identity *identity;
 	uint32_t chain;                 /**< 0: random (a new chain per publisher start) */
 	int sndbuf;                     /**< SO_SNDBUF bytes; 0: system default */
 };
@@ -72,12 +78,15 @@ struct rly_pub_opts {
 int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *opts);
 
 /**
- * Queue one message, stamped now (CLOCK_REALTIME) with the next sequence number. Datagrams are sent
- * in batches once the batch is full. Returns 0, RLY_BACK_PRESSURED (the message is queued; flush
- * later), or -EMSGSIZE if the payload cannot fit in one datagram. The queue is bounded: -EAGAIN
- * means it is full while the socket is full, so the message was not queued and took no sequence
- * number (flush, then offer it again). Any other -errno: the message was queued, but the kernel
- * refused an earlier datagram, which was dropped and counted in send_errors.
+ * Queue one message, stamped now (CLOCK_REALTIME) with the next sequence number, and sign it: the
+ * signature (RLY_WIRE_SIG_LEN bytes) takes room in the datagram, so the largest payload is
+ * RLY_WIRE_MAX_PAYLOAD(dgram_max, RLY_WIRE_SIG_LEN), and signing (one Ed25519 signature, tens of
+ * microseconds) is most of the call's cost. Datagrams are sent in batches once the batch is full.
+ * Returns 0, RLY_BACK_PRESSURED (the message is queued; flush later), or -EMSGSIZE if the payload
+ * cannot fit in one datagram. The queue is bounded: -EAGAIN means it is full while the socket is
+ * full, so the message was not queued and took no sequence number (flush, then offer it again).
+ * Any other -errno: the message was queued, but the kernel refused an earlier datagram, which was
+ * dropped and counted in send_errors.
  */
 int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len);
 
@@ -119,9 +128,26 @@ struct rly_msg {
 	uint16_t flags;
 	const uint8_t *payload;
 	uint16_t payload_len;
-	const uint8_t *sig;
-	uint16_t sig_len;
+	const uint8_t *sig;  /**< the publisher's signature (verified unless opts.no_verify) */
+	uint16_t sig_len;    /**< RLY_WIRE_SIG_LEN, or 0 for an unsigned message (only with no_verify) */
 };
+
+/**
+ * Why a subscriber refused a data message, passed to on_bad_message.
+ * X(name, value, description)
+ */
+#define RLY_FOREACH_BAD_MESSAGE(X)                                                                     \
+	X(UNSIGNED, 1, "message carries no signature, and the subscriber verifies")                   \
+	X(SIGNATURE, 2, "signature does not verify with the message's publisher key")
+
+enum rly_bad_message {
+#define X(name, value, desc) RLY_BAD_##name = value,
+	RLY_FOREACH_BAD_MESSAGE(X)
+#undef X
+};
+
+/** Text for a bad-message reason ("signature does not verify ..."), or "unknown reason". */
+const char *rly_sub_bad_reason_str(int reason);
 
 /**
  * Missing messages in one publisher chain: sequence numbers from_seq..to_seq (inclusive) were
@@ -144,10 +170,21 @@ enum rly_sub_event {
 };
 
 struct rly_sub_callbacks {
+	/** A message that passed every check, in chain order (stale ones never reach it). */
 	void (*on_message)(void *ctx, const struct rly_msg *m);
+	/** Sequences a later verified message shows missing. */
 	void (*on_gap)(void *ctx, const struct rly_gap *g);
+	/** Subscription lifecycle (enum rly_sub_event) with its status (enum rly_sub_status). */
 	void (*on_event)(void *ctx, enum rly_sub_event ev, unsigned status);
-	void *ctx;
+	void *ctx; /**< passed to every callback */
+	/**
+	 * A message dropped because its signature is missing (RLY_BAD_UNSIGNED) or does not verify
+	 * (RLY_BAD_SIGNATURE); @p m shows it as received, so nothing in it can be trusted, its
+	 * publisher least of all. Such a message changes no chain state: it neither advances the
+	 * chain's last sequence nor reports a gap, so a forgery can neither hide a loss nor invent
+	 * one. Optional; the drop is counted in bad_sig either way.
+	 */
+	void (*on_bad_message)(void *ctx, const struct rly_msg *m, int reason);
 };
 
 struct rly_sub_opts {
@@ -156,26 +193,42 @@ struct rly_sub_opts {
 	uint8_t stream_key[RLY_STREAM_KEY_LEN];
 	uint32_t partition;
 	uint32_t lease_ms;          /**< requested lease; 0: 10000 */
-	const struct rly_identity *identity; /**< NULL: anonymous */
+	/**
+	 * NULL: anonymous (plain SUBSCRIBE). Otherwise the subscriber is named by this key and
+	 * answers the relay's CHALLENGE with SUBSCRIBE_SIGNED, signed by it, which a relay with a
+	 * stream registry requires on any stream whose subscribe permission is not public. The
+	 * library keeps a copy (zeroed on rly_sub_free).
+	 */
+	const struct rly_identity *identity;
 	int rcvbuf;                 /**< SO_RCVBUF bytes; 0: 4 MiB */
 	int auto_resubscribe;       /**< nonzero: after LOST, keep re-subscribing in rly_sub_poll */
 	struct rly_sub_callbacks cb;
+	/**
+	 * Nonzero: deliver messages without checking their signatures (unsigned ones included).
+	 * By default every message is verified before anything else is done with it, which costs
+	 * one Ed25519 verification per message: 47-49 us on a 2-vCPU EPYC VM (libsodium 1.0.18),
+	 * so one core verifies about 21 000 messages per second, whatever their size
+	 * (bench/RESULTS.md, section 6). Turn it off only where a forged message cannot hurt, or
+	 * to measure the network rather than the subscriber.
+	 */
+	int no_verify;
 };
 
 /** Create the socket. Does not contact the relay. 0, or -errno. */
 int rly_sub_create(rly_sub_t **out, const struct rly_sub_opts *opts);
 
 /**
- * Run the subscribe handshake (SUBSCRIBE, CHALLENGE, SUBSCRIBE with cookie, SUB_ACK), resending
- * on loss, for at most @p timeout_ms. Data that arrives meanwhile is delivered. 0 once subscribed;
- * -ETIMEDOUT, -ECONNREFUSED (refused; errmsg gives the status), or -errno.
+ * Run the subscribe handshake (SUBSCRIBE, CHALLENGE, SUBSCRIBE with the cookie -- or
+ * SUBSCRIBE_SIGNED when the subscriber has an identity -- then SUB_ACK), resending on loss, for
+ * at most @p timeout_ms. Data that arrives meanwhile is delivered. 0 once subscribed; -ETIMEDOUT,
+ * -ECONNREFUSED (refused; errmsg gives the status), or -errno.
  */
 int rly_sub_subscribe(rly_sub_t *s, int timeout_ms);
 
 /**
  * Receive and deliver what has arrived, waiting at most @p timeout_ms (0: don't wait) for the
  * first datagram, and run timers (heartbeats, lease loss, re-subscription). Returns messages
- * delivered, or -errno.
+ * delivered to on_message (dropped ones, bad signatures included, do not count), or -errno.
  */
 int rly_sub_poll(rly_sub_t *s, int timeout_ms);
 
@@ -201,6 +254,7 @@ struct rly_sub_stats {
 	uint64_t heartbeats;     /**< HEARTBEATs sent */
 	uint64_t resubscribes;   /**< handshakes after the first */
 	uint64_t wire_err[RLY_WIRE_ERR_MAX]; /**< malformed datagrams by reason */
+	uint64_t bad_sig;        /**< messages dropped as unsigned or with a bad signature (on_bad_message) */
 };
 void rly_sub_stats(const rly_sub_t *s, struct rly_sub_stats *st);
 /** 1 while the subscription is established, else 0. */
