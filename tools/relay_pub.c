@@ -3,7 +3,8 @@
  * relay-pub: publish test messages to a relay at a steady rate, for demos and benchmarks.
  *
  * Payloads carry their own sequence number and a pattern derived from it (tools/payload.h), so
- * relay-sub --verify can tell corruption from loss. Pacing is a token bucket on CLOCK_MONOTONIC
+ * relay-sub --verify can tell corruption from loss. Every message is signed by the publisher's
+ * identity (--identity FILE, or a fresh key per run), so relay-sub also tells forgery from both. Pacing is a token bucket on CLOCK_MONOTONIC
  * that releases small bursts: sleeping once per message would cap the rate at the timer's
  * resolution, and one big burst per second would overflow socket buffers along the way.
  */
@@ -18,6 +19,7 @@
 
 #include "common/clock.h"
 #include "relay/client.h"
+#include "security/identity.h"
 #include "tools/args.h"
 #include "tools/payload.h"
 
@@ -50,7 +52,7 @@ static void usage(FILE *f)
 	    "  --stream-key HEX     stream key as 32 hex digits, instead of --stream\n"
 	    "  --partition N        stream partition (default 0)\n"
 	    "  --rate MSGS_PER_S    messages per second; 0 = as fast as possible (default)\n"
-	    "  --size BYTES         payload bytes, >= %u (default 32): the sequence number\n"
+	    "  --size BYTES         payload bytes, %u-%zu (default 32): the sequence number\n"
 	    "                       (u64, little-endian), then a pattern relay-sub --verify\n"
 	    "                       checks\n"
 	    "  --count N            stop after N messages\n"
@@ -58,16 +60,22 @@ static void usage(FILE *f)
 	    "                       --count or --duration, run until SIGINT/SIGTERM\n"
 	    "  --batch N            messages per datagram, 1-%u (default 1)\n"
 	    "  --bind ADDR[:PORT]   local address to send from\n"
-	    "  --json               end with one JSON summary line on stdout\n"
+	    "  --identity FILE      sign every message as this identity (an Ed25519 identity\n"
+	    "                       file of mode 0600, format in security/identity.h);\n"
+	    "                       default: a fresh key pair for this run\n"
+	    "  --json               end with one JSON summary line on stdout (it names the\n"
+	    "                       publisher's public key)\n"
 	    "  --quiet              no progress lines and no text summary\n"
 	    "  --help               this text\n"
 	    "\n"
 	    "Exit status: 0 done, 1 error (socket or send failure), 2 bad arguments.\n",
-	    RLY_WIRE_DEFAULT_PORT, TOOL_PAYLOAD_MIN, BATCH_MAX);
+	    RLY_WIRE_DEFAULT_PORT, TOOL_PAYLOAD_MIN,
+	    (size_t)RLY_WIRE_MAX_PAYLOAD(RLY_WIRE_MAX_DGRAM, RLY_WIRE_SIG_LEN), BATCH_MAX);
 }
 
 struct opts {
 	struct tool_target t;
+	const char *identity;
 	double rate;
 	uint32_t size;
 	uint64_t count;
@@ -87,6 +95,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_BATCH,
 		O_JSON,
 		O_QUIET,
+		O_IDENTITY,
 		O_HELP
 	};
 	static const struct option lo[] = {
@@ -98,6 +107,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"batch", required_argument, NULL, O_BATCH},
 	    {"json", no_argument, NULL, O_JSON},
 	    {"quiet", no_argument, NULL, O_QUIET},
+	    {"identity", required_argument, NULL, O_IDENTITY},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -122,7 +132,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_SIZE:
 			if (tool_parse_u64(PROG, "--size", optarg, TOOL_PAYLOAD_MIN,
-					   RLY_WIRE_MAX_PAYLOAD(RLY_WIRE_MAX_DGRAM, 0), &v) < 0)
+					   RLY_WIRE_MAX_PAYLOAD(RLY_WIRE_MAX_DGRAM, RLY_WIRE_SIG_LEN),
+					   &v) < 0)
 				return 2;
 			o->size = (uint32_t)v;
 			break;
@@ -146,6 +157,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_QUIET:
 			o->quiet = 1;
 			break;
+		case O_IDENTITY:
+			o->identity = optarg;
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -162,12 +176,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 }
 
 /*
- * The datagram size follows from --size and --batch: the whole batch must fit one datagram, and
- * a datagram must fit a 1500-byte MTU unless the messages are too big for that.
+ * The datagram size follows from --size and --batch: the whole batch, signatures included, must
+ * fit one datagram, and a datagram must fit a 1500-byte MTU unless the messages are too big for
+ * that.
  */
 static uint32_t dgram_size(const struct opts *o, int *err)
 {
-	size_t per = sizeof(struct rly_wire_msg_hdr) + o->size;
+	size_t per = sizeof(struct rly_wire_msg_hdr) + o->size + RLY_WIRE_SIG_LEN;
 	size_t need = sizeof(struct rly_wire_dgram_hdr) + per * o->batch;
 	size_t mtu = RLY_WIRE_DGRAM_FOR_MTU(1500u);
 
@@ -247,25 +262,27 @@ static void sleep_until(uint64_t t_ns)
 static void summary(const struct opts *o, rly_pub_t *p, double secs, int json)
 {
 	struct rly_pub_stats st;
-	char key[2 * RLY_STREAM_KEY_LEN + 1];
+	char key[2 * RLY_STREAM_KEY_LEN + 1], pk[2 * RLY_ID_LEN + 1];
 	double rate;
 
 	rly_pub_stats(p, &st);
 	rate = secs > 0 ? (double)st.msgs / secs : 0;
 	rly_stream_key_format(o->t.key, key);
+	rly_pk_format(rly_pub_publisher(p), pk);
 	if (!o->quiet)
 		printf("relay-pub: %" PRIu64 " messages in %" PRIu64 " datagrams (%" PRIu64
-		       " bytes) in %.3f s = %.0f msg/s; stream %s/%u chain %08x last seq %" PRIu64
-		       "; back-pressured %" PRIu64 " times, %" PRIu64 " send errors\n",
-		       st.msgs, st.dgrams, st.bytes, secs, rate, key, o->t.partition, st.chain,
+		       " bytes) in %.3f s = %.0f msg/s; stream %s/%u publisher %.16s chain %08x "
+		       "last seq %" PRIu64 "; back-pressured %" PRIu64 " times, %" PRIu64
+		       " send errors\n",
+		       st.msgs, st.dgrams, st.bytes, secs, rate, key, o->t.partition, pk, st.chain,
 		       st.last_seq, st.back_pressured, st.send_errors);
 	if (json)
 		printf(
 		    "{\"msgs\":%" PRIu64 ",\"dgrams\":%" PRIu64 ",\"bytes\":%" PRIu64
 		    ",\"seconds\":%.6f,\"rate_msgs_s\":%.1f,\"stream_key\":\"%s\",\"partition\":%u"
-		    ",\"chain\":%u,\"last_seq\":%" PRIu64 ",\"back_pressured\":%" PRIu64
-		    ",\"send_errors\":%" PRIu64 "}\n",
-		    st.msgs, st.dgrams, st.bytes, secs, rate, key, o->t.partition, st.chain,
+		    ",\"publisher\":\"%s\",\"chain\":%u,\"last_seq\":%" PRIu64
+		    ",\"back_pressured\":%" PRIu64 ",\"send_errors\":%" PRIu64 "}\n",
+		    st.msgs, st.dgrams, st.bytes, secs, rate, key, o->t.partition, pk, st.chain,
 		    st.last_seq, st.back_pressured, st.send_errors);
 	fflush(stdout);
 }
@@ -273,6 +290,7 @@ static void summary(const struct opts *o, rly_pub_t *p, double secs, int json)
 int main(int argc, char **argv)
 {
 	struct rly_pub_opts po;
+	struct rly_identity id;
 	struct opts o;
 	rly_pub_t *p;
 	uint8_t payload[RLY_WIRE_MAX_DGRAM];
@@ -294,10 +312,20 @@ int main(int argc, char **argv)
 	po.dgram_max = dgram_size(&o, &err);
 	if (err)
 		return tool_bad_arg(PROG,
-				    "--batch %u messages of --size %u do not fit one %u-byte "
-				    "datagram: lower --batch or --size",
+				    "--batch %u signed messages of --size %u do not fit one "
+				    "%u-byte datagram: lower --batch or --size",
 				    o.batch, o.size, RLY_WIRE_MAX_DGRAM);
-	if (rly_pub_create(&p, &po) < 0) {
+	if (o.identity) {
+		if (rly_identity_load(&id, o.identity) < 0) {
+			fprintf(stderr, "relay-pub: --identity: %s\n", rly_client_errmsg());
+			return 1;
+		}
+		po.identity = &id;
+	}
+	rc = rly_pub_create(&p, &po);
+	/* The publisher keeps its own copy; ours has done its job. */
+	explicit_bzero(&id, sizeof(id));
+	if (rc < 0) {
 		fprintf(stderr, "relay-pub: %s\n", rly_client_errmsg());
 		return 1;
 	}
