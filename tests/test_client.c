@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * librelay-client against a fake relay on 127.0.0.1 (test_client_fake_relay.c): the subscribe
- * handshake and its failures, publisher packing, and everything a subscriber does with the
- * datagrams it receives. Assertions are on counts and bytes, never on time.
+ * handshake and its failures (signed by an identity or anonymous), publisher packing and
+ * signing, and everything a subscriber does with the datagrams it receives, signature checks
+ * included. Assertions are on counts and bytes, never on time.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,9 +14,11 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 
 #include "common/clock.h"
 #include "relay/client.h"
+#include "security/msgsig.h"
 #include "test_client_fake_relay.h"
 
 #define PARTITION 7u
@@ -29,8 +32,12 @@ struct rec {
 	uint32_t chain[512];
 	uint16_t len[512];
 	unsigned n_msgs;
+	uint16_t sig_len[512];
 	struct rly_gap gap[16];
 	unsigned n_gaps;
+	int bad_reason[64];
+	uint64_t bad_seq[64];
+	unsigned n_bad;
 };
 
 static void on_message(void *ctx, const struct rly_msg *m)
@@ -41,8 +48,20 @@ static void on_message(void *ctx, const struct rly_msg *m)
 		r->seq[r->n_msgs] = m->seq;
 		r->chain[r->n_msgs] = m->chain;
 		r->len[r->n_msgs] = m->payload_len;
+		r->sig_len[r->n_msgs] = m->sig_len;
 	}
 	r->n_msgs++;
+}
+
+static void on_bad_message(void *ctx, const struct rly_msg *m, int reason)
+{
+	struct rec *r = ctx;
+
+	if (r->n_bad < 64) {
+		r->bad_reason[r->n_bad] = reason;
+		r->bad_seq[r->n_bad] = m->seq;
+	}
+	r->n_bad++;
 }
 
 static void on_gap(void *ctx, const struct rly_gap *g)
@@ -69,12 +88,22 @@ static void stream_key(uint8_t key[RLY_STREAM_KEY_LEN])
 	rly_stream_key_from_name("test.stream", key);
 }
 
-static rly_sub_t *make_sub(struct fake_relay *fr, struct rec *rec, int auto_resubscribe)
+/* Subscriber options beyond the defaults: an identity, no verification. */
+struct sub_extra {
+	const struct rly_identity *identity;
+	int no_verify;
+};
+
+static rly_sub_t *make_sub_with(struct fake_relay *fr, struct rec *rec, int auto_resubscribe,
+				const struct sub_extra *x)
 {
 	struct rly_sub_opts o;
 	rly_sub_t *s;
 
 	memset(&o, 0, sizeof(o));
+	o.identity = x->identity;
+	o.no_verify = x->no_verify;
+	o.cb.on_bad_message = on_bad_message;
 	o.relay = fr->addr;
 	stream_key(o.stream_key);
 	o.partition = PARTITION;
@@ -86,6 +115,13 @@ static rly_sub_t *make_sub(struct fake_relay *fr, struct rec *rec, int auto_resu
 	o.cb.ctx = rec;
 	cr_assert_eq(rly_sub_create(&s, &o), 0, "%s", rly_client_errmsg());
 	return s;
+}
+
+static rly_sub_t *make_sub(struct fake_relay *fr, struct rec *rec, int auto_resubscribe)
+{
+	static const struct sub_extra none;
+
+	return make_sub_with(fr, rec, auto_resubscribe, &none);
 }
 
 static rly_sub_t *subscribed_sub(struct fake_relay *fr, struct rec *rec, int auto_resubscribe)
@@ -113,17 +149,30 @@ static const struct rly_sub_stats *stats(rly_sub_t *s)
 	return &st;
 }
 
-static const uint8_t PUB_A[RLY_ID_LEN] = {0xa1, 0xa2, 0xa3};
-static const uint8_t PUB_B[RLY_ID_LEN] = {0xb1, 0xb2, 0xb3};
+/* Two publishers with real key pairs (each Test runs in a process of its own). */
+static const struct rly_identity *pub_id(int which)
+{
+	static struct rly_identity ids[2];
+	static int made;
 
-/* Send one DATA datagram with one message of publisher @p pub to the subscriber. */
-static void send_msg(struct fake_relay *fr, const uint8_t *pub, uint32_t chain, uint64_t seq,
-		     uint64_t prev)
+	if (!made) {
+		cr_assert_eq(rly_identity_generate(&ids[0]), 0);
+		cr_assert_eq(rly_identity_generate(&ids[1]), 0);
+		made = 1;
+	}
+	return &ids[which];
+}
+#define PUB_A pub_id(0)
+#define PUB_B pub_id(1)
+
+/* Send one DATA datagram with one message signed by @p pub to the subscriber. */
+static void send_msg(struct fake_relay *fr, const struct rly_identity *pub, uint32_t chain,
+		     uint64_t seq, uint64_t prev)
 {
 	uint8_t key[RLY_STREAM_KEY_LEN], buf[512];
 	struct fake_msg m = {.stream_key = key,
 			     .partition = PARTITION,
-			     .publisher = pub,
+			     .signer = pub,
 			     .chain = chain,
 			     .seq = seq,
 			     .prev_seq = prev,
@@ -336,7 +385,7 @@ Test(client, publisher_packs_messages_into_datagrams_with_consecutive_sequences)
 		const struct rly_wire_msg_hdr *h;
 		struct rly_wire_view v;
 
-		cr_assert_eq(n, 8 + counts[d] * (96 + 20));
+		cr_assert_eq(n, 8 + counts[d] * (96 + 20 + 64));
 		cr_assert_eq(rly_wire_parse(buf, n, RLY_WIRE_MAX_DGRAM, &v), RLY_WIRE_ERR_OK);
 		cr_assert_eq(v.type, RLY_MSG_DATA);
 		cr_assert_eq(v.count, counts[d]);
@@ -351,8 +400,10 @@ Test(client, publisher_packs_messages_into_datagrams_with_consecutive_sequences)
 			cr_assert_geq(rly_be64_load(&h->timestamp_ns), before);
 			cr_assert_leq(rly_be64_load(&h->timestamp_ns), rly_real_ns());
 			cr_assert_eq(rly_be16_load(&h->content_type), 0x1234);
-			cr_assert_eq(rly_be16_load(&h->flags), 0);
-			cr_assert_eq(rly_be16_load(&h->sig_len), 0);
+			cr_assert_eq(rly_be16_load(&h->flags), RLY_MSG_F_SIGNED);
+			cr_assert_eq(rly_be16_load(&h->sig_len), 64);
+			cr_assert(rly_msg_verify(h), "message %lu is signed by the publisher",
+				  (unsigned long)expect_seq);
 			cr_assert_eq(rly_be32_load(&h->key_id), 0);
 			cr_assert_eq(h->ttl, 0);
 			cr_assert_eq(rly_be16_load(&h->payload_len), 20);
@@ -369,13 +420,13 @@ Test(client, publisher_packs_messages_into_datagrams_with_consecutive_sequences)
 
 Test(client, publisher_fills_each_datagram_up_to_dgram_max)
 {
-	uint8_t buf[4096], payload[100] = {0};
+	uint8_t buf[4096], payload[80] = {0};
 	struct sockaddr_in a;
 	int fd = plain_socket(&a);
 	rly_pub_t *p = make_pub(&a, 500, 0);
 	const unsigned counts[] = {2, 2, 1};
 
-	/* 8 + 2 * (96 + 100) = 400 bytes; a third message would make 596 > 500. */
+	/* 8 + 2 * (96 + 80 + 64) = 488 bytes; a third message would make 728 > 500. */
 	for (unsigned i = 0; i < 5; i++)
 		cr_assert_eq(rly_pub_offer(p, payload, sizeof(payload)), 0);
 	cr_assert_eq(rly_pub_flush(p), 0);
@@ -401,10 +452,12 @@ Test(client, publisher_refuses_a_payload_that_cannot_fit_one_datagram)
 	struct rly_wire_view v;
 	size_t n;
 
-	cr_assert_eq(rly_pub_offer(p, payload, 1472 - 8 - 96 + 1), -EMSGSIZE);
+	/* The signature takes 64 bytes of the datagram too. */
+	cr_assert_eq(RLY_WIRE_MAX_PAYLOAD(1472, RLY_WIRE_SIG_LEN), 1472 - 8 - 96 - 64);
+	cr_assert_eq(rly_pub_offer(p, payload, 1472 - 8 - 96 - 64 + 1), -EMSGSIZE);
 	cr_assert(strstr(rly_client_errmsg(), "does not fit") != NULL, "%s", rly_client_errmsg());
 	/* The refused message took no sequence number; the largest one that fits goes out. */
-	cr_assert_eq(rly_pub_offer(p, payload, 1472 - 8 - 96), 0);
+	cr_assert_eq(rly_pub_offer(p, payload, 1472 - 8 - 96 - 64), 0);
 	cr_assert_eq(rly_pub_flush(p), 0);
 	rly_pub_stats(p, &st);
 	cr_assert_eq(st.last_seq, 1);
@@ -433,9 +486,9 @@ Test(client, publisher_sends_once_a_full_vector_of_64_datagrams_is_queued)
 	rly_pub_stats(p, &st);
 	cr_assert_eq(st.dgrams, 64);
 	cr_assert_eq(st.msgs, 64);
-	cr_assert_eq(st.bytes, 64 * (8 + 96 + 1));
+	cr_assert_eq(st.bytes, 64 * (8 + 96 + 1 + 64));
 	for (unsigned i = 0; i < 64; i++)
-		cr_assert_eq(recv_dgram(fd, buf, sizeof(buf)), 8 + 96 + 1);
+		cr_assert_eq(recv_dgram(fd, buf, sizeof(buf)), 8 + 96 + 1 + 64);
 	rly_pub_free(p);
 	close(fd);
 }
@@ -466,6 +519,8 @@ Test(client, publisher_keeps_its_chain_when_given_and_flushes_on_free)
 	cr_assert_eq(rly_wire_parse(buf, n, RLY_WIRE_MAX_DGRAM, &v), RLY_WIRE_ERR_OK);
 	cr_assert_eq(rly_be32_load(v.body + 20), 0xc0ffee);
 	cr_assert_arr_eq(v.body + 24, id.pk, RLY_ID_LEN);
+	cr_assert(rly_msg_verify((const struct rly_wire_msg_hdr *)v.body),
+		  "signed by the identity it was given");
 	close(fd);
 }
 
@@ -509,7 +564,7 @@ Test(client, subscriber_reports_the_exact_range_of_skipped_sequences, .timeout =
 	cr_assert_eq(rec.gap[0].from_seq, 4);
 	cr_assert_eq(rec.gap[0].to_seq, 6);
 	cr_assert_eq(rec.gap[0].chain, 9);
-	cr_assert_arr_eq(rec.gap[0].publisher, PUB_A, RLY_ID_LEN);
+	cr_assert_arr_eq(rec.gap[0].publisher, PUB_A->pk, RLY_ID_LEN);
 	cr_assert_eq(rec.gap[1].from_seq, 9);
 	cr_assert_eq(rec.gap[1].to_seq, 10);
 	cr_assert_eq(stats(s)->gaps, 2);
@@ -577,7 +632,7 @@ Test(client, subscriber_counts_malformed_datagrams_by_reason_and_keeps_going, .t
 	uint8_t key[RLY_STREAM_KEY_LEN], good[512], bad[512];
 	struct fake_msg m = {.stream_key = key,
 			     .partition = PARTITION,
-			     .publisher = PUB_A,
+			     .signer = PUB_A,
 			     .chain = 1,
 			     .seq = 1,
 			     .prev_seq = 0,
@@ -627,13 +682,9 @@ Test(client, subscriber_drops_messages_of_other_streams_and_partitions_as_foreig
 	struct rec rec = {0};
 	uint8_t key[RLY_STREAM_KEY_LEN], other[RLY_STREAM_KEY_LEN], buf[1024];
 	struct fake_msg m[3] = {
-	    {.stream_key = other, .partition = PARTITION, .publisher = PUB_A, .chain = 1, .seq = 1},
-	    {.stream_key = key,
-	     .partition = PARTITION + 1,
-	     .publisher = PUB_A,
-	     .chain = 1,
-	     .seq = 1},
-	    {.stream_key = key, .partition = PARTITION, .publisher = PUB_A, .chain = 1, .seq = 1},
+	    {.stream_key = other, .partition = PARTITION, .signer = PUB_A, .chain = 1, .seq = 1},
+	    {.stream_key = key, .partition = PARTITION + 1, .signer = PUB_A, .chain = 1, .seq = 1},
+	    {.stream_key = key, .partition = PARTITION, .signer = PUB_A, .chain = 1, .seq = 1},
 	};
 	rly_sub_t *s;
 
@@ -783,9 +834,302 @@ Test(client, publisher_to_subscriber_through_the_fake_relay_delivers_everything,
 	cr_assert_eq(rec.n_msgs, 300);
 	cr_assert_eq(stats(s)->gaps, 0);
 	cr_assert_eq(stats(s)->chains, 1);
+	cr_assert_eq(stats(s)->bad_sig, 0, "every signature verified");
+	cr_assert_eq(rec.n_bad, 0);
 	cr_assert_eq(rec.seq[299], 300);
+	cr_assert_eq(rec.sig_len[299], 64);
 	cr_assert_eq(FR_GET(&fr, data_dgrams), 60);
 	rly_pub_free(p);
 	rly_sub_free(s);
 	fake_relay_stop(&fr);
+}
+
+/* ------------------------------------------------------------------ signatures */
+
+/* Send @p m (one message) to the subscriber, first changing byte @p flip of the datagram
+ * (0: none), as a relay or anyone on the path could. */
+static void send_built(struct fake_relay *fr, const struct fake_msg *m, size_t flip)
+{
+	uint8_t buf[512];
+	size_t n = fake_build_data(buf, sizeof(buf), m, 1);
+
+	if (flip) {
+		cr_assert_lt(flip, n);
+		buf[flip] ^= 0x01;
+	}
+	fake_relay_send_to_sub(fr, buf, n);
+}
+
+Test(client, tampered_messages_are_dropped_counted_reported_and_move_no_sequence, .timeout = 30)
+{
+	/* The fake relay forwards a copy with one payload byte flipped before each original. */
+	struct fake_relay fr = {.forward_data = 1, .corrupt_data = 1, .original_too = 1};
+	struct rec rec = {0};
+	struct rly_pub_opts po;
+	uint8_t payload[24];
+	rly_sub_t *s;
+	rly_pub_t *p;
+
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = subscribed_sub(&fr, &rec, 0);
+	memset(&po, 0, sizeof(po));
+	po.relay = fr.addr;
+	stream_key(po.stream_key);
+	po.partition = PARTITION;
+	po.msgs_per_dgram = 1;
+	cr_assert_eq(rly_pub_create(&p, &po), 0, "%s", rly_client_errmsg());
+	for (unsigned i = 0; i < 20; i++) {
+		memset(payload, (int)i, sizeof(payload));
+		cr_assert_geq(rly_pub_offer(p, payload, sizeof(payload)), 0);
+	}
+	cr_assert_eq(rly_pub_flush(p), 0);
+	POLL_UNTIL(s, rec.n_msgs >= 20 && rec.n_bad >= 20);
+	cr_assert_eq(FR_GET(&fr, corrupted), 20);
+	cr_assert_eq(rec.n_bad, 20);
+	cr_assert_eq(stats(s)->bad_sig, 20);
+	for (unsigned i = 0; i < 20; i++) {
+		cr_assert_eq(rec.bad_reason[i], RLY_BAD_SIGNATURE);
+		cr_assert_eq(rec.bad_seq[i], i + 1);
+	}
+	/* Each forgery came first and claimed the original's sequence: had it counted, every
+	 * original would now be stale. */
+	cr_assert_eq(rec.n_msgs, 20);
+	cr_assert_eq(stats(s)->stale, 0);
+	cr_assert_eq(stats(s)->gaps, 0);
+	cr_assert_eq(stats(s)->chains, 1);
+	for (unsigned i = 0; i < 20; i++)
+		cr_assert_eq(rec.seq[i], i + 1);
+	rly_pub_free(p);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+Test(client, a_forged_message_can_neither_invent_a_gap_nor_hide_one, .timeout = 20)
+{
+	struct fake_relay fr = {0};
+	struct rec rec = {0};
+	uint8_t key[RLY_STREAM_KEY_LEN];
+	struct fake_msg m = {.stream_key = key,
+			     .partition = PARTITION,
+			     .signer = PUB_A,
+			     .chain = 4,
+			     .payload = "quote",
+			     .payload_len = 5};
+	rly_sub_t *s;
+
+	stream_key(key);
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = subscribed_sub(&fr, &rec, 0);
+
+	m.seq = 1, m.prev_seq = 0;
+	send_built(&fr, &m, 0);
+	/* Forged seq 10: had it counted, 2..9 would be reported missing. */
+	m.seq = 10, m.prev_seq = 9;
+	send_built(&fr, &m, 8 + 96 + 2);
+	m.seq = 2, m.prev_seq = 1;
+	send_built(&fr, &m, 0);
+	/* Forged seq 3 without a signature: had it counted, the loss of 3 would be hidden. */
+	m.signer = NULL, m.publisher = PUB_A->pk;
+	m.seq = 3, m.prev_seq = 2;
+	send_built(&fr, &m, 0);
+	m.signer = PUB_A;
+	m.seq = 4, m.prev_seq = 3;
+	send_built(&fr, &m, 0);
+	POLL_UNTIL(s, rec.n_msgs >= 3 && rec.n_bad >= 2);
+
+	cr_assert_eq(rec.n_msgs, 3);
+	cr_assert_eq(rec.seq[0], 1);
+	cr_assert_eq(rec.seq[1], 2);
+	cr_assert_eq(rec.seq[2], 4);
+	cr_assert_eq(rec.n_bad, 2);
+	cr_assert_eq(rec.bad_reason[0], RLY_BAD_SIGNATURE);
+	cr_assert_eq(rec.bad_seq[0], 10);
+	cr_assert_eq(rec.bad_reason[1], RLY_BAD_UNSIGNED);
+	cr_assert_eq(rec.bad_seq[1], 3);
+	cr_assert_eq(stats(s)->bad_sig, 2);
+	cr_assert_eq(rec.n_gaps, 1, "only the real loss of seq 3 is a gap");
+	cr_assert_eq(rec.gap[0].from_seq, 3);
+	cr_assert_eq(rec.gap[0].to_seq, 3);
+	cr_assert_eq(stats(s)->stale, 0);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+Test(client, a_message_signed_by_another_key_than_its_publisher_field_is_dropped, .timeout = 20)
+{
+	struct fake_relay fr = {0};
+	struct rec rec = {0};
+	uint8_t key[RLY_STREAM_KEY_LEN], buf[512];
+	struct fake_msg m = {.stream_key = key,
+			     .partition = PARTITION,
+			     .signer = PUB_B,
+			     .chain = 1,
+			     .seq = 1,
+			     .payload = "x",
+			     .payload_len = 1};
+	size_t n;
+	rly_sub_t *s;
+
+	stream_key(key);
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = subscribed_sub(&fr, &rec, 0);
+	/* Signed by B, then relabelled as A's: the signature is good, but not A's. */
+	n = fake_build_data(buf, sizeof(buf), &m, 1);
+	memcpy(buf + 8 + offsetof(struct rly_wire_msg_hdr, publisher), PUB_A->pk, RLY_ID_LEN);
+	fake_relay_send_to_sub(&fr, buf, n);
+	send_msg(&fr, PUB_A, 1, 1, 0);
+	POLL_UNTIL(s, rec.n_msgs >= 1 && rec.n_bad >= 1);
+	cr_assert_eq(rec.n_bad, 1);
+	cr_assert_eq(rec.bad_reason[0], RLY_BAD_SIGNATURE);
+	cr_assert_eq(rec.n_msgs, 1);
+	cr_assert_eq(stats(s)->chains, 1, "the forgery started no chain");
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+/* Subscribe with @p no_verify, then send three unsigned messages and one signed one. */
+static void unsigned_messages(int no_verify, struct rec *rec, struct rly_sub_stats *st)
+{
+	struct fake_relay fr = {0};
+	struct sub_extra x = {.no_verify = no_verify};
+	rly_sub_t *s;
+
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = make_sub_with(&fr, rec, 0, &x);
+	cr_assert_eq(rly_sub_subscribe(s, 5000), 0, "%s", rly_client_errmsg());
+	{
+		uint8_t key[RLY_STREAM_KEY_LEN];
+		struct fake_msg m = {.stream_key = key,
+				     .partition = PARTITION,
+				     .publisher = PUB_A->pk,
+				     .chain = 2,
+				     .payload = "plain",
+				     .payload_len = 5};
+		stream_key(key);
+		for (uint64_t seq = 1; seq <= 3; seq++) {
+			m.seq = seq, m.prev_seq = seq - 1;
+			send_built(&fr, &m, 0);
+		}
+	}
+	send_msg(&fr, PUB_A, 2, 4, 3);
+	POLL_UNTIL(s, rec->n_msgs + rec->n_bad >= 4);
+	rly_sub_stats(s, st);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+Test(client, an_unsigned_message_is_refused_when_verifying_and_accepted_with_no_verify,
+     .timeout = 20)
+{
+	struct rec verifying = {0}, trusting = {0};
+	struct rly_sub_stats st;
+
+	unsigned_messages(0, &verifying, &st);
+	cr_assert_eq(verifying.n_msgs, 1);
+	cr_assert_eq(verifying.seq[0], 4);
+	cr_assert_eq(verifying.n_bad, 3);
+	cr_assert_eq(verifying.bad_reason[0], RLY_BAD_UNSIGNED);
+	cr_assert_eq(verifying.bad_reason[2], RLY_BAD_UNSIGNED);
+	cr_assert_eq(st.bad_sig, 3);
+	cr_assert_eq(st.gaps, 0, "the chain starts at the first verified message");
+
+	unsigned_messages(1, &trusting, &st);
+	cr_assert_eq(trusting.n_msgs, 4);
+	cr_assert_eq(trusting.sig_len[0], 0);
+	cr_assert_eq(trusting.sig_len[3], 64);
+	cr_assert_eq(trusting.n_bad, 0);
+	cr_assert_eq(st.bad_sig, 0);
+	cr_assert_eq(st.gaps, 0);
+}
+
+Test(client, bad_message_reasons_have_text)
+{
+	cr_assert(strstr(rly_sub_bad_reason_str(RLY_BAD_UNSIGNED), "no signature") != NULL);
+	cr_assert(strstr(rly_sub_bad_reason_str(RLY_BAD_SIGNATURE), "does not verify") != NULL);
+	cr_assert_str_eq(rly_sub_bad_reason_str(0), "unknown reason");
+}
+
+Test(client, a_subscriber_with_an_identity_answers_the_challenge_with_subscribe_signed,
+     .timeout = 20)
+{
+	struct fake_relay fr = {0};
+	struct rec rec = {0};
+	struct rly_identity id;
+	struct sub_extra x = {.identity = &id};
+	rly_sub_t *s;
+
+	cr_assert_eq(rly_identity_generate(&id), 0);
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = make_sub_with(&fr, &rec, 0, &x);
+	cr_assert_eq(rly_sub_subscribe(s, 5000), 0, "%s", rly_client_errmsg());
+	/* The fake relay checked the signature with crypto_sign_verify_detached. */
+	cr_assert_eq(FR_GET(&fr, signed_answers), 1);
+	cr_assert_eq(FR_GET(&fr, bad_signed_answers), 0);
+	cr_assert_eq(FR_GET(&fr, subscribes_cookie), 1);
+	cr_assert_arr_eq(fr.last_subscriber, id.pk, RLY_ID_LEN);
+	cr_assert_eq(rec.ev[RLY_SUB_EV_SUBSCRIBED], 1);
+	/* Subscribed, it receives like anyone else. */
+	send_msg(&fr, PUB_A, 1, 1, 0);
+	POLL_UNTIL(s, rec.n_msgs >= 1);
+	cr_assert_eq(rec.n_msgs, 1);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+Test(client, an_anonymous_subscriber_answers_with_a_plain_subscribe, .timeout = 20)
+{
+	struct fake_relay fr = {0};
+	struct rec rec = {0};
+	rly_sub_t *s;
+
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = subscribed_sub(&fr, &rec, 0);
+	cr_assert_eq(FR_GET(&fr, subscribes_cookie), 1);
+	cr_assert_eq(FR_GET(&fr, signed_answers), 0);
+	cr_assert_eq(FR_GET(&fr, bad_signed_answers), 0);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+Test(client, re_subscribing_after_a_lost_lease_signs_the_new_challenge_answer, .timeout = 20)
+{
+	struct fake_relay fr = {.lease_ms = 300, .heartbeat_ms = 100};
+	struct rec rec = {0};
+	struct rly_identity id;
+	struct sub_extra x = {.identity = &id};
+	rly_sub_t *s;
+
+	cr_assert_eq(rly_identity_generate(&id), 0);
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = make_sub_with(&fr, &rec, 1, &x);
+	cr_assert_eq(rly_sub_subscribe(s, 5000), 0, "%s", rly_client_errmsg());
+	FR_SET(&fr, hb_status_once, RLY_SUB_NOT_SUBSCRIBED);
+	POLL_UNTIL(s, stats(s)->resubscribes >= 1);
+	cr_assert_eq(stats(s)->resubscribes, 1);
+	cr_assert_eq(FR_GET(&fr, signed_answers), 2);
+	cr_assert_eq(FR_GET(&fr, bad_signed_answers), 0);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
+Test(client, create_refuses_an_identity_whose_halves_do_not_match)
+{
+	struct rly_identity a, b;
+	struct rly_pub_opts po = {.relay = "127.0.0.1:9"};
+	struct rly_sub_opts so = {.relay = "127.0.0.1:9"};
+	rly_pub_t *p;
+	rly_sub_t *s;
+
+	cr_assert_eq(rly_identity_generate(&a), 0);
+	cr_assert_eq(rly_identity_generate(&b), 0);
+	memcpy(a.pk, b.pk, RLY_ID_LEN);
+	po.identity = &a;
+	so.identity = &a;
+	cr_assert_eq(rly_pub_create(&p, &po), -EINVAL);
+	cr_assert(strstr(rly_client_errmsg(), "does not match") != NULL, "%s", rly_client_errmsg());
+	cr_assert_eq(rly_sub_create(&s, &so), -EINVAL);
+	cr_assert(strstr(rly_client_errmsg(), "does not match") != NULL, "%s", rly_client_errmsg());
+	po.identity = &b;
+	cr_assert_eq(rly_pub_create(&p, &po), 0, "%s", rly_client_errmsg());
+	rly_pub_free(p);
 }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +12,8 @@
 
 #include <criterion/criterion.h>
 #include <sodium.h>
+
+#include "security/msgsig.h"
 
 #define ADD(r, field) __atomic_add_fetch(&(r)->field, 1, __ATOMIC_SEQ_CST)
 
@@ -43,6 +46,18 @@ static void ack(struct fake_relay *r, const struct sockaddr_in *to, unsigned typ
 		memcpy(a.token, r->token, RLY_COOKIE_LEN);
 	}
 	reply(r, to, type, &a);
+}
+
+/* The answer to a CHALLENGE from a subscriber with an identity: check the signature the way
+ * docs/wire-protocol.md section 5.1a defines it, with libsodium alone. */
+static int subscribe_sig_ok(const struct rly_wire_subscribe_signed *b)
+{
+	static const char ctx[] = RLY_SUBSCRIBE_SIG_CONTEXT;
+	uint8_t msg[sizeof(ctx) - 1 + sizeof(b->sub)];
+
+	memcpy(msg, ctx, sizeof(ctx) - 1);
+	memcpy(msg + sizeof(ctx) - 1, &b->sub, sizeof(b->sub));
+	return crypto_sign_verify_detached(b->sig, msg, sizeof(msg), b->sub.subscriber) == 0;
 }
 
 static void on_subscribe(struct fake_relay *r, const struct rly_wire_subscribe *s,
@@ -111,6 +126,18 @@ static void on_sub_ref(struct fake_relay *r, unsigned type, const struct rly_wir
 	ack(r, from, RLY_MSG_HEARTBEAT_ACK, s->stream_key, s->partition, s->request_id, status, 0);
 }
 
+/* Where to flip a byte: the last payload byte of the first message, or, when it has no
+ * payload, a byte of its timestamp. Either way the message stays well-formed. */
+static size_t corrupt_offset(const struct rly_wire_view *v)
+{
+	const struct rly_wire_msg_hdr *h = (const void *)v->body;
+	size_t hdr = sizeof(struct rly_wire_dgram_hdr), payload_len = rly_be16_load(&h->payload_len);
+
+	if (payload_len == 0)
+		return hdr + offsetof(struct rly_wire_msg_hdr, timestamp_ns) + 7;
+	return hdr + sizeof(*h) + payload_len - 1;
+}
+
 static void *serve(void *arg)
 {
 	struct fake_relay *r = arg;
@@ -137,19 +164,41 @@ static void *serve(void *arg)
 		case RLY_MSG_SUBSCRIBE:
 			on_subscribe(r, (const void *)v.body, &from);
 			break;
+		case RLY_MSG_SUBSCRIBE_SIGNED: {
+			const struct rly_wire_subscribe_signed *b = (const void *)v.body;
+			if (!subscribe_sig_ok(b)) {
+				ADD(r, bad_signed_answers);
+				ack(r, &from, RLY_MSG_SUB_ACK, b->sub.stream_key, b->sub.partition,
+				    b->sub.request_id, RLY_SUB_DENIED, 0);
+				break;
+			}
+			memcpy(r->last_subscriber, b->sub.subscriber, RLY_ID_LEN);
+			ADD(r, signed_answers);
+			on_subscribe(r, &b->sub, &from);
+			break;
+		}
 		case RLY_MSG_HEARTBEAT:
 		case RLY_MSG_UNSUBSCRIBE:
 			on_sub_ref(r, v.type, (const void *)v.body, &from);
 			break;
-		case RLY_MSG_DATA:
-			ADD(r, data_dgrams);
-			if (FR_GET(r, forward_data) && FR_GET(r, have_sub)) {
-				if (FR_GET(r, corrupt_data))
-					buf[n - 1] ^= 0x5a;
+		case RLY_MSG_DATA: {
+			unsigned k = ADD(r, data_dgrams) - 1, every = FR_GET(r, corrupt_every);
+			if (!FR_GET(r, forward_data) || !FR_GET(r, have_sub))
+				break;
+			if (FR_GET(r, corrupt_data) && (every == 0 || k % every == 0)) {
+				size_t at = corrupt_offset(&v);
+				ADD(r, corrupted);
+				buf[at] ^= 0x5a;
 				sendto(r->fd, buf, (size_t)n, 0, (const struct sockaddr *)&r->sub,
 				       sizeof(r->sub));
+				if (!FR_GET(r, original_too))
+					break;
+				buf[at] ^= 0x5a;
 			}
+			sendto(r->fd, buf, (size_t)n, 0, (const struct sockaddr *)&r->sub,
+			       sizeof(r->sub));
 			break;
+		}
 		default:
 			break;
 		}
@@ -207,12 +256,14 @@ size_t fake_build_data(uint8_t *buf, size_t cap, const struct fake_msg *m, unsig
 	for (unsigned i = 0; i < n; i++) {
 		struct rly_wire_msg_hdr h;
 
-		cr_assert_leq(off + sizeof(h) + m[i].payload_len, cap);
+		size_t at = off, sig = m[i].signer ? RLY_WIRE_SIG_LEN : 0;
+
+		cr_assert_leq(off + sizeof(h) + m[i].payload_len + sig, cap);
 		memset(&h, 0, sizeof(h));
 		memcpy(h.stream_key, m[i].stream_key, RLY_STREAM_KEY_LEN);
 		rly_be32_store(&h.partition, m[i].partition);
 		rly_be32_store(&h.chain, m[i].chain);
-		memcpy(h.publisher, m[i].publisher, RLY_ID_LEN);
+		memcpy(h.publisher, m[i].signer ? m[i].signer->pk : m[i].publisher, RLY_ID_LEN);
 		rly_be64_store(&h.seq, m[i].seq);
 		rly_be64_store(&h.prev_seq, m[i].prev_seq);
 		rly_be64_store(&h.timestamp_ns, 1);
@@ -222,6 +273,10 @@ size_t fake_build_data(uint8_t *buf, size_t cap, const struct fake_msg *m, unsig
 		if (m[i].payload_len)
 			memcpy(buf + off, m[i].payload, m[i].payload_len);
 		off += m[i].payload_len;
+		if (m[i].signer) {
+			rly_msg_sign(m[i].signer, (struct rly_wire_msg_hdr *)(buf + at));
+			off += sig;
+		}
 	}
 	rly_wire_put_dgram_hdr(buf, RLY_MSG_DATA, (uint16_t)off, (uint16_t)n);
 	return off;

@@ -3,7 +3,9 @@
  * A fake relay for client tests: one UDP socket on 127.0.0.1 served by a thread. It runs the
  * subscription side of wire protocol v1 (CHALLENGE with a cookie it checks, SUB_ACK with a
  * token, HEARTBEAT_ACK, UNSUB_ACK) with knobs to misbehave, and can forward DATA it receives to
- * the subscriber, which is enough to run relay-pub and relay-sub end to end.
+ * the subscriber, which is enough to run relay-pub and relay-sub end to end. It checks the
+ * signature of a SUBSCRIBE_SIGNED with libsodium directly (not with client code) and refuses a
+ * bad one with DENIED.
  */
 #ifndef RLY_TEST_CLIENT_FAKE_RELAY_H
 #define RLY_TEST_CLIENT_FAKE_RELAY_H
@@ -13,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "relay/client.h"
 #include "relay/wire.h"
 
 struct fake_relay {
@@ -23,13 +26,19 @@ struct fake_relay {
 	unsigned hb_status_once;  /* nonzero: answer the next heartbeat with this status, once */
 	unsigned silent_heartbeats; /* nonzero: never answer HEARTBEAT */
 	unsigned forward_data;	    /* nonzero: DATA received goes on to the subscriber */
-	unsigned corrupt_data;	    /* nonzero: flip the last byte of forwarded datagrams */
+	unsigned corrupt_data;	    /* nonzero: flip a byte in the first message's payload (its last
+				     * byte; a header byte when it has none) of forwarded DATA */
+	unsigned corrupt_every;	    /* corrupt forwarded datagrams 1, 1 + N, 1 + 2N ... (0: all) */
+	unsigned original_too;	    /* nonzero: after a corrupted copy, forward the original too */
 	uint32_t lease_ms;
 	uint32_t heartbeat_ms;
 
 	/* What it saw (read with FR_GET). */
 	unsigned subscribes_first;  /* SUBSCRIBE without cookie */
-	unsigned subscribes_cookie; /* SUBSCRIBE with the right cookie */
+	unsigned subscribes_cookie; /* SUBSCRIBE or SUBSCRIBE_SIGNED with the right cookie */
+	unsigned signed_answers;    /* SUBSCRIBE_SIGNED whose signature verified */
+	unsigned bad_signed_answers; /* SUBSCRIBE_SIGNED whose signature did not (answered DENIED) */
+	uint8_t last_subscriber[RLY_ID_LEN]; /* subscriber key of the last SUBSCRIBE_SIGNED */
 	unsigned bad_cookies;	    /* SUBSCRIBE with a wrong cookie */
 	unsigned challenges;
 	unsigned sub_acks;
@@ -37,6 +46,7 @@ struct fake_relay {
 	unsigned unsubscribes;
 	unsigned bad_tokens;
 	unsigned data_dgrams;
+	unsigned corrupted;	    /* forwarded datagrams corrupt_data changed */
 	unsigned malformed;
 	uint32_t last_lease_req;
 
@@ -67,7 +77,9 @@ void fake_relay_send_to_sub(struct fake_relay *r, const void *buf, size_t len);
 struct fake_msg {
 	const uint8_t *stream_key;
 	uint32_t partition;
-	const uint8_t *publisher; /* RLY_ID_LEN bytes */
+	const uint8_t *publisher; /* RLY_ID_LEN bytes; ignored when signer is set */
+	const struct rly_identity *signer; /* sign as this identity (publisher = its key); NULL:
+					    * unsigned */
 	uint32_t chain;
 	uint64_t seq;
 	uint64_t prev_seq;
@@ -75,7 +87,8 @@ struct fake_msg {
 	uint16_t payload_len;
 };
 
-/* Build a DATA datagram of @p n messages into @p buf; returns its length. */
+/* Build a DATA datagram of @p n messages (signed by their signer, if any) into @p buf; returns
+ * its length. */
 size_t fake_build_data(uint8_t *buf, size_t cap, const struct fake_msg *m, unsigned n);
 
 #endif
