@@ -21,7 +21,8 @@
 #define ID_PUBLIC "public "
 #define ID_SECRET "secret "
 /* Header, two labelled hex lines and their newlines: 18 + 72 + 136 = 226 bytes. */
-#define ID_FILE_LEN (sizeof(ID_HEADER) + sizeof(ID_PUBLIC) + 2 * RLY_ID_LEN + sizeof(ID_SECRET) + 128)
+#define ID_FILE_LEN                                                                                \
+	(sizeof(ID_HEADER) + sizeof(ID_PUBLIC) + 2 * RLY_ID_LEN + sizeof(ID_SECRET) + 128)
 /* Room to notice that a file is longer than an identity file can be. */
 #define ID_READ_MAX 512
 
@@ -129,8 +130,8 @@ int rly_identity_save(const struct rly_identity *id, const char *path)
 	if ((rc = sodium_ready()) < 0)
 		return rc;
 	if (check_pair(id) < 0)
-		return rly_err_set(EINVAL, "identity %s: secret key does not belong to the public key",
-				   path);
+		return rly_err_set(
+		    EINVAL, "identity %s: secret key does not belong to the public key", path);
 	rly_pk_format(id->pk, pk_hex);
 	sodium_bin2hex(sk_hex, sizeof(sk_hex), id->sk, sizeof(id->sk));
 	len = snprintf(text, sizeof(text), ID_HEADER "\n" ID_PUBLIC "%s\n" ID_SECRET "%s\n", pk_hex,
@@ -238,10 +239,11 @@ int rly_identity_load(struct rly_identity *id, const char *path)
 		goto out;
 	}
 	if (st.st_mode & 077) {
-		rc = rly_err_set(EPERM,
-				 "identity %s: mode %04o lets other users read the secret key; "
-				 "chmod 600 %s (and make a new identity if others may have read it)",
-				 path, (unsigned)(st.st_mode & 07777), path);
+		rc =
+		    rly_err_set(EPERM,
+				"identity %s: mode %04o lets other users read the secret key; "
+				"chmod 600 %s (and make a new identity if others may have read it)",
+				path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
 	for (;;) {
@@ -257,7 +259,8 @@ int rly_identity_load(struct rly_identity *id, const char *path)
 			break;
 		len += (size_t)n;
 		if (len == sizeof(text)) {
-			rc = rly_err_set(EINVAL, "identity %s: longer than an identity file (%zu bytes)",
+			rc = rly_err_set(EINVAL,
+					 "identity %s: longer than an identity file (%zu bytes)",
 					 path, (size_t)ID_FILE_LEN);
 			goto out;
 		}
@@ -268,10 +271,11 @@ int rly_identity_load(struct rly_identity *id, const char *path)
 		goto out;
 	}
 	if (check_pair(&tmp) < 0) {
-		rc = rly_err_set(EINVAL,
-				 "identity %s:3: the secret key does not belong to the public key on "
-				 "line 2",
-				 path);
+		rc = rly_err_set(
+		    EINVAL,
+		    "identity %s:3: the secret key does not belong to the public key on "
+		    "line 2",
+		    path);
 		goto out;
 	}
 	*id = tmp;

@@ -193,9 +193,9 @@ Test(identity, load_refuses_malformed_files_and_names_the_line)
 		const char *what;
 		const char *line; /* expected ":<line>:" in the message */
 	} cases[] = {
-	    {"empty", ":1:"},         {"wrong header", ":1:"},   {"short public", ":2:"},
+	    {"empty", ":1:"},	       {"wrong header", ":1:"},	  {"short public", ":2:"},
 	    {"non-hex public", ":2:"}, {"missing secret", ":3:"}, {"short secret", ":3:"},
-	    {"extra line", ":4:"},     {"CRLF", ":1:"},          {"space before public", ":2:"},
+	    {"extra line", ":4:"},     {"CRLF", ":1:"},		  {"space before public", ":2:"},
 	    {"too long", ""},
 	};
 
@@ -214,7 +214,8 @@ Test(identity, load_refuses_malformed_files_and_names_the_line)
 			text[15] = '2'; /* relay-identity v2 */
 			break;
 		case 2:
-			memmove(text + pub + 7 + 63, text + pub + 7 + 64, strlen(text + pub + 7 + 63));
+			memmove(text + pub + 7 + 63, text + pub + 7 + 64,
+				strlen(text + pub + 7 + 63));
 			break;
 		case 3:
 			text[pub + 7 + 10] = 'g';
