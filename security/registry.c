@@ -82,7 +82,8 @@ struct loader {
 	size_t n_streams, cap_streams;
 	uint32_t *slots; /* open-addressing table of stream index + 1, by key */
 	size_t n_slots;
-	int full; /* the grant limit was reached: read nothing more */
+	size_t n_seen; /* grant records read, signed or not */
+	int full;      /* the grant limit was reached: read nothing more */
 };
 
 static void warn(struct loader *l, uint32_t file, unsigned line, const char *fmt, ...)
@@ -193,17 +194,18 @@ static int on_line(struct loader *l, uint32_t file, unsigned lineno, const char 
 	}
 	if (rc == 0)
 		return 0;
+	/* Counted before the signature check, so that the limit also bounds the verifications. */
+	if (++l->n_seen > MAX_GRANTS) {
+		warn(l, file, lineno,
+		     "more than %u grant records: this one and every later one are ignored",
+		     MAX_GRANTS);
+		l->full = 1;
+		return 0;
+	}
 	if (!rly_grant_sig_ok(&g)) {
 		rly_pk_format(g.issuer, hex);
 		warn(l, file, lineno, "bad signature: the record is not signed by its issuer %s",
 		     hex);
-		return 0;
-	}
-	if (l->n_recs == MAX_GRANTS) {
-		warn(l, file, lineno,
-		     "more than %u grants: this record and every later one are ignored",
-		     MAX_GRANTS);
-		l->full = 1;
 		return 0;
 	}
 	if ((rc = intern_stream(l, &g, &stream)) < 0 ||

@@ -813,6 +813,61 @@ Test(registry, load_skips_files_over_64_mib_and_fails_on_a_missing_directory)
 	cr_assert_not_null(strstr(rly_err_msg(), path), "%s", rly_err_msg());
 }
 
+static unsigned n_bad_sig, n_limit;
+static char limit_at[512];
+
+static void count_warn(void *ctx, const char *file, unsigned line, const char *why)
+{
+	(void)ctx;
+	if (strstr(why, "bad signature"))
+		n_bad_sig++;
+	else if (strstr(why, "more than 1000000 grant records"))
+		snprintf(limit_at, sizeof(limit_at), "%s:%u", file, line), n_limit++;
+}
+
+Test(registry, load_stops_after_a_million_grant_records, .timeout = 60)
+{
+	/* Signatures with S >= L: libsodium refuses them before any curve arithmetic, so a million
+	 * records take about a second. One 64 MB file under 6 names (hard links) holds 1.2 M. */
+	const unsigned per_file = 200000;
+	char line[400], hex[65], path[256], link_path[256], expect[300];
+	struct rly_registry *r = NULL;
+	size_t len;
+	char *buf;
+	int fd;
+
+	rly_pk_format(owner.pk, hex);
+	len =
+	    (size_t)snprintf(line, sizeof(line),
+			     "grant v1 stream=%s/a grantee=* perms=subscribe not-after=2 issued=1 "
+			     "issuer=%s sig=%0128d\n",
+			     hex, hex, 0);
+	memset(strstr(line, "sig=") + 4 + 64, 'f', 64);
+	cr_assert_lt(per_file * len, 64u << 20, "each file stays under the 64 MiB limit");
+	buf = malloc(per_file * len);
+	cr_assert_not_null(buf);
+	for (unsigned i = 0; i < per_file; i++)
+		memcpy(buf + i * len, line, len);
+	snprintf(path, sizeof(path), "%s/a.grants", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, per_file * len), (ssize_t)(per_file * len));
+	close(fd);
+	free(buf);
+	for (char c = 'b'; c <= 'f'; c++) {
+		snprintf(link_path, sizeof(link_path), "%s/%c.grants", dir, c);
+		cr_assert_eq(link(path, link_path), 0, "%s", strerror(errno));
+	}
+
+	cr_assert_eq(rly_registry_load(&r, dir, count_warn, NULL), 0);
+	cr_assert_eq(n_bad_sig, 1000000u, "every record up to the limit is verified");
+	cr_assert_eq(n_limit, 1u, "the limit is reported once");
+	snprintf(expect, sizeof(expect), "%s/f.grants:1", dir);
+	cr_assert_str_eq(limit_at, expect,
+			 "the 1,000,001st record: the first line of the 6th file");
+	rly_registry_free(r);
+}
+
 static void collect(void *ctx, const struct rly_grant *g, int valid)
 {
 	unsigned *n = ctx;
