@@ -372,17 +372,31 @@ static uint32_t lower_bound(const struct rec *recs, uint32_t lo, uint32_t hi, co
 	return lo;
 }
 
-/* Until when @p who holds GRANT on the stream [lo, hi), by the chains in @p until. */
-static uint64_t grant_until(const struct rec *recs, const uint64_t *until, uint32_t lo, uint32_t hi,
-			    const uint8_t *who)
+/* The first record of @p who's group in [lo, hi), or UINT32_MAX if nothing is granted to it. */
+static uint32_t group_of(const struct rec *recs, uint32_t lo, uint32_t hi, const uint8_t *who)
 {
-	uint64_t best = 0;
+	uint32_t i = lower_bound(recs, lo, hi, who);
 
-	for (uint32_t i = lower_bound(recs, lo, hi, who);
-	     i < hi && memcmp(recs[i].grantee, who, RLY_ID_LEN) == 0; i++)
-		if ((recs[i].perms & RLY_PERM_GRANT) && until[i - lo] > best)
-			best = until[i - lo];
-	return best;
+	return i < hi && memcmp(recs[i].grantee, who, RLY_ID_LEN) == 0 ? i : UINT32_MAX;
+}
+
+/*
+ * For each grantee of [lo, hi), at the index of its group's first record: the latest @p until
+ * among its records that carry GRANT. Done once per round, so that an issuer with many grants of
+ * its own costs one lookup per record it issued, not a scan of its grants for each of them.
+ */
+static void best_grant_per_group(const struct rec *recs, const uint64_t *until, uint32_t lo,
+				 uint32_t hi, uint64_t *best)
+{
+	for (uint32_t i = lo, j; i < hi; i = j) {
+		uint64_t b = 0;
+
+		for (j = i; j < hi && memcmp(recs[j].grantee, recs[i].grantee, RLY_ID_LEN) == 0;
+		     j++)
+			if ((recs[j].perms & RLY_PERM_GRANT) && until[j - lo] > b)
+				b = until[j - lo];
+		best[i - lo] = b;
+	}
 }
 
 /*
@@ -390,42 +404,38 @@ static uint64_t grant_until(const struct rec *recs, const uint64_t *until, uint3
  * where the owner holds it forever. Round k computes it from round k - 1 only (not in place), so
  * after RLY_GRANT_MAX_DEPTH rounds exactly the chains of at most that many grants count; a cycle
  * not rooted at the owner never gets above 0, and the rounds stop early once nothing changes.
+ * @p until, @p best and @p issuer_group have room for the stream's records.
  */
-static void resolve_stream(struct rec *recs, const struct stream_ent *s, uint64_t *prev,
-			   uint64_t *next)
+static void resolve_stream(struct rec *recs, const struct stream_ent *s, uint64_t *until,
+			   uint64_t *best, uint32_t *issuer_group)
 {
 	uint32_t lo = s->first, hi = s->first + s->count;
 
-	memset(prev, 0, s->count * sizeof(*prev));
+	for (uint32_t i = lo; i < hi; i++) {
+		until[i - lo] = 0;
+		issuer_group[i - lo] = memcmp(recs[i].issuer, s->owner, RLY_ID_LEN) == 0
+					   ? UINT32_MAX - 1 /* the owner */
+					   : group_of(recs, lo, hi, recs[i].issuer);
+	}
 	for (unsigned round = 0; round < RLY_GRANT_MAX_DEPTH; round++) {
 		int changed = 0;
 
+		best_grant_per_group(recs, until, lo, hi, best);
 		for (uint32_t i = lo; i < hi; i++) {
-			const struct rec *r = &recs[i];
-			uint64_t issuer = memcmp(r->issuer, s->owner, RLY_ID_LEN) == 0
-					      ? UINT64_MAX
-					      : grant_until(recs, prev, lo, hi, r->issuer);
-			uint64_t u = r->not_after < issuer ? r->not_after : issuer;
+			uint32_t g = issuer_group[i - lo];
+			uint64_t issuer = g == UINT32_MAX - 1 ? UINT64_MAX
+					  : g == UINT32_MAX   ? 0
+							      : best[g - lo];
+			uint64_t u = recs[i].not_after < issuer ? recs[i].not_after : issuer;
 
-			next[i - lo] = u;
-			changed |= u != prev[i - lo];
+			changed |= u != until[i - lo];
+			until[i - lo] = u; /* in place is safe: this round reads only best[] */
 		}
-		memcpy(prev, next, s->count * sizeof(*prev));
 		if (!changed)
 			break;
 	}
 	for (uint32_t i = lo; i < hi; i++)
-		recs[i].valid_until = prev[i - lo];
-}
-
-/* Does @p who appear as holder of any GRANT record of the stream, whatever its chain? */
-static int holds_any_grant(const struct rec *recs, uint32_t lo, uint32_t hi, const uint8_t *who)
-{
-	for (uint32_t i = lower_bound(recs, lo, hi, who);
-	     i < hi && memcmp(recs[i].grantee, who, RLY_ID_LEN) == 0; i++)
-		if (recs[i].perms & RLY_PERM_GRANT)
-			return 1;
-	return 0;
+		recs[i].valid_until = until[i - lo];
 }
 
 static void set_ranges(struct stream_ent *streams, uint32_t n_streams, const struct rec *recs,
@@ -464,7 +474,7 @@ static int by_origin(const void *a, const void *b)
 }
 
 /* Warn about the records no chain from the owner backs, in file and line order. */
-static int warn_unbacked(struct loader *l)
+static int warn_unbacked(struct loader *l, uint64_t *ones, uint64_t *holds)
 {
 	char hex[2 * RLY_ID_LEN + 1];
 	struct refusal *ref;
@@ -477,18 +487,27 @@ static int warn_unbacked(struct loader *l)
 	if ((ref = malloc(n_ref * sizeof(*ref))) == NULL)
 		return rly_err_set(ENOMEM, "registry: out of memory");
 	n_ref = 0;
+	for (size_t i = 0; i < l->n_recs; i++)
+		ones[i] = 1;
 	for (size_t s = 0; s < l->n_streams; s++) {
 		const struct stream_ent *e = &l->streams[s];
+		uint32_t lo = e->first, hi = e->first + e->count;
 
-		for (uint32_t i = e->first; i < e->first + e->count; i++)
-			if (l->recs[i].valid_until == 0)
-				ref[n_ref++] = (struct refusal){
-				    .file = l->recs[i].file,
-				    .line = l->recs[i].line,
-				    .rec = i,
-				    .cycle = holds_any_grant(l->recs, e->first, e->first + e->count,
-							     l->recs[i].issuer),
-				};
+		/* Which grantees hold GRANT at all, whatever the chain: the reason differs. */
+		best_grant_per_group(l->recs, ones + lo, lo, hi, holds + lo);
+		for (uint32_t i = lo; i < hi; i++) {
+			uint32_t g;
+
+			if (l->recs[i].valid_until != 0)
+				continue;
+			g = group_of(l->recs, lo, hi, l->recs[i].issuer);
+			ref[n_ref++] = (struct refusal){
+			    .file = l->recs[i].file,
+			    .line = l->recs[i].line,
+			    .rec = i,
+			    .cycle = g != UINT32_MAX && holds[g] != 0,
+			};
+		}
 	}
 	qsort(ref, n_ref, sizeof(*ref), by_origin);
 	for (uint32_t i = 0; i < n_ref; i++) {
@@ -512,16 +531,17 @@ static int warn_unbacked(struct loader *l)
 /* Sort, resolve every stream, warn about and drop records no chain backs, build the registry. */
 static int finish(struct loader *l, struct rly_registry *r)
 {
-	uint32_t *remap = NULL, n = (uint32_t)l->n_recs, kept = 0;
-	uint64_t *prev = NULL, *next = NULL;
+	uint32_t *remap = NULL, *groups = NULL, n = (uint32_t)l->n_recs, kept = 0;
+	uint64_t *until = NULL, *best = NULL;
 	int rc;
 
 	remap = malloc((l->n_streams + 1) * sizeof(*remap));
-	prev = malloc((n + 1) * sizeof(*prev));
-	next = malloc((n + 1) * sizeof(*next));
+	groups = malloc((n + 1) * sizeof(*groups));
+	until = malloc((n + 1) * sizeof(*until));
+	best = malloc((n + 1) * sizeof(*best));
 	r->streams = calloc(l->n_streams + 1, sizeof(*r->streams));
 	r->expiries = malloc((n + 1) * sizeof(*r->expiries));
-	if (!remap || !prev || !next || !r->streams || !r->expiries) {
+	if (!remap || !groups || !until || !best || !r->streams || !r->expiries) {
 		rc = rly_err_set(ENOMEM, "registry: out of memory for %u grants", n);
 		goto out;
 	}
@@ -539,8 +559,8 @@ static int finish(struct loader *l, struct rly_registry *r)
 	set_ranges(l->streams, (uint32_t)l->n_streams, l->recs, n);
 
 	for (size_t s = 0; s < l->n_streams; s++)
-		resolve_stream(l->recs, &l->streams[s], prev, next);
-	if ((rc = warn_unbacked(l)) < 0)
+		resolve_stream(l->recs, &l->streams[s], until, best, groups);
+	if ((rc = warn_unbacked(l, until, best)) < 0)
 		goto out;
 
 	/* Keep the backed records in order; a stream left without records goes. */
@@ -569,8 +589,9 @@ static int finish(struct loader *l, struct rly_registry *r)
 	rc = 0;
 out:
 	free(remap);
-	free(prev);
-	free(next);
+	free(groups);
+	free(until);
+	free(best);
 	return rc;
 }
 
