@@ -10,7 +10,9 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "control/registry_svc.h"
 #include "control/secret.h"
+#include "security/registry.h"
 
 #define PUNT_BURST  32u
 #define EVENT_BURST 64u
@@ -39,6 +41,8 @@ struct rly_ctl {
 	int lost;
 	int32_t lost_pid;
 	uint64_t lost_start_ns;
+	struct rly_ctl_registry *registry; /* NULL without --registry */
+	int admission_due; /* push publisher admission once the table is resynchronised */
 	struct rly_event ev[EVENT_BURST];
 	struct rly_pkt_rec punt[PUNT_BURST];
 };
@@ -91,6 +95,12 @@ int rly_ctl_create(struct rly_ctl **out, const struct rly_ctl_opts *o)
 	sodium_memzero(secret, sizeof(secret));
 	if (rc < 0)
 		goto fail;
+	if (o->registry_dir) {
+		rc = rly_ctl_registry_open(&c->registry, o->registry_dir);
+		if (rc < 0)
+			goto fail;
+		rly_ctl_subs_set_registry(c->subs, rly_ctl_registry_get(c->registry), NULL);
+	}
 	*out = c;
 	return 0;
 fail:
@@ -106,6 +116,7 @@ void rly_ctl_free(struct rly_ctl *c)
 		rly_ctl_log_msg(RLY_LOG_INFO, "detached", "released the relay instance");
 	rly_ctl_link_close(&c->link);
 	rly_ctl_subs_free(c->subs);
+	rly_ctl_registry_close(c->registry);
 	free(c);
 }
 
@@ -145,6 +156,10 @@ static int try_attach(struct rly_ctl *c, uint64_t now_ns)
 		return -ESRCH;
 	}
 	rly_ctl_subs_set_counters(c->subs, c->link.ctr);
+	if (c->registry)
+		rly_ctl_registry_set_counters(c->registry, c->link.ctr);
+	/* A new relay knows nothing of admission; one that outlived us keeps lists we re-push. */
+	c->admission_due = 1;
 	log_attached(c);
 	c->phase = WAIT_RUNNING;
 	c->next_liveness_ns = now_ns + LIVENESS_NS;
@@ -182,6 +197,8 @@ static int relay_lost(struct rly_ctl *c, enum rly_ctl_relay_state st, uint64_t n
 	rly_ctl_subs_on_detach(c->subs);
 	rly_ctl_link_detach(&c->link);
 	rly_ctl_subs_set_counters(c->subs, c->link.ctr);
+	if (c->registry)
+		rly_ctl_registry_set_counters(c->registry, c->link.ctr);
 	rly_ctl_log_msg(RLY_LOG_INFO, "detached",
 			c->exit_with_relay ? "exiting with the relay (--exit-with-relay)"
 					   : "waiting for the relay instance to come back");
@@ -268,8 +285,23 @@ int rly_ctl_poll_once(struct rly_ctl *c, uint64_t mono_ns, unsigned *work)
 	*work += drain_events(c, now_ms);
 	/* While the table is rebuilt, packets wait in the punt rings: a heartbeat handled now would
 	 * be told NOT_SUBSCRIBED although the dump is about to list it. */
-	if (rly_ctl_subs_ready(c->subs))
+	if (rly_ctl_subs_ready(c->subs)) {
+		if (c->registry && rly_ctl_registry_poll(c->registry, rly_registry_now_s())) {
+			/* A file changed or a grant expired: check everyone against the new answers. */
+			rly_ctl_subs_set_registry(c->subs, rly_ctl_registry_get(c->registry), NULL);
+			*work += rly_ctl_subs_revalidate(c->subs);
+			c->admission_due = 1;
+		}
+		if (c->admission_due) {
+			rc = rly_ctl_subs_push_admission(
+			    c->subs, c->registry ? rly_ctl_registry_get(c->registry) : NULL);
+			if (rc < 0)
+				return rly_err_set(-rc, "push publisher admission to the dataplane");
+			c->admission_due = 0;
+			*work += 1;
+		}
 		*work += drain_punts(c, now_ms);
+	}
 	*work += rly_ctl_subs_tick(c->subs, now_ms);
 	*work += rly_ctl_link_flush(&c->link);
 	return 0;

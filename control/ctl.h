@@ -19,6 +19,7 @@ struct rly_ctl_opts {
 	const char *secret_file; /**< NULL: /run/relay/<instance>.secret */
 	struct rly_ctl_subs_cfg subs;
 	int exit_with_relay; /**< stop when the relay goes away instead of waiting for another */
+	const char *registry_dir; /**< stream registry directory; NULL: no permission checks */
 };
 
 /** rly_ctl_poll_once() says the process should end (see rly_ctl_exit_code()). */

@@ -76,6 +76,12 @@ static void usage(FILE *out)
 	    "  --log-level LEVEL       info (default) or debug (adds heartbeats and refused "
 	    "tokens);\n"
 	    "                          warn and error are accepted too\n"
+	    "  --registry DIR          the stream registry: signed grants in DIR/*.grants (see\n"
+	    "                          docs/registry.md). Subscribers need the subscribe permission\n"
+	    "                          (proved with a signed subscribe unless granted to the\n"
+	    "                          public), and the dataplane forwards only publishers with the\n"
+	    "                          publish permission. Files are watched and reloaded on change.\n"
+	    "                          Without it, anyone may subscribe and publish.\n"
 	    "  --exit-with-relay       exit when the relay stops or dies (status 0 if it stopped, "
 	    "1 if\n"
 	    "                          it died) instead of waiting for it to come back\n"
@@ -132,6 +138,7 @@ enum {
 	OPT_SECRET_FILE,
 	OPT_LOG_LEVEL,
 	OPT_EXIT_WITH_RELAY,
+	OPT_REGISTRY,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -146,6 +153,7 @@ static const struct option long_opts[] = {
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"exit-with-relay", no_argument, NULL, OPT_EXIT_WITH_RELAY},
+    {"registry", required_argument, NULL, OPT_REGISTRY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -203,6 +211,9 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 			break;
 		case OPT_EXIT_WITH_RELAY:
 			o->exit_with_relay = 1;
+			break;
+		case OPT_REGISTRY:
+			o->registry_dir = optarg;
 			break;
 		case OPT_HELP:
 			usage(stdout);

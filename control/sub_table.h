@@ -25,6 +25,8 @@ struct rly_ctl_sub {
 	struct rly_ctl_sub_key key;
 	struct rly_endpoint ep; /* as last sent to the dataplane */
 	uint32_t lease_ms;	/* granted lease, the renewal step */
+	uint8_t who[RLY_ID_LEN]; /* identity that proved itself (SUBSCRIBE_SIGNED), or zero */
+	uint8_t proven;		/* who is known; 0 after a resync under a registry */
 	uint64_t expires_ms;
 	size_t heap_idx;
 	struct rly_ctl_sub *next; /* hash chain */

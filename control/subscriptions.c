@@ -8,10 +8,12 @@
 
 #include <sodium.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "control/log.h"
 #include "control/ratelimit.h"
 #include "control/sub_table.h"
+#include "security/registry.h"
 
 /* A heavy expiry burst is spread over several loop turns so that packets keep flowing. */
 #define EXPIRE_PER_TICK 1024u
@@ -20,6 +22,7 @@
 
 /* What an unanswered command was for, so its answer can be turned into a reply. */
 enum pending_op {
+	P_ADMIT,  /* an ADMIT_* command: nobody to answer, refusals logged */
 	P_ADD,	  /* SUBSCRIBE passed the challenge: SUB_ACK when done */
 	P_UNSUB,  /* UNSUBSCRIBE: UNSUB_ACK when done */
 	P_EXPIRE, /* lease ran out: nobody to answer */
@@ -33,6 +36,8 @@ struct pending {
 	uint64_t request_id;
 	struct rly_ctl_sub_key key;
 	struct rly_endpoint ep; /* P_ADD: the endpoint added; P_UNSUB: where to answer */
+	uint8_t who[RLY_ID_LEN]; /* P_ADD: the identity that proved itself, or zero */
+	uint16_t cmd_op;	 /* P_ADMIT: which ADMIT_* it was */
 };
 
 struct rly_ctl_subs {
@@ -49,6 +54,10 @@ struct rly_ctl_subs {
 
 	struct rly_ctr_block *ctr;
 	struct rly_ctr_block own_ctr;
+
+	const struct rly_registry *reg; /* NULL: no permission checks */
+	uint64_t (*unix_now)(void);
+	uint32_t admit_epoch;
 
 	int resyncing;
 	int resync_warned;
@@ -278,8 +287,39 @@ static void refuse(struct rly_ctl_subs *s, const struct rly_endpoint *to,
 
 /* ---- requests ---- */
 
+static uint64_t real_unix_now(void)
+{
+	return rly_real_ns() / 1000000000ull;
+}
+
+/* Refuse a SUBSCRIBE on permission grounds: counted apart, logged with the reason. */
+static void deny(struct rly_ctl_subs *s, const struct rly_endpoint *to,
+		 const struct rly_ctl_sub_key *k, uint64_t request_id, const uint8_t *who,
+		 const char *why)
+{
+	struct rly_ctl_logline l;
+	char hex[2 * RLY_ID_LEN + 1];
+
+	count(s, RLY_CTR_CTL_SUB_DENIED);
+	if (log_sub(&l, RLY_LOG_INFO, "subscribe_denied", k)) {
+		if (who) {
+			sodium_bin2hex(hex, sizeof(hex), who, RLY_ID_LEN);
+			rly_ctl_log_str(&l, "identity", hex);
+		} else {
+			rly_ctl_log_str(&l, "identity", "anonymous");
+		}
+		rly_ctl_log_str(&l, "reason", why);
+		rly_ctl_log_end(&l);
+	}
+	send_ack(s, to, RLY_MSG_SUB_ACK, k, request_id, RLY_SUB_DENIED, 0, NULL);
+}
+
+/*
+ * @p sig is the SUBSCRIBE_SIGNED signature, or NULL for a plain SUBSCRIBE. The cheap checks (rate
+ * limit, cookie MAC) come first, so a flood of signed junk costs no signature verification.
+ */
 static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
-			 const struct rly_wire_subscribe *b, uint64_t now_ms)
+			 const struct rly_wire_subscribe *b, const uint8_t *sig, uint64_t now_ms)
 {
 	struct rly_ctl_sub_key k;
 	uint8_t cookie[RLY_COOKIE_LEN];
@@ -331,6 +371,28 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 		return;
 	}
 
+	/* Only a signature proves an identity: a plain SUBSCRIBE's subscriber field is a claim. */
+	static const uint8_t anonymous[RLY_ID_LEN];
+	const uint8_t *who = anonymous;
+	if (sig) {
+		uint8_t msg[sizeof(RLY_SUBSCRIBE_SIG_CONTEXT) - 1 + sizeof(*b)];
+		memcpy(msg, RLY_SUBSCRIBE_SIG_CONTEXT, sizeof(RLY_SUBSCRIBE_SIG_CONTEXT) - 1);
+		memcpy(msg + sizeof(RLY_SUBSCRIBE_SIG_CONTEXT) - 1, b, sizeof(*b));
+		if (crypto_sign_verify_detached(sig, msg, sizeof(msg), b->subscriber) != 0) {
+			deny(s, src, &k, request_id, b->subscriber, "bad identity signature");
+			return;
+		}
+		who = b->subscriber;
+	}
+	if (s->reg && !rly_registry_allows(s->reg, b->stream_key, who, RLY_PERM_SUBSCRIBE,
+					   s->unix_now())) {
+		deny(s, src, &k, request_id, sig ? who : NULL,
+		     sig ? "the stream registry grants this identity no subscribe permission"
+			 : "the stream registry does not let anonymous subscribers in (sign the "
+			   "subscribe with an identity)");
+		return;
+	}
+
 	uint32_t lease = rly_be32_load(&b->lease_ms);
 	struct pending *p = submit(s, RLY_CMD_SUB_ADD, &k, src);
 	if (!p)
@@ -338,6 +400,7 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 	p->op = P_ADD;
 	p->request_id = request_id;
 	p->lease_ms = lease < s->cfg.max_lease_ms ? lease : s->cfg.max_lease_ms;
+	memcpy(p->who, who, RLY_ID_LEN);
 }
 
 /* A wrong token gets no answer at all: never reply to unauthenticated traffic. */
@@ -371,6 +434,18 @@ static void on_heartbeat(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 	sub = rly_ctl_sub_table_find(&s->table, &k);
 	if (!sub) {
 		if (log_sub(&l, RLY_LOG_DEBUG, "heartbeat_not_subscribed", &k))
+			rly_ctl_log_end(&l);
+		send_ack(s, src, RLY_MSG_HEARTBEAT_ACK, &k, request_id, RLY_SUB_NOT_SUBSCRIBED, 0,
+			 NULL);
+		return;
+	}
+	if (!sub->proven) {
+		/*
+		 * Known from a resync only, and the registry needs to know who it is: ask for a new
+		 * subscribe with proof. The dataplane keeps forwarding meanwhile (SUB_ADD is an
+		 * upsert), so the subscriber misses nothing; without one, the lease runs out.
+		 */
+		if (log_sub(&l, RLY_LOG_INFO, "identity_requested", &k))
 			rly_ctl_log_end(&l);
 		send_ack(s, src, RLY_MSG_HEARTBEAT_ACK, &k, request_id, RLY_SUB_NOT_SUBSCRIBED, 0,
 			 NULL);
@@ -439,8 +514,13 @@ int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec
 
 	switch (v.type) {
 	case RLY_MSG_SUBSCRIBE:
-		on_subscribe(s, &src, (const struct rly_wire_subscribe *)v.body, now_ms);
+		on_subscribe(s, &src, (const struct rly_wire_subscribe *)v.body, NULL, now_ms);
 		return 0;
+	case RLY_MSG_SUBSCRIBE_SIGNED: {
+		const struct rly_wire_subscribe_signed *ss = (const void *)v.body;
+		on_subscribe(s, &src, &ss->sub, ss->sig, now_ms);
+		return 0;
+	}
 	case RLY_MSG_HEARTBEAT:
 		on_heartbeat(s, &src, (const struct rly_wire_sub_ref *)v.body, now_ms);
 		return 0;
@@ -478,8 +558,9 @@ static void add_done(struct rly_ctl_subs *s, const struct pending *p, unsigned s
 	switch (status) {
 	case RLY_CMD_OK:
 	case RLY_CMD_EXISTS:
-		if (!rly_ctl_sub_table_upsert(&s->table, &p->key, &p->ep, p->lease_ms,
-					      now_ms + p->lease_ms)) {
+		struct rly_ctl_sub *sub =
+		    rly_ctl_sub_table_upsert(&s->table, &p->key, &p->ep, p->lease_ms, now_ms + p->lease_ms);
+		if (!sub) {
 			/* The dataplane has it and we cannot track its lease: take it back. */
 			rly_ctl_log_msg(RLY_LOG_ERROR, "subscribe_untracked",
 					"out of memory adding a subscription; removing it again");
@@ -489,6 +570,8 @@ static void add_done(struct rly_ctl_subs *s, const struct pending *p, unsigned s
 			refuse(s, &p->ep, &p->key, p->request_id, RLY_SUB_UNAVAILABLE);
 			return;
 		}
+		memcpy(sub->who, p->who, RLY_ID_LEN);
+		sub->proven = 1;
 		if (status == RLY_CMD_OK)
 			count(s, RLY_CTR_CTL_SUB_ADDED);
 		if (log_sub(&l, RLY_LOG_INFO, "subscribe_added", &p->key)) {
@@ -561,11 +644,17 @@ static void on_dump_entry(struct rly_ctl_subs *s, const struct rly_event *ev, ui
 	}
 	rly_ctl_sub_key_make(&k, ev->stream_key, ev->partition, ev->ep.ip_be, ev->ep.udp_port_be);
 	/* We no longer know the lease granted; the subscriber's next heartbeat renews this one. */
-	if (!rly_ctl_sub_table_upsert(&s->table, &k, &ev->ep, s->cfg.default_lease_ms,
-				      now_ms + s->cfg.default_lease_ms)) {
+	struct rly_ctl_sub *sub = rly_ctl_sub_table_upsert(&s->table, &k, &ev->ep,
+							   s->cfg.default_lease_ms,
+							   now_ms + s->cfg.default_lease_ms);
+	if (!sub) {
 		rly_ctl_log_msg(RLY_LOG_ERROR, "resync_entry_lost", "out of memory during resync");
 		return;
 	}
+	/* The dataplane does not know who proved this subscription: only an anonymous one is
+	 * known to be allowed. The others prove themselves again at their next heartbeat. */
+	sub->proven = s->reg == NULL || rly_registry_allows(s->reg, k.stream_key, NULL,
+							    RLY_PERM_SUBSCRIBE, s->unix_now());
 	s->dump_entries++;
 }
 
@@ -594,6 +683,11 @@ void rly_ctl_subs_on_event(struct rly_ctl_subs *s, const struct rly_event *ev, u
 		copy = *p;
 		pending_pop(s);
 		switch (copy.op) {
+		case P_ADMIT:
+			if (ev->status != RLY_CMD_OK && !(copy.cmd_op == RLY_CMD_ADMIT_CLEAR &&
+							    ev->status == RLY_CMD_NOT_FOUND))
+				command_refused("ADMIT", &copy, ev->status);
+			return;
 		case P_ADD:
 			add_done(s, &copy, ev->status, now_ms);
 			return;
@@ -613,6 +707,137 @@ void rly_ctl_subs_on_event(struct rly_ctl_subs *s, const struct rly_event *ev, u
 		count(s, RLY_CTR_CTL_BAD_RECORD);
 		return;
 	}
+}
+
+/* ---- the stream registry ---- */
+
+void rly_ctl_subs_set_registry(struct rly_ctl_subs *s, const struct rly_registry *reg,
+			       uint64_t (*unix_now)(void))
+{
+	s->reg = reg;
+	s->unix_now = unix_now ? unix_now : real_unix_now;
+}
+
+unsigned rly_ctl_subs_revalidate(struct rly_ctl_subs *s)
+{
+	struct rly_ctl_logline l;
+	uint64_t now = s->unix_now();
+	unsigned removed = 0;
+	size_t i = 0;
+
+	if (s->reg == NULL || s->resyncing)
+		return 0;
+	/* The expiry heap lists every entry; removing one moves another into its slot. */
+	while (i < s->table.count) {
+		struct rly_ctl_sub *sub = s->table.heap[i];
+		if (!sub->proven) {
+			i++;
+			continue;
+		}
+		if (rly_registry_allows(s->reg, sub->key.stream_key, sub->who, RLY_PERM_SUBSCRIBE,
+					now)) {
+			i++;
+			continue;
+		}
+		struct rly_ctl_sub_key k = sub->key;
+		struct rly_endpoint ep = sub->ep;
+		rly_ctl_sub_table_remove(&s->table, sub);
+		struct pending *p = submit(s, RLY_CMD_SUB_DEL, &k, &ep);
+		if (p)
+			p->op = P_EXPIRE;
+		count(s, RLY_CTR_CTL_REVOKED);
+		if (log_sub(&l, RLY_LOG_INFO, "subscription_revoked", &k)) {
+			rly_ctl_log_str(&l, "reason", "the stream registry no longer allows it");
+			rly_ctl_log_end(&l);
+		}
+		removed++;
+	}
+	return removed;
+}
+
+static int admit_cmd(struct rly_ctl_subs *s, uint16_t op, const uint8_t *key, uint32_t arg,
+		     const uint8_t *pk)
+{
+	struct rly_cmd cmd;
+	struct pending *p;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = op;
+	if (key)
+		memcpy(cmd.stream_key, key, RLY_STREAM_KEY_LEN);
+	cmd.partition = arg;
+	if (pk)
+		memcpy(cmd.publisher, pk, RLY_ID_LEN);
+	p = pending_push(s);
+	if (!p || s->io.submit(s->io.ctx, &cmd) < 0) {
+		if (p)
+			s->p_len--;
+		rly_ctl_log_msg(RLY_LOG_ERROR, "command_lost", "out of memory queueing a command");
+		return -ENOMEM;
+	}
+	p->seq = cmd.seq;
+	p->op = P_ADMIT;
+	p->cmd_op = op;
+	if (key)
+		memcpy(p->key.stream_key, key, RLY_STREAM_KEY_LEN);
+	return 0;
+}
+
+int rly_ctl_subs_push_admission(struct rly_ctl_subs *s, const struct rly_registry *reg)
+{
+	uint8_t (*keys)[RLY_STREAM_KEY_LEN] = NULL, (*pks)[RLY_ID_LEN] = NULL;
+	uint64_t now = s->unix_now();
+	int n_streams, rc = 0;
+	struct rly_ctl_logline l;
+	unsigned pushed = 0;
+
+	if (reg == NULL)
+		return admit_cmd(s, RLY_CMD_ADMIT_MODE, NULL, 0, NULL);
+	n_streams = rly_registry_streams(reg, NULL, 0);
+	keys = malloc((size_t)(n_streams > 0 ? n_streams : 1) * sizeof(*keys));
+	pks = malloc(RLY_ADMIT_MAX * sizeof(*pks));
+	if (keys == NULL || pks == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n_streams = rly_registry_streams(reg, keys, (unsigned)n_streams);
+	/* Lists first, under a new epoch, then mode on and the sweep: no window in which an
+	 * admitted publisher is refused, whether this is the first push or a reload. */
+	s->admit_epoch++;
+	for (int i = 0; i < n_streams && rc == 0; i++) {
+		int pub = 0;
+		int n = rly_registry_publishers(reg, keys[i], now, pks, RLY_ADMIT_MAX, &pub);
+		if (n > (int)RLY_ADMIT_MAX) {
+			char hex[2 * RLY_STREAM_KEY_LEN + 1];
+			sodium_bin2hex(hex, sizeof(hex), keys[i], RLY_STREAM_KEY_LEN);
+			if (rly_ctl_log_begin(&l, RLY_LOG_WARN, "admission_truncated")) {
+				rly_ctl_log_str(&l, "stream", hex);
+				rly_ctl_log_u64(&l, "publishers", (uint64_t)n);
+				rly_ctl_log_u64(&l, "admitted", RLY_ADMIT_MAX);
+				rly_ctl_log_end(&l);
+			}
+			n = (int)RLY_ADMIT_MAX;
+		}
+		rc = admit_cmd(s, RLY_CMD_ADMIT_BEGIN, keys[i], pub ? RLY_ADMIT_F_PUBLIC : 0, NULL);
+		for (int j = 0; j < n && rc == 0; j++)
+			rc = admit_cmd(s, RLY_CMD_ADMIT_ADD, keys[i], 0, pks[j]);
+		if (rc == 0)
+			rc = admit_cmd(s, RLY_CMD_ADMIT_COMMIT, keys[i], s->admit_epoch, NULL);
+		pushed++;
+	}
+	if (rc == 0)
+		rc = admit_cmd(s, RLY_CMD_ADMIT_MODE, NULL, 1, NULL);
+	if (rc == 0)
+		rc = admit_cmd(s, RLY_CMD_ADMIT_SWEEP, NULL, s->admit_epoch, NULL);
+	if (rc == 0 && rly_ctl_log_begin(&l, RLY_LOG_INFO, "admission_pushed")) {
+		rly_ctl_log_u64(&l, "streams", pushed);
+		rly_ctl_log_u64(&l, "epoch", s->admit_epoch);
+		rly_ctl_log_end(&l);
+	}
+out:
+	free(keys);
+	free(pks);
+	return rc;
 }
 
 /* ---- lifecycle ---- */
@@ -732,6 +957,7 @@ int rly_ctl_subs_create(struct rly_ctl_subs **out, const struct rly_ctl_subs_cfg
 	s->cfg = *cfg;
 	s->io = *io;
 	s->ctr = &s->own_ctr;
+	s->unix_now = real_unix_now;
 	/* Separate keys, so a cookie can never be replayed as a token or the other way round. */
 	crypto_kdf_derive_from_key(s->cookie_key, sizeof(s->cookie_key), 1, "rlycooki", secret);
 	crypto_kdf_derive_from_key(s->token_key, sizeof(s->token_key), 2, "rlytoken", secret);

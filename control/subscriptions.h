@@ -89,6 +89,30 @@ uint64_t rly_ctl_subs_expiry(const struct rly_ctl_subs *s, const uint8_t stream[
 			     uint32_t partition, uint32_t ip_be, uint16_t udp_port_be);
 
 /** The token of a subscription (what SUB_ACK carries). */
+struct rly_registry;
+
+/**
+ * Check subscriptions against @p reg from now on (NULL: anyone may subscribe, the relay core's
+ * behaviour). @p unix_now gives the wall-clock seconds grants expire by. Not owned.
+ */
+void rly_ctl_subs_set_registry(struct rly_ctl_subs *s, const struct rly_registry *reg,
+			       uint64_t (*unix_now)(void));
+
+/**
+ * After the registry changed: remove every subscription whose proven identity it no longer
+ * allows (SUB_DEL, logged subscription_revoked), and mark those without a proven identity that it
+ * does not allow anonymously, so their next heartbeat is asked to subscribe again with proof.
+ * Returns the number removed.
+ */
+unsigned rly_ctl_subs_revalidate(struct rly_ctl_subs *s);
+
+/**
+ * Push the registry's publisher admission to the dataplane: ADMIT_MODE, then for every stream of
+ * @p reg a list committed under a new epoch, then ADMIT_SWEEP. With @p reg NULL: ADMIT_MODE off.
+ * Answers are checked and refusals logged. 0, or -ENOMEM.
+ */
+int rly_ctl_subs_push_admission(struct rly_ctl_subs *s, const struct rly_registry *reg);
+
 void rly_ctl_subs_token(const struct rly_ctl_subs *s, uint32_t ip_be, uint16_t udp_port_be,
 			const uint8_t stream[RLY_STREAM_KEY_LEN], uint32_t partition,
 			uint8_t out[RLY_COOKIE_LEN]);
