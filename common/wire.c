@@ -29,6 +29,10 @@ int rly_wire_body_size(unsigned type)
 	case RLY_MSG_UNSUBSCRIBE:
 	case RLY_MSG_HEARTBEAT:
 		return (int)sizeof(struct rly_wire_sub_ref);
+	case RLY_MSG_KEY_REQUEST:
+		return (int)sizeof(struct rly_wire_key_request);
+	case RLY_MSG_KEY_RESPONSE:
+		return (int)sizeof(struct rly_wire_key_response);
 	default:
 		return -1;
 	}
@@ -157,6 +161,31 @@ static enum rly_wire_err check_control(unsigned type, const uint8_t *body)
 		const struct rly_wire_sub_ref *r = (const void *)body;
 		if (r->reserved != 0)
 			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		return RLY_WIRE_ERR_OK;
+	}
+	case RLY_MSG_KEY_REQUEST: {
+		const struct rly_wire_key_request *r = (const void *)body;
+		if (r->reserved != 0 || !all_zero(r->pad, sizeof(r->pad)))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		/* Nobody can seal a key to, or answer, a request that names no one. */
+		if (rly_be64_load(&r->request_id) == 0 || all_zero(r->publisher, RLY_ID_LEN) ||
+		    all_zero(r->requester, RLY_ID_LEN))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		return RLY_WIRE_ERR_OK;
+	}
+	case RLY_MSG_KEY_RESPONSE: {
+		const struct rly_wire_key_response *r = (const void *)body;
+		unsigned status = rly_be16_load(&r->status);
+		if (r->reserved != 0)
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		if (!is_sub_status(status) || rly_be64_load(&r->request_id) == 0 ||
+		    all_zero(r->publisher, RLY_ID_LEN) || all_zero(r->requester, RLY_ID_LEN))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		/* A key comes with its id, and a refusal with neither. */
+		if ((status == RLY_SUB_OK) != (rly_be32_load(&r->key_id) != 0))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		if (status != RLY_SUB_OK && !all_zero(r->sealed, sizeof(r->sealed)))
+			return RLY_WIRE_ERR_BAD_FIELD;
 		return RLY_WIRE_ERR_OK;
 	}
 	default:

@@ -125,10 +125,13 @@ static enum disposition on_arp(struct rly_worker *w, uint16_t port, struct rte_m
 	return FRAME_SENT;
 }
 
+/* Types a relay receives and relay-control handles: subscriber requests, and group-key requests
+ * and answers, which relay-control routes between subscribers and key holders. */
 static int is_client_to_relay(unsigned type)
 {
 	return type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_SUBSCRIBE_SIGNED ||
-	       type == RLY_MSG_UNSUBSCRIBE || type == RLY_MSG_HEARTBEAT;
+	       type == RLY_MSG_UNSUBSCRIBE || type == RLY_MSG_HEARTBEAT ||
+	       type == RLY_MSG_KEY_REQUEST || type == RLY_MSG_KEY_RESPONSE;
 }
 
 static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr *eth,

@@ -283,11 +283,11 @@ Test(wire, next_msg_walks_exactly_count_messages)
 static const unsigned control_types[] = {
 	RLY_MSG_SUBSCRIBE, RLY_MSG_CHALLENGE, RLY_MSG_SUB_ACK, RLY_MSG_UNSUBSCRIBE,
 	RLY_MSG_UNSUB_ACK, RLY_MSG_HEARTBEAT, RLY_MSG_HEARTBEAT_ACK, RLY_MSG_SUBSCRIBE_SIGNED,
+	RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE,
 };
 #define N_CONTROL (sizeof(control_types) / sizeof(control_types[0]))
 
-static const unsigned reserved_types[] = {0x20, 0x21, 0x30, 0x31, 0x40, 0x41, 0x42, 0x43, 0x44,
-					  0x50, 0x51};
+static const unsigned reserved_types[] = {0x20, 0x21, 0x40, 0x41, 0x42, 0x43, 0x44, 0x50, 0x51};
 #define N_RESERVED (sizeof(reserved_types) / sizeof(reserved_types[0]))
 
 Test(wire, body_size_matches_the_protocol_document)
@@ -301,6 +301,8 @@ Test(wire, body_size_matches_the_protocol_document)
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_UNSUB_ACK), 56);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_HEARTBEAT), 48);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_HEARTBEAT_ACK), 56);
+	cr_assert_eq(rly_wire_body_size(RLY_MSG_KEY_REQUEST), 256);
+	cr_assert_eq(rly_wire_body_size(RLY_MSG_KEY_RESPONSE), 256);
 	for (size_t i = 0; i < N_RESERVED; i++)
 		cr_assert_eq(rly_wire_body_size(reserved_types[i]), -1);
 	cr_assert_eq(rly_wire_body_size(0x00), -1);
@@ -312,7 +314,7 @@ Test(wire, every_control_type_round_trips_through_build_control)
 {
 	for (size_t i = 0; i < N_CONTROL; i++) {
 		unsigned type = control_types[i];
-		uint8_t body[sizeof(struct rly_wire_subscribe_signed)], buf[BUF_CAP];
+		uint8_t body[256], buf[BUF_CAP];
 		struct rly_wire_view v;
 		int size = wb_control_body(type, body);
 		int len = rly_wire_build_control(buf, sizeof(buf), type, body);
@@ -368,7 +370,7 @@ Test(wire, subscribe_is_never_smaller_than_the_challenge_it_provokes)
 
 Test(wire, build_control_refuses_data_reserved_unknown_types_and_short_buffers)
 {
-	uint8_t body[128] = {0}, buf[BUF_CAP];
+	uint8_t body[256] = {0}, buf[BUF_CAP];
 
 	cr_assert_eq(rly_wire_build_control(buf, sizeof(buf), RLY_MSG_DATA, body), -1);
 	for (size_t i = 0; i < N_RESERVED; i++)
@@ -680,6 +682,130 @@ static size_t subscribe_signed_field(uint8_t *buf, unsigned which)
 	return (size_t)rly_wire_build_control(buf, BUF_CAP, RLY_MSG_SUBSCRIBE_SIGNED, &ss);
 }
 
+enum key_request_field { KQ_REQUEST_ID0, KQ_NO_PUBLISHER, KQ_NO_REQUESTER, KQ_RESERVED, KQ_PAD0, KQ_PAD71 };
+
+static size_t key_request_field(uint8_t *buf, unsigned which)
+{
+	struct rly_wire_key_request r;
+
+	wb_key_request_body(&r);
+	switch (which) {
+	case KQ_REQUEST_ID0:
+		memset(&r.request_id, 0, sizeof(r.request_id));
+		break;
+	case KQ_NO_PUBLISHER:
+		memset(r.publisher, 0, sizeof(r.publisher));
+		break;
+	case KQ_NO_REQUESTER:
+		memset(r.requester, 0, sizeof(r.requester));
+		break;
+	case KQ_RESERVED:
+		rly_be32_store(&r.reserved, 0x100);
+		break;
+	case KQ_PAD0:
+		r.pad[0] = 1;
+		break;
+	default:
+		r.pad[71] = 0x80;
+		break;
+	}
+	return (size_t)rly_wire_build_control(buf, BUF_CAP, RLY_MSG_KEY_REQUEST, &r);
+}
+
+enum key_response_field {
+	KR_OK_NO_KEY_ID, KR_DENIED_WITH_KEY_ID, KR_DENIED_WITH_SEALED, KR_STATUS_UNKNOWN,
+	KR_REQUEST_ID0, KR_NO_PUBLISHER, KR_NO_REQUESTER, KR_RESERVED,
+};
+
+static size_t key_response_field(uint8_t *buf, unsigned which)
+{
+	struct rly_wire_key_response r;
+
+	wb_key_response_body(&r, which == KR_DENIED_WITH_KEY_ID || which == KR_DENIED_WITH_SEALED
+					 ? RLY_SUB_DENIED
+					 : RLY_SUB_OK);
+	switch (which) {
+	case KR_OK_NO_KEY_ID:
+		memset(&r.key_id, 0, sizeof(r.key_id));
+		break;
+	case KR_DENIED_WITH_KEY_ID:
+		rly_be32_store(&r.key_id, 7);
+		break;
+	case KR_DENIED_WITH_SEALED:
+		r.sealed[87] = 1;
+		break;
+	case KR_STATUS_UNKNOWN:
+		rly_be16_store(&r.status, RLY_SUB_UNAVAILABLE + 1);
+		break;
+	case KR_REQUEST_ID0:
+		memset(&r.request_id, 0, sizeof(r.request_id));
+		break;
+	case KR_NO_PUBLISHER:
+		memset(r.publisher, 0, sizeof(r.publisher));
+		break;
+	case KR_NO_REQUESTER:
+		memset(r.requester, 0, sizeof(r.requester));
+		break;
+	default:
+		rly_be16_store(&r.reserved, 1);
+		break;
+	}
+	return (size_t)rly_wire_build_control(buf, BUF_CAP, RLY_MSG_KEY_RESPONSE, &r);
+}
+
+Test(wire, key_messages_with_a_refusal_or_a_key_are_accepted)
+{
+	static const unsigned statuses[] = {RLY_SUB_OK, RLY_SUB_DENIED, RLY_SUB_UNAVAILABLE,
+					    RLY_SUB_RATE_LIMITED, RLY_SUB_NOT_SUBSCRIBED};
+	uint8_t buf[BUF_CAP];
+	struct rly_wire_view v;
+
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		struct rly_wire_key_response r;
+		int len;
+
+		wb_key_response_body(&r, (uint16_t)statuses[i]);
+		len = rly_wire_build_control(buf, BUF_CAP, RLY_MSG_KEY_RESPONSE, &r);
+		cr_assert_eq(len, 8 + 256);
+		cr_expect_eq(rly_wire_parse(buf, (size_t)len, RLY_WIRE_MAX_DGRAM, &v), RLY_WIRE_ERR_OK,
+			     "status %u", statuses[i]);
+		cr_expect_eq(wo_parse(buf, (size_t)len, RLY_WIRE_MAX_DGRAM), RLY_WIRE_ERR_OK);
+	}
+	/* key_id 0 in a request means "the current key" */
+	{
+		struct rly_wire_key_request q;
+		int len;
+
+		wb_key_request_body(&q);
+		memset(&q.key_id, 0, sizeof(q.key_id));
+		memset(q.token, 0, sizeof(q.token)); /* as forwarded by a relay */
+		len = rly_wire_build_control(buf, BUF_CAP, RLY_MSG_KEY_REQUEST, &q);
+		cr_assert_eq(rly_wire_parse(buf, (size_t)len, RLY_WIRE_MAX_DGRAM, &v), RLY_WIRE_ERR_OK);
+		cr_assert_eq(v.type, RLY_MSG_KEY_REQUEST);
+	}
+}
+
+Test(wire, key_ids_split_into_generation_and_step)
+{
+	cr_assert_eq(RLY_KEY_ID(1, 0), 0x10000u);
+	cr_assert_eq(RLY_KEY_ID(0xFFFF, 0xFFFF), 0xFFFFFFFFu);
+	cr_assert_eq(RLY_KEY_ID_GEN(RLY_KEY_ID(0x1234, 0x5678)), 0x1234);
+	cr_assert_eq(RLY_KEY_ID_STEP(RLY_KEY_ID(0x1234, 0x5678)), 0x5678);
+}
+
+Test(wire, message_nonce_is_chain_seq_key_id_and_zeros)
+{
+	uint8_t n[RLY_MSG_NONCE_LEN];
+	static const uint8_t want[RLY_MSG_NONCE_LEN] = {
+	    0x01, 0x02, 0x03, 0x04, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80,
+	    0x00, 0x05, 0x00, 0x09, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+
+	memset(n, 0xAA, sizeof(n));
+	rly_msg_nonce(n, 0x01020304u, 0x1020304050607080ull, RLY_KEY_ID(5, 9));
+	cr_assert_arr_eq(n, want, sizeof(want));
+}
+
 static size_t challenge_issued0(uint8_t *buf, unsigned unused)
 {
 	struct rly_wire_challenge c;
@@ -766,8 +892,6 @@ static const struct bad_case bad_cases[] = {
 	C(typed, 0xFF, UNKNOWN_TYPE),
 	C(typed, 0x20, RESERVED_TYPE),
 	C(typed, 0x21, RESERVED_TYPE),
-	C(typed, 0x30, RESERVED_TYPE),
-	C(typed, 0x31, RESERVED_TYPE),
 	C(typed, 0x40, RESERVED_TYPE),
 	C(typed, 0x41, RESERVED_TYPE),
 	C(typed, 0x42, RESERVED_TYPE),
@@ -856,6 +980,22 @@ static const struct bad_case bad_cases[] = {
 	C(subscribe_cookie_one_byte, 0, BAD_FIELD),
 	C(subscribe_cookie_one_byte, 15, BAD_FIELD),
 	C(challenge_issued0, 0, BAD_FIELD),
+	C(key_request_field, KQ_REQUEST_ID0, BAD_FIELD),
+	C(key_request_field, KQ_NO_PUBLISHER, BAD_FIELD),
+	C(key_request_field, KQ_NO_REQUESTER, BAD_FIELD),
+	C(key_request_field, KQ_RESERVED, RESERVED_NONZERO),
+	C(key_request_field, KQ_PAD0, RESERVED_NONZERO),
+	C(key_request_field, KQ_PAD71, RESERVED_NONZERO),
+	C(key_response_field, KR_OK_NO_KEY_ID, BAD_FIELD),
+	C(key_response_field, KR_DENIED_WITH_KEY_ID, BAD_FIELD),
+	C(key_response_field, KR_DENIED_WITH_SEALED, BAD_FIELD),
+	C(key_response_field, KR_STATUS_UNKNOWN, BAD_FIELD),
+	C(key_response_field, KR_REQUEST_ID0, BAD_FIELD),
+	C(key_response_field, KR_NO_PUBLISHER, BAD_FIELD),
+	C(key_response_field, KR_NO_REQUESTER, BAD_FIELD),
+	C(key_response_field, KR_RESERVED, RESERVED_NONZERO),
+	C(body_size, BODY(RLY_MSG_KEY_REQUEST, -72), BAD_BODY_SIZE), /* without the padding */
+	C(body_size, BODY(RLY_MSG_KEY_RESPONSE, 1), BAD_BODY_SIZE),
 	C(ack_status, ACK(RLY_MSG_SUB_ACK, RLY_SUB_UNAVAILABLE + 1), BAD_FIELD),
 	C(ack_status, ACK(RLY_MSG_UNSUB_ACK, RLY_SUB_UNAVAILABLE + 1), BAD_FIELD),
 	C(ack_status, ACK(RLY_MSG_HEARTBEAT_ACK, RLY_SUB_UNAVAILABLE + 1), BAD_FIELD),

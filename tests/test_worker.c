@@ -407,6 +407,48 @@ Test(worker, full_tx_queue_drops_and_counts_without_leaking)
 	h_teardown(&H);
 }
 
+Test(worker, punts_key_requests_and_key_responses_whole_to_relay_control)
+{
+	static const unsigned types[] = {RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE};
+	struct rly_pkt_rec rec;
+	unsigned base;
+
+	h_setup(&H, 1, 1, 1500);
+	base = h_mbufs_in_use(&H);
+	for (unsigned i = 0; i < 2; i++) {
+		uint8_t body[256], cbuf[512];
+		struct rte_mbuf *m;
+		int n;
+
+		memset(body, 0, sizeof(body));
+		if (types[i] == RLY_MSG_KEY_REQUEST) {
+			struct rly_wire_key_request *q = (void *)body;
+			rly_be64_store(&q->request_id, 9);
+			memset(q->publisher, 1, RLY_ID_LEN);
+			memset(q->requester, 2, RLY_ID_LEN);
+		} else {
+			struct rly_wire_key_response *r = (void *)body;
+			rly_be16_store(&r->status, RLY_SUB_DENIED);
+			rly_be64_store(&r->request_id, 9);
+			memset(r->publisher, 1, RLY_ID_LEN);
+			memset(r->requester, 2, RLY_ID_LEN);
+		}
+		n = rly_wire_build_control(cbuf, sizeof(cbuf), types[i], body);
+		cr_assert_eq(n, 8 + 256);
+		m = h_frame(&H, 42, 40001, cbuf, (uint16_t)n);
+		h_inject(&H, 0, &m, 1);
+		h_run(&H, 10);
+		cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), i + 1, "%s", rly_msg_type_name(types[i]));
+		cr_assert_eq(rte_ring_sc_dequeue_elem(rly_shm_punt_ring(&H.shm, 0), &rec, sizeof(rec)),
+			     0);
+		cr_assert_eq(rec.len, n);
+		cr_assert_eq(memcmp(rec.data, cbuf, (size_t)n), 0);
+	}
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_WRONG_WAY), 0);
+	cr_assert_eq(h_mbufs_in_use(&H), base);
+	h_teardown(&H);
+}
+
 Test(worker, punts_are_rate_limited_per_source_address)
 {
 	struct rly_wire_subscribe sub = {0};

@@ -81,7 +81,14 @@ extern "C" {
 	X(CTL_REVOKED, COUNT, "subscriptions removed because the registry stopped allowing them")   \
 	X(CTL_REGISTRY_LOADS, COUNT, "stream registry (re)loads")                                      \
 	X(CTL_REGISTRY_REFUSED, COUNT, "registry records refused at load (signature, field, issuer)") \
-	X(DROP_PUNT_RATE, COUNT, "control datagrams over their source's rate (relay --punt-rate)")
+	X(DROP_PUNT_RATE, COUNT, "control datagrams over their source's rate (relay --punt-rate)")    \
+	X(CTL_KEY_REQUESTS, COUNT, "KEY_REQUESTs forwarded to a publisher's key holders")              \
+	X(CTL_KEY_REFUSED, COUNT, "KEY_REQUESTs dropped: no subscription, bad token, identity not proven, bad signature") \
+	X(CTL_KEY_NO_HOLDER, COUNT, "KEY_REQUESTs answered UNAVAILABLE: no key holder for that publisher") \
+	X(CTL_KEY_RESPONSES, COUNT, "KEY_RESPONSEs forwarded to the subscriber that asked")            \
+	X(CTL_KEY_UNEXPECTED, COUNT, "KEY_RESPONSEs dropped: not from a key holder, or nobody waits for them") \
+	X(CTL_KEY_TIMEOUTS, COUNT, "forwarded KEY_REQUESTs that no key holder answered in time")      \
+	X(CTL_KEY_HOLDERS, GAUGE, "key holders registered")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,

@@ -67,8 +67,8 @@ extern "C" {
 	X(SUBSCRIBE_SIGNED, 0x17, rly_wire_subscribe_signed, "sub->relay", "SUBSCRIBE with the cookie, signed by the subscriber's identity") \
 	X(NAK, 0x20, reserved, "sub/relay->relay", "reserved: request missing sequence ranges")        \
 	X(GAP, 0x21, reserved, "relay->sub/relay", "reserved: requested range no longer in history")   \
-	X(KEY_REQUEST, 0x30, reserved, "sub->publisher", "reserved: ask for a stream group key")       \
-	X(KEY_RESPONSE, 0x31, reserved, "publisher->sub", "reserved: group key sealed to the subscriber") \
+	X(KEY_REQUEST, 0x30, rly_wire_key_request, "sub->relay->key holder", "ask a publisher for the group key of its chain") \
+	X(KEY_RESPONSE, 0x31, rly_wire_key_response, "key holder->relay->sub", "group key sealed to the requester, or why not") \
 	X(PEER_HELLO, 0x40, reserved, "relay<->relay", "reserved: peer handshake")                     \
 	X(PEER_JOIN, 0x41, reserved, "relay<->relay", "reserved: join a stream overlay")               \
 	X(PEER_PRUNE, 0x42, reserved, "relay<->relay", "reserved: leave or demote an overlay link")    \
@@ -172,6 +172,31 @@ struct rly_wire_dgram_hdr {
 #define RLY_MSG_F_SIGNED 0x0001u    /**< sig_len is 64 and the signature follows the payload */
 #define RLY_MSG_F_ENCRYPTED 0x0002u /**< payload is AEAD ciphertext under group key key_id */
 #define RLY_MSG_F_ALL (RLY_MSG_F_SIGNED | RLY_MSG_F_ENCRYPTED)
+
+/*
+ * An encrypted message (RLY_MSG_F_ENCRYPTED, key_id != 0) carries as payload the
+ * XChaCha20-Poly1305-IETF ciphertext of the application's bytes (16 bytes longer: the tag), under
+ * the group key key_id of its publisher chain, with the 96-byte message header (ttl zero, every
+ * other field as sent) as associated data and the nonce RLY_MSG_NONCE below. A chain's group keys
+ * are its own (they are derived with the chain number), and seq strictly increases within a chain,
+ * so a nonce never repeats under one key, without a random draw or a syscall per message. The
+ * signature covers the ciphertext (encrypt, then sign): anybody can check who sent a message;
+ * only key holders can read it.
+ */
+/** Bytes of the AEAD nonce. */
+#define RLY_MSG_NONCE_LEN 24u
+/** Bytes the AEAD tag adds to an encrypted payload. */
+#define RLY_MSG_TAG_LEN 16u
+
+/** Nonce of a message: chain (be32) || seq (be64) || key_id (be32) || eight zero bytes. */
+static inline void rly_msg_nonce(uint8_t out[RLY_MSG_NONCE_LEN], uint32_t chain, uint64_t seq,
+				 uint32_t key_id)
+{
+	memset(out, 0, RLY_MSG_NONCE_LEN);
+	rly_be32_store(out, chain);
+	rly_be64_store(out + 4, seq);
+	rly_be32_store(out + 12, key_id);
+}
 
 /**
  * Data message header (96 bytes), followed by payload_len bytes of payload and sig_len bytes of
@@ -293,6 +318,81 @@ struct rly_wire_sub_ref {
 	uint8_t token[RLY_COOKIE_LEN];
 } __attribute__((packed));
 
+/**
+ * Partition number a key holder subscribes to. A publisher's client (or a key holder sharing its
+ * identity) that hands out group keys runs the subscribe handshake on (stream, this partition)
+ * with SUBSCRIBE_SIGNED; the relay then forwards it the KEY_REQUESTs that name its identity as
+ * publisher, and never sends it data (nobody subscribes to this partition for data, so data sent
+ * to it reaches nobody).
+ */
+#define RLY_KEY_HOLDER_PARTITION 0xFFFFFFFFu
+
+/** Domain separator of a KEY_REQUEST signature (ASCII, no NUL). */
+#define RLY_KEY_REQUEST_SIG_CONTEXT "relay-key-request-v1"
+/** Domain separator of a KEY_RESPONSE signature (ASCII, no NUL). */
+#define RLY_KEY_RESPONSE_SIG_CONTEXT "relay-key-response-v1"
+/** Bytes of a group key (XChaCha20-Poly1305). */
+#define RLY_GROUP_KEY_LEN 32u
+/** Bytes of the key record sealed in a KEY_RESPONSE: key_id (be32), key, flags (be32, zero). */
+#define RLY_KEY_RECORD_LEN (4u + RLY_GROUP_KEY_LEN + 4u)
+/** Bytes of crypto_box_seal() output for a key record (libsodium's crypto_box_SEALBYTES is 48). */
+#define RLY_KEY_SEALED_LEN (RLY_KEY_RECORD_LEN + 48u)
+
+/**
+ * Group key ids: the high 16 bits are the generation (a new random key, rly_pub_rekey), the low 16
+ * bits the ratchet step within it (rly_pub_rotate: key(n+1) = BLAKE2b(key(n)), which a holder of
+ * key(n) derives itself). 0 means "not encrypted" in a data message, and "the current key" in a
+ * KEY_REQUEST.
+ */
+#define RLY_KEY_ID(gen, step) (((uint32_t)(gen) << 16) | (uint16_t)(step))
+#define RLY_KEY_ID_GEN(id) ((uint16_t)((id) >> 16))
+#define RLY_KEY_ID_STEP(id) ((uint16_t)((id) & 0xFFFFu))
+
+/**
+ * KEY_REQUEST body: a subscriber asks for the group key of one publisher chain. Sent to the relay
+ * from the address of the subscription on (stream, partition) with its token; the relay checks the
+ * token and that the subscription proved the requester's identity, zeroes the token, and forwards
+ * the request to the publisher's key holders. `sig` is the requester's Ed25519 signature over
+ * RLY_KEY_REQUEST_SIG_CONTEXT followed by the first 104 bytes (everything before `token`). The
+ * body is padded so that a request is never smaller than the response it provokes.
+ */
+struct rly_wire_key_request {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t chain;               /**< the publisher chain whose key is wanted */
+	rly_be32_t key_id;              /**< the key id seen in a message, or 0: the current key */
+	rly_be32_t reserved;            /**< zero */
+	rly_be64_t request_id;          /**< chosen by the requester (not 0), echoed in the response */
+	uint8_t publisher[RLY_ID_LEN];  /**< the chain's publisher: whose key holders are asked */
+	uint8_t requester[RLY_ID_LEN];  /**< the requester's identity; the key is sealed to it */
+	uint8_t token[RLY_COOKIE_LEN];  /**< the subscription token; zero once the relay forwarded it */
+	uint8_t sig[RLY_WIRE_SIG_LEN];
+	uint8_t pad[72];                /**< zero */
+} __attribute__((packed));
+
+/**
+ * KEY_RESPONSE body. From a key holder with status OK: `sealed` is crypto_box_seal() of the key
+ * record to the requester's X25519 key (derived from its Ed25519 identity), and `sig` is the
+ * publisher's Ed25519 signature over RLY_KEY_RESPONSE_SIG_CONTEXT followed by the first 192 bytes
+ * (everything before `sig`). The holder may also answer DENIED (signed, sealed all zero). The relay
+ * itself answers UNAVAILABLE (no key holder registered for that publisher) or RATE_LIMITED, with
+ * `sealed` and `sig` all zero: a requester treats an unsigned answer as a hint to retry later,
+ * never as a refusal.
+ */
+struct rly_wire_key_response {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t chain;
+	rly_be32_t key_id;                 /**< the key sealed inside (status OK), else 0 */
+	rly_be16_t status;                 /**< enum rly_sub_status */
+	rly_be16_t reserved;               /**< zero */
+	rly_be64_t request_id;             /**< the request's */
+	uint8_t publisher[RLY_ID_LEN];
+	uint8_t requester[RLY_ID_LEN];
+	uint8_t sealed[RLY_KEY_SEALED_LEN];
+	uint8_t sig[RLY_WIRE_SIG_LEN];
+} __attribute__((packed));
+
 static_assert(sizeof(struct rly_wire_dgram_hdr) == 8, "dgram header is 8 bytes");
 static_assert(sizeof(struct rly_wire_msg_hdr) == 96, "message header is 96 bytes");
 static_assert(offsetof(struct rly_wire_msg_hdr, partition) == 16, "partition at 16");
@@ -312,6 +412,13 @@ static_assert(sizeof(struct rly_wire_challenge) == 56, "challenge body is 56 byt
 static_assert(sizeof(struct rly_wire_ack) == 56, "ack body is 56 bytes");
 static_assert(sizeof(struct rly_wire_sub_ref) == 48, "sub_ref body is 48 bytes");
 static_assert(sizeof(struct rly_wire_subscribe_signed) == 160, "signed subscribe body is 160 bytes");
+static_assert(sizeof(struct rly_wire_key_request) == 256, "key request body is 256 bytes");
+static_assert(offsetof(struct rly_wire_key_request, token) == 104, "key request token at 104");
+static_assert(sizeof(struct rly_wire_key_response) == 256, "key response body is 256 bytes");
+static_assert(offsetof(struct rly_wire_key_response, sealed) == 104, "key response sealed at 104");
+static_assert(offsetof(struct rly_wire_key_response, sig) == 192, "key response sig at 192");
+static_assert(sizeof(struct rly_wire_key_request) >= sizeof(struct rly_wire_key_response),
+	      "a KEY_REQUEST must not be smaller than the KEY_RESPONSE it provokes");
 static_assert(sizeof(struct rly_wire_subscribe) >= sizeof(struct rly_wire_challenge),
 	      "a SUBSCRIBE must not be smaller than the CHALLENGE it provokes");
 

@@ -69,7 +69,8 @@ static void valid(void)
 
 	const unsigned types[] = {RLY_MSG_SUBSCRIBE, RLY_MSG_CHALLENGE, RLY_MSG_SUB_ACK,
 				  RLY_MSG_UNSUBSCRIBE, RLY_MSG_UNSUB_ACK, RLY_MSG_HEARTBEAT,
-				  RLY_MSG_HEARTBEAT_ACK};
+				  RLY_MSG_HEARTBEAT_ACK, RLY_MSG_SUBSCRIBE_SIGNED,
+				  RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE};
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "ok_%s", rly_msg_type_name(types[i]));
@@ -87,6 +88,15 @@ static void valid(void)
 	wb_ack_body(&a, RLY_SUB_BAD_COOKIE);
 	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_SUB_ACK, &a);
 	emit("ok_sub_ack_bad_cookie", buf, len, RLY_WIRE_ERR_OK);
+	struct rly_wire_key_response kr;
+	wb_key_response_body(&kr, RLY_SUB_UNAVAILABLE);
+	memset(kr.sig, 0, sizeof(kr.sig)); /* as a relay sends it */
+	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_KEY_RESPONSE, &kr);
+	emit("ok_key_response_unavailable", buf, len, RLY_WIRE_ERR_OK);
+	wb_key_response_body(&kr, RLY_SUB_DENIED);
+	rly_be32_store(&kr.key_id, 1);
+	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_KEY_RESPONSE, &kr);
+	emit("bad_field_key_response_refusal_with_key_id", buf, len, RLY_WIRE_ERR_BAD_FIELD);
 }
 
 static void near_valid(void)

@@ -166,6 +166,47 @@ static inline void wb_sub_ref_body(struct rly_wire_sub_ref *r)
 		r->token[i] = (uint8_t)(0xE0 + i);
 }
 
+static inline void wb_key_request_body(struct rly_wire_key_request *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		r->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&r->partition, 3);
+	rly_be32_store(&r->chain, 0xC0FFEE);
+	rly_be32_store(&r->key_id, RLY_KEY_ID(1, 2));
+	rly_be64_store(&r->request_id, 0x1122334455667788ull);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++) {
+		r->publisher[i] = (uint8_t)(0x40 + i);
+		r->requester[i] = (uint8_t)(0x70 + i);
+	}
+	for (unsigned i = 0; i < RLY_COOKIE_LEN; i++)
+		r->token[i] = (uint8_t)(0xE0 + i);
+	for (unsigned i = 0; i < RLY_WIRE_SIG_LEN; i++)
+		r->sig[i] = (uint8_t)(0x90 + i);
+}
+
+static inline void wb_key_response_body(struct rly_wire_key_response *r, uint16_t status)
+{
+	memset(r, 0, sizeof(*r));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		r->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&r->partition, 3);
+	rly_be32_store(&r->chain, 0xC0FFEE);
+	rly_be16_store(&r->status, status);
+	rly_be64_store(&r->request_id, 0x1122334455667788ull);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++) {
+		r->publisher[i] = (uint8_t)(0x40 + i);
+		r->requester[i] = (uint8_t)(0x70 + i);
+	}
+	if (status == RLY_SUB_OK) {
+		rly_be32_store(&r->key_id, RLY_KEY_ID(1, 2));
+		for (unsigned i = 0; i < RLY_KEY_SEALED_LEN; i++)
+			r->sealed[i] = (uint8_t)(0xA0 + i);
+	}
+	for (unsigned i = 0; i < RLY_WIRE_SIG_LEN; i++)
+		r->sig[i] = (uint8_t)(0x90 + i);
+}
+
 /*
  * A valid body for control type @p type into @p body (room for the largest body); returns the
  * body size, or -1 if @p type has no fixed body.
@@ -195,6 +236,12 @@ static inline int wb_control_body(unsigned type, void *body)
 	case RLY_MSG_HEARTBEAT:
 		wb_sub_ref_body(body);
 		break;
+	case RLY_MSG_KEY_REQUEST:
+		wb_key_request_body(body);
+		break;
+	case RLY_MSG_KEY_RESPONSE:
+		wb_key_response_body(body, RLY_SUB_OK);
+		break;
 	default:
 		return -1;
 	}
@@ -204,8 +251,11 @@ static inline int wb_control_body(unsigned type, void *body)
 /* A valid control datagram of @p type; returns its length or -1. */
 static inline int wb_control(uint8_t *buf, size_t cap, unsigned type)
 {
-	uint8_t body[sizeof(struct rly_wire_subscribe_signed)];
+	uint8_t body[256];
 
+	static_assert(sizeof(struct rly_wire_key_request) <= sizeof(body), "room for every body");
+	static_assert(sizeof(struct rly_wire_key_response) <= sizeof(body), "room for every body");
+	static_assert(sizeof(struct rly_wire_subscribe_signed) <= sizeof(body), "room for every body");
 	if (wb_control_body(type, body) < 0)
 		return -1;
 	return rly_wire_build_control(buf, cap, type, body);

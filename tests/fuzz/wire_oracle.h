@@ -42,7 +42,8 @@ static inline int wo_type_body(unsigned type)
 	case 0x17: return 160;
 	case 0x11: case 0x12: case 0x14: case 0x16: return 56;
 	case 0x13: case 0x15: return 48;
-	case 0x20: case 0x21: case 0x30: case 0x31: case 0x40: case 0x41: case 0x42: case 0x43:
+	case 0x30: case 0x31: return 256;
+	case 0x20: case 0x21: case 0x40: case 0x41: case 0x42: case 0x43:
 	case 0x44: case 0x50: case 0x51: return -1;
 	default: return -2;
 	}
@@ -87,6 +88,24 @@ static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 		if (!wo_zero(b + 22, 2))
 			return RLY_WIRE_ERR_RESERVED_NONZERO;
 		return wo_be(b + 20, 2) > 8 ? RLY_WIRE_ERR_BAD_FIELD : RLY_WIRE_ERR_OK;
+	case 0x30:
+		/* reserved u32 at 28 and 72 bytes of padding at 184; request id, publisher, requester */
+		if (!wo_zero(b + 28, 4) || !wo_zero(b + 184, 72))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		if (wo_be(b + 32, 8) == 0 || wo_zero(b + 40, 32) || wo_zero(b + 72, 32))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		return RLY_WIRE_ERR_OK;
+	case 0x31: {
+		uint64_t status = wo_be(b + 28, 2), key_id = wo_be(b + 24, 4);
+		if (!wo_zero(b + 30, 2))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+		if (status > 8 || wo_be(b + 32, 8) == 0 || wo_zero(b + 40, 32) || wo_zero(b + 72, 32))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		/* OK carries a key id and a sealed key; anything else neither */
+		if ((status == 0) != (key_id != 0) || (status != 0 && !wo_zero(b + 104, 88)))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		return RLY_WIRE_ERR_OK;
+	}
 	default: /* 0x13, 0x15 */
 		return wo_zero(b + 20, 4) ? RLY_WIRE_ERR_OK : RLY_WIRE_ERR_RESERVED_NONZERO;
 	}
