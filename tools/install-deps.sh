@@ -13,8 +13,9 @@ PKGS=(
 	liburcu-dev libsodium-dev libjemalloc-dev
 	# tests: Criterion; python3 reads the JSON the tools print; clang + its runtime for libFuzzer
 	libcriterion-dev python3 clang-14 libclang-rt-14-dev
-	# demo + integration tests: network namespaces, veth
-	iproute2 procps ethtool
+	# demo + integration tests: network namespaces, veth; tshark captures the veth to show that
+	# encrypted streams cross it without plaintext
+	iproute2 procps ethtool tshark
 	# bench: instruction counts
 	valgrind
 )
