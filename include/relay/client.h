@@ -59,6 +59,27 @@ int rly_parse_addr(const char *s, uint16_t default_port, uint32_t *ip_be, uint16
 
 typedef struct rly_pub rly_pub_t;
 
+/**
+ * What an encrypting publisher's key holder did, passed to rly_pub_opts.on_key_event.
+ * X(name, value, description)
+ */
+#define RLY_FOREACH_KEY_EVENT(X)                                                                       \
+	X(GRANTED, 1, "group key sealed to a requester the registry allows")                          \
+	X(DENIED, 2, "requester may not subscribe: answered DENIED")                                   \
+	X(ROTATED, 3, "ratchet moved one step")                                                        \
+	X(REKEYED, 4, "new generation with a fresh random key")                                        \
+	X(REGISTERED, 5, "key holder registered with the relay")                                       \
+	X(HOLDER_LOST, 6, "key holder registration lost; registering again")
+
+enum rly_key_event {
+#define X(name, value, desc) RLY_KEY_EV_##name = value,
+	RLY_FOREACH_KEY_EVENT(X)
+#undef X
+};
+
+/** Name of a key event ("GRANTED"), or "UNKNOWN". */
+const char *rly_key_event_name(enum rly_key_event ev);
+
 struct rly_pub_opts {
 	const char *relay;              /**< "a.b.c.d[:port]" (default port RLY_WIRE_DEFAULT_PORT) */
 	const char *bind;               /**< optional local "a.b.c.d[:port]" */
@@ -72,9 +93,48 @@ struct rly_pub_opts {
 	const struct rly_identity *identity;
 	uint32_t chain;                 /**< 0: random (a new chain per publisher start) */
 	int sndbuf;                     /**< SO_SNDBUF bytes; 0: system default */
+	/**
+	 * Nonzero: encrypt every message under the chain's group key, then sign it
+	 * (docs/encryption.md), and hold the keys: the publisher opens a second UDP socket to the
+	 * relay (rly_pub_fd), registers it as the stream's key holder and answers subscribers' key
+	 * requests. Each payload grows by RLY_MSG_TAG_LEN bytes on the wire, so the largest one is
+	 * RLY_MSG_TAG_LEN smaller (rly_pub_max_payload). Needs registry_dir.
+	 */
+	int encrypt;
+	/**
+	 * Directory of the stream registry (*.grants files, docs/registry.md) that decides who may
+	 * have the key: a requester gets it only if the registry allows it to SUBSCRIBE to the
+	 * stream at that moment. Required when encrypt is set (rly_pub_create fails with -EINVAL
+	 * without it), ignored otherwise. Reloaded when it changes (checked at most once a
+	 * second); if a reload no longer allows someone who was given the current generation, the
+	 * publisher rekeys at once (RLY_KEY_EV_REKEYED).
+	 */
+	const char *registry_dir;
+	/**
+	 * Nonzero: a requester gets the step it asked for, back to the start of the current
+	 * generation, so a late joiner can read buffered or replayed messages from before it joined.
+	 * Default: a requester new to the generation triggers a rotate and gets the new step only.
+	 */
+	int key_history;
+	/**
+	 * Optional: told about key events (enum rly_key_event) as they happen, from inside the
+	 * rly_pub_* call that caused them (offer, flush, poll, register, rotate, rekey). @p who is
+	 * the requester (RLY_ID_LEN bytes) for GRANTED and DENIED, the identity whose revocation
+	 * caused an automatic REKEYED, else NULL; @p key_id is the key granted (GRANTED), the key
+	 * asked for (DENIED; 0 means "current"), or the new current key (ROTATED, REKEYED,
+	 * REGISTERED, HOLDER_LOST). Must not call back into the same publisher.
+	 */
+	void (*on_key_event)(void *ctx, enum rly_key_event ev, const uint8_t *who,
+			     uint32_t key_id);
+	void *key_event_ctx; /**< passed to on_key_event */
 };
 
-/** Open a UDP socket to the relay. 0, or -errno. */
+/**
+ * Open a UDP socket to the relay. 0, or -errno. With opts.encrypt it also loads the registry
+ * (-EINVAL without registry_dir, or the loader's -errno), draws generation 1's key
+ * (key_id RLY_KEY_ID(1, 0)), opens the key holder's socket and starts its registration without
+ * waiting for it (rly_pub_register waits; offer, flush and poll carry it on).
+ */
 int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *opts);
 
 /**
@@ -82,16 +142,69 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *opts);
  * signature (RLY_WIRE_SIG_LEN bytes) takes room in the datagram, so the largest payload is
  * RLY_WIRE_MAX_PAYLOAD(dgram_max, RLY_WIRE_SIG_LEN), and signing (one Ed25519 signature, tens of
  * microseconds) is most of the call's cost. Datagrams are sent in batches once the batch is full.
+ * An encrypting publisher encrypts the payload under the current group key before signing
+ * (the encryption costs far less than the signature).
  * Returns 0, RLY_BACK_PRESSURED (the message is queued; flush later), or -EMSGSIZE if the payload
- * cannot fit in one datagram. The queue is bounded: -EAGAIN means it is full while the socket is
- * full, so the message was not queued and took no sequence number (flush, then offer it again).
+ * cannot fit in one datagram (longer than rly_pub_max_payload). The queue is bounded: -EAGAIN
+ * means it is full while the socket is full, so the message was not queued and took no sequence number (flush, then offer it again).
  * Any other -errno: the message was queued, but the kernel refused an earlier datagram, which was
  * dropped and counted in send_errors.
  */
 int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len);
 
-/** Send everything queued. Returns 0, RLY_BACK_PRESSURED (some still queued), or -errno. */
+/**
+ * Send everything queued. Returns 0, RLY_BACK_PRESSURED (some still queued), or -errno.
+ * An encrypting publisher's offer and flush also answer waiting key requests and keep the key
+ * holder registered, without blocking and at most about once a millisecond.
+ */
 int rly_pub_flush(rly_pub_t *p);
+
+/**
+ * Largest payload rly_pub_offer accepts: RLY_WIRE_MAX_PAYLOAD(dgram_max, RLY_WIRE_SIG_LEN), less
+ * RLY_MSG_TAG_LEN when encrypting.
+ */
+size_t rly_pub_max_payload(const rly_pub_t *p);
+
+/**
+ * Encrypting publishers: run the key holder's registration (the subscribe handshake on
+ * (stream, RLY_KEY_HOLDER_PARTITION), answered with SUBSCRIBE_SIGNED by the publisher's identity),
+ * answering key requests meanwhile, for at most @p timeout_ms. Returns 0 once registered (at
+ * once if it already is); -ECONNREFUSED when the relay refused, with a message naming the status
+ * ("relay refused the key holder: DENIED (...)": a relay with a registry wants the PUBLISH
+ * permission); -ETIMEDOUT; -EINVAL when the publisher does not encrypt. A refused or timed-out
+ * holder is retried automatically (every 1.6 s) by later offer/flush/poll calls; so is a lease
+ * the relay forgot (NOT_SUBSCRIBED).
+ */
+int rly_pub_register(rly_pub_t *p, int timeout_ms);
+
+/**
+ * Encrypting publishers that idle: answer key requests, keep the holder's lease and reload a
+ * changed registry, waiting at most @p timeout_ms (0: don't wait) for the first datagram on
+ * rly_pub_fd. It does not send queued data (rly_pub_flush does). Returns the number of key
+ * requests answered (GRANTED or DENIED), or -errno; 0 when not encrypting.
+ */
+int rly_pub_poll(rly_pub_t *p, int timeout_ms);
+
+/** The key holder's socket, for epoll/poll integration (readable: rly_pub_poll has work), or -1
+ *  when the publisher does not encrypt. */
+int rly_pub_fd(const rly_pub_t *p);
+
+/**
+ * Move the group key one ratchet step: messages offered from now on use key_id + 1, which every
+ * subscriber holding the current key derives alone; a subscriber that asks later cannot read
+ * earlier steps (unless key_history). At step 65535 this is a rekey. 0 (ROTATED or REKEYED
+ * fired), or -EINVAL when the publisher does not encrypt.
+ */
+int rly_pub_rotate(rly_pub_t *p);
+
+/**
+ * Start a new generation with a fresh random key (step 0) and forget who was given the old one:
+ * every subscriber must ask again, and gets the key only if the registry allows it now. Messages
+ * offered from now on use the new key. 0 (REKEYED fired, @p who NULL), -EINVAL when the publisher
+ * does not encrypt, or -EOVERFLOW after generation 65535 (the chain must end: create a new
+ * publisher).
+ */
+int rly_pub_rekey(rly_pub_t *p);
 
 /** Flush (best effort) and free. NULL is allowed. */
 void rly_pub_free(rly_pub_t *p);
@@ -104,6 +217,12 @@ struct rly_pub_stats {
 	uint64_t send_errors;    /**< sendmmsg failures other than a full socket */
 	uint64_t last_seq;       /**< sequence of the last message queued */
 	uint32_t chain;
+	uint32_t key_id;         /**< current group key (generation << 16 | step); 0 when not encrypting */
+	uint64_t key_requests;   /**< KEY_REQUESTs for this chain the key holder received and checked */
+	uint64_t keys_granted;   /**< answered OK (a sealed key) */
+	uint64_t keys_denied;    /**< answered DENIED (registry does not allow the requester) */
+	uint64_t rotations;      /**< ratchet steps (rly_pub_rotate and new requesters) */
+	uint64_t rekeys;         /**< new generations (rly_pub_rekey, revocations, step 65535) */
 };
 void rly_pub_stats(const rly_pub_t *p, struct rly_pub_stats *s);
 /** The publisher's identity public key. */
@@ -138,7 +257,9 @@ struct rly_msg {
  */
 #define RLY_FOREACH_BAD_MESSAGE(X)                                                                     \
 	X(UNSIGNED, 1, "message carries no signature, and the subscriber verifies")                   \
-	X(SIGNATURE, 2, "signature does not verify with the message's publisher key")
+	X(SIGNATURE, 2, "signature does not verify with the message's publisher key")                 \
+	X(NO_KEY, 3, "encrypted, and this subscriber has no key that opens it")                        \
+	X(DECRYPT, 4, "encrypted payload does not authenticate under the key its key_id names")
 
 enum rly_bad_message {
 #define X(name, value, desc) RLY_BAD_##name = value,
@@ -183,6 +304,17 @@ struct rly_sub_callbacks {
 	 * publisher least of all. Such a message changes no chain state: it neither advances the
 	 * chain's last sequence nor reports a gap, so a forgery can neither hide a loss nor invent
 	 * one. Optional; the drop is counted in bad_sig either way.
+	 *
+	 * Encrypted messages (flags & RLY_MSG_F_ENCRYPTED) are checked in the order signature,
+	 * chain order, decryption. One that passed the first two but cannot be read comes here
+	 * with RLY_BAD_NO_KEY (anonymous subscriber; key denied; older than the key this subscriber
+	 * was given; waited for its key longer than 10 s; or pushed out of a full key-wait queue)
+	 * or RLY_BAD_DECRYPT (does not authenticate under the key its key_id names), counted in
+	 * undecryptable; @p m then shows the verified header and the ciphertext. Such a message
+	 * did advance its chain (it is no gap). Messages waiting for a key are held (256 per
+	 * chain, 4096 in all) and reach on_message in order once it arrives, as plaintext with
+	 * RLY_MSG_F_ENCRYPTED still set; a gap is reported when it is seen, which can be before
+	 * held messages from before it are delivered.
 	 */
 	void (*on_bad_message)(void *ctx, const struct rly_msg *m, int reason);
 };
@@ -212,6 +344,16 @@ struct rly_sub_opts {
 	 * to measure the network rather than the subscriber.
 	 */
 	int no_verify;
+	/*
+	 * Encrypted streams need nothing more than an identity: a subscriber with one asks the
+	 * publisher's key holder (through the relay, KEY_REQUEST signed by this identity, from the
+	 * subscription's address and with its token) for the group key of each encrypted chain it
+	 * cannot read, and derives later ratchet steps itself. Unanswered requests are resent after
+	 * 200 ms, doubling to 3.2 s; a signed DENIED stops requests for that chain for 5 s. Key
+	 * requests run in rly_sub_poll (and rly_sub_subscribe) with the heartbeats. Without an
+	 * identity every encrypted message is RLY_BAD_NO_KEY at once. Keys are zeroed on
+	 * rly_sub_free. With no_verify, encrypted messages are still decrypted (and need a key).
+	 */
 };
 
 /** Create the socket. Does not contact the relay. 0, or -errno. */
@@ -255,6 +397,9 @@ struct rly_sub_stats {
 	uint64_t resubscribes;   /**< handshakes after the first */
 	uint64_t wire_err[RLY_WIRE_ERR_MAX]; /**< malformed datagrams by reason */
 	uint64_t bad_sig;        /**< messages dropped as unsigned or with a bad signature (on_bad_message) */
+	uint64_t undecryptable;  /**< encrypted messages dropped as NO_KEY or DECRYPT */
+	uint64_t key_requests;   /**< KEY_REQUESTs sent, resends included */
+	uint64_t keys_received;  /**< KEY_RESPONSE OK accepted (signed, answering us, opened) */
 };
 void rly_sub_stats(const rly_sub_t *s, struct rly_sub_stats *st);
 /** 1 while the subscription is established, else 0. */
