@@ -146,9 +146,9 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *opts);
  * (the encryption costs far less than the signature).
  * Returns 0, RLY_BACK_PRESSURED (the message is queued; flush later), or -EMSGSIZE if the payload
  * cannot fit in one datagram (longer than rly_pub_max_payload). The queue is bounded: -EAGAIN
- * means it is full while the socket is full, so the message was not queued and took no sequence number (flush, then offer it again).
- * Any other -errno: the message was queued, but the kernel refused an earlier datagram, which was
- * dropped and counted in send_errors.
+ * means it is full while the socket is full, so the message was not queued and took no sequence
+ * number (flush, then offer it again). Any other -errno: the message was queued, but the kernel
+ * refused an earlier datagram, which was dropped and counted in send_errors.
  */
 int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len);
 
