@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "control/keyroute.h"
 #include "control/log.h"
 #include "control/ratelimit.h"
 #include "control/sub_table.h"
@@ -47,6 +48,7 @@ struct rly_ctl_subs {
 	uint8_t token_key[32];
 	struct rly_ctl_sub_table table;
 	struct rly_ctl_ratelimit rl;
+	struct rly_ctl_keys *keys; /* key holders and key requests (keyroute.c) */
 
 	/* Commands in the order they were submitted; the manager answers in that order. */
 	struct pending *pend;
@@ -315,6 +317,34 @@ static void deny(struct rly_ctl_subs *s, const struct rly_endpoint *to,
 }
 
 /*
+ * A SUBSCRIBE_SIGNED on RLY_KEY_HOLDER_PARTITION that passed its cookie and signature checks.
+ * A key holder is relay-control's business only: no dataplane command, an answer at once.
+ */
+static void on_holder_register(struct rly_ctl_subs *s, const struct rly_endpoint *src,
+			       const struct rly_ctl_sub_key *k, const struct rly_wire_subscribe *b,
+			       uint64_t request_id, uint64_t now_ms)
+{
+	uint8_t tok[RLY_COOKIE_LEN];
+	uint32_t lease = rly_be32_load(&b->lease_ms);
+
+	if (s->reg && !rly_registry_allows(s->reg, b->stream_key, b->subscriber, RLY_PERM_PUBLISH,
+					   s->unix_now())) {
+		deny(s, src, k, request_id, b->subscriber,
+		     "the stream registry grants this identity no publish permission, so it cannot "
+		     "hold the stream's keys");
+		return;
+	}
+	if (lease > s->cfg.max_lease_ms)
+		lease = s->cfg.max_lease_ms;
+	if (rly_ctl_keys_holder_add(s->keys, k, src, b->subscriber, lease, now_ms) < 0) {
+		refuse(s, src, k, request_id, RLY_SUB_TABLE_FULL);
+		return;
+	}
+	rly_ctl_subs_token(s, k->ip_be, k->udp_port_be, k->stream_key, k->partition, tok);
+	send_ack(s, src, RLY_MSG_SUB_ACK, k, request_id, RLY_SUB_OK, lease, tok);
+}
+
+/*
  * @p sig is the SUBSCRIBE_SIGNED signature, or NULL for a plain SUBSCRIBE. The cheap checks (rate
  * limit, cookie MAC) come first, so a flood of signed junk costs no signature verification.
  */
@@ -371,6 +401,14 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 		return;
 	}
 
+	/* A key holder gets keys requests on behalf of an identity, so a claim is not enough. */
+	if (partition == RLY_KEY_HOLDER_PARTITION && !sig) {
+		deny(s, src, &k, request_id, NULL,
+		     "a key holder must sign its registration (answer the challenge with "
+		     "SUBSCRIBE_SIGNED)");
+		return;
+	}
+
 	/* Only a signature proves an identity: a plain SUBSCRIBE's subscriber field is a claim. */
 	static const uint8_t anonymous[RLY_ID_LEN];
 	const uint8_t *who = anonymous;
@@ -383,6 +421,10 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 			return;
 		}
 		who = b->subscriber;
+	}
+	if (partition == RLY_KEY_HOLDER_PARTITION) {
+		on_holder_register(s, src, &k, b, request_id, now_ms);
+		return;
 	}
 	if (s->reg && !rly_registry_allows(s->reg, b->stream_key, who, RLY_PERM_SUBSCRIBE,
 					   s->unix_now())) {
@@ -431,6 +473,16 @@ static void on_heartbeat(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 			     src->udp_port_be);
 	if (!token_ok(s, &k, r))
 		return;
+	if (k.partition == RLY_KEY_HOLDER_PARTITION) {
+		/* NOT_SUBSCRIBED is how a holder learns to register again (lease ran out, or
+		 * relay-control restarted and forgot it). */
+		uint32_t lease = rly_ctl_keys_holder_renew(s->keys, &k, now_ms);
+		if (lease)
+			count(s, RLY_CTR_CTL_HEARTBEATS);
+		send_ack(s, src, RLY_MSG_HEARTBEAT_ACK, &k, request_id,
+			 lease ? RLY_SUB_OK : RLY_SUB_NOT_SUBSCRIBED, lease, NULL);
+		return;
+	}
 	sub = rly_ctl_sub_table_find(&s->table, &k);
 	if (!sub) {
 		if (log_sub(&l, RLY_LOG_DEBUG, "heartbeat_not_subscribed", &k))
@@ -472,6 +524,12 @@ static void on_unsubscribe(struct rly_ctl_subs *s, const struct rly_endpoint *sr
 			     src->udp_port_be);
 	if (!token_ok(s, &k, r))
 		return;
+	if (k.partition == RLY_KEY_HOLDER_PARTITION) {
+		int had = rly_ctl_keys_holder_remove(s->keys, &k);
+		send_ack(s, src, RLY_MSG_UNSUB_ACK, &k, request_id,
+			 had ? RLY_SUB_OK : RLY_SUB_NOT_SUBSCRIBED, 0, NULL);
+		return;
+	}
 	sub = rly_ctl_sub_table_find(&s->table, &k);
 	if (!sub) {
 		send_ack(s, src, RLY_MSG_UNSUB_ACK, &k, request_id, RLY_SUB_NOT_SUBSCRIBED, 0,
@@ -526,6 +584,14 @@ int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec
 		return 0;
 	case RLY_MSG_UNSUBSCRIBE:
 		on_unsubscribe(s, &src, (const struct rly_wire_sub_ref *)v.body);
+		return 0;
+	case RLY_MSG_KEY_REQUEST:
+		rly_ctl_keys_on_request(s->keys, rec, &src,
+					(const struct rly_wire_key_request *)v.body, now_ms);
+		return 0;
+	case RLY_MSG_KEY_RESPONSE:
+		rly_ctl_keys_on_response(s->keys, rec, &src,
+					 (const struct rly_wire_key_response *)v.body, now_ms);
 		return 0;
 	default:
 		/* Data, or a type that only a relay sends: the worker should not have punted it. */
@@ -725,8 +791,12 @@ unsigned rly_ctl_subs_revalidate(struct rly_ctl_subs *s)
 	unsigned removed = 0;
 	size_t i = 0;
 
-	if (s->reg == NULL || s->resyncing)
+	if (s->reg == NULL)
 		return 0;
+	/* Holders live in relay-control alone, so a resync in progress does not concern them. */
+	removed += rly_ctl_keys_revalidate(s->keys, s->reg, now);
+	if (s->resyncing)
+		return removed;
 	/* The expiry heap lists every entry; removing one moves another into its slot. */
 	while (i < s->table.count) {
 		struct rly_ctl_sub *sub = s->table.heap[i];
@@ -840,6 +910,54 @@ out:
 	return rc;
 }
 
+/* ---- what key routing asks about a request's source ---- */
+
+static int keys_send(void *ctx, struct rly_pkt_rec *rec)
+{
+	struct rly_ctl_subs *s = ctx;
+
+	return s->io.send(s->io.ctx, rec);
+}
+
+static int keys_rate_ok(void *ctx, uint32_t ip_be, uint64_t now_ms)
+{
+	struct rly_ctl_subs *s = ctx;
+
+	return rly_ctl_ratelimit_allow(&s->rl, ip_be, now_ms);
+}
+
+static enum rly_ctl_key_refusal keys_check_subscription(void *ctx, const struct rly_endpoint *src,
+							const struct rly_wire_key_request *r)
+{
+	static const uint8_t zero[RLY_ID_LEN];
+	struct rly_ctl_subs *s = ctx;
+	struct rly_ctl_sub_key k;
+	struct rly_ctl_sub *sub;
+	uint8_t tok[RLY_COOKIE_LEN];
+
+	rly_ctl_sub_key_make(&k, r->stream_key, rly_be32_load(&r->partition), src->ip_be,
+			     src->udp_port_be);
+	sub = rly_ctl_sub_table_find(&s->table, &k);
+	if (!sub)
+		return RLY_CTL_KEY_NO_SUBSCRIPTION;
+	rly_ctl_subs_token(s, k.ip_be, k.udp_port_be, k.stream_key, k.partition, tok);
+	if (sodium_memcmp(tok, r->token, RLY_COOKIE_LEN) != 0)
+		return RLY_CTL_KEY_BAD_TOKEN;
+	if (!sub->proven || sodium_memcmp(sub->who, zero, RLY_ID_LEN) == 0) {
+		/*
+		 * The source holds the token, so it is the subscriber, and it wants keys: it has an
+		 * identity this entry does not know (rebuilt by a resync, or subscribed without
+		 * signing). Its next heartbeat asks it to subscribe again with proof; data keeps
+		 * flowing meanwhile.
+		 */
+		sub->proven = 0;
+		return RLY_CTL_KEY_NOT_PROVEN;
+	}
+	if (memcmp(sub->who, r->requester, RLY_ID_LEN) != 0)
+		return RLY_CTL_KEY_OTHER_REQUESTER;
+	return RLY_CTL_KEY_OK;
+}
+
 /* ---- lifecycle ---- */
 
 int rly_ctl_subs_resync_begin(struct rly_ctl_subs *s, uint64_t now_ms)
@@ -877,8 +995,11 @@ unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms)
 {
 	struct rly_ctl_sub *sub;
 	struct rly_ctl_logline l;
-	unsigned n = 0;
+	unsigned n;
 
+	/* Holders' heartbeats wait with the other punted packets during a resync, so their leases
+	 * wait too; a pending key request has a deadline of its own. */
+	n = rly_ctl_keys_tick(s->keys, now_ms, !s->resyncing);
 	if (s->resyncing) {
 		/* Expiring now would act on a table we have not finished rebuilding. */
 		if (!s->resync_warned && now_ms - s->resync_started_ms > RESYNC_SLOW_MS) {
@@ -887,7 +1008,7 @@ unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms)
 			    RLY_LOG_WARN, "resync_slow",
 			    "the dataplane has not finished its table dump; still waiting");
 		}
-		return 0;
+		return n;
 	}
 	while (n < EXPIRE_PER_TICK && (sub = rly_ctl_sub_table_first(&s->table)) &&
 	       sub->expires_ms <= now_ms) {
@@ -933,6 +1054,12 @@ uint64_t rly_ctl_subs_expiry(const struct rly_ctl_subs *s, const uint8_t stream[
 void rly_ctl_subs_set_counters(struct rly_ctl_subs *s, struct rly_ctr_block *block)
 {
 	s->ctr = block ? block : &s->own_ctr;
+	rly_ctl_keys_set_counters(s->keys, s->ctr);
+}
+
+struct rly_ctl_keys *rly_ctl_subs_keys(const struct rly_ctl_subs *s)
+{
+	return s->keys;
 }
 
 const struct rly_ctr_block *rly_ctl_subs_counters(const struct rly_ctl_subs *s)
@@ -943,6 +1070,8 @@ const struct rly_ctr_block *rly_ctl_subs_counters(const struct rly_ctl_subs *s)
 int rly_ctl_subs_create(struct rly_ctl_subs **out, const struct rly_ctl_subs_cfg *cfg,
 			const uint8_t secret[RLY_CTL_SECRET_LEN], const struct rly_ctl_subs_io *io)
 {
+	struct rly_ctl_keys_cfg kcfg = RLY_CTL_KEYS_CFG_DEFAULT;
+	struct rly_ctl_keys_io kio;
 	struct rly_ctl_subs *s;
 	int rc;
 
@@ -957,6 +1086,15 @@ int rly_ctl_subs_create(struct rly_ctl_subs **out, const struct rly_ctl_subs_cfg
 	s->cfg = *cfg;
 	s->io = *io;
 	s->ctr = &s->own_ctr;
+	/* 0 in a configuration built without RLY_CTL_SUBS_CFG_DEFAULT means the default. */
+	if (cfg->key_holders_max)
+		kcfg.max_holders = cfg->key_holders_max;
+	if (cfg->key_pending_max)
+		kcfg.max_pending = cfg->key_pending_max;
+	kio = (struct rly_ctl_keys_io){.ctx = s,
+				       .send = keys_send,
+				       .rate_ok = keys_rate_ok,
+				       .check_subscription = keys_check_subscription};
 	s->unix_now = real_unix_now;
 	/* Separate keys, so a cookie can never be replayed as a token or the other way round. */
 	crypto_kdf_derive_from_key(s->cookie_key, sizeof(s->cookie_key), 1, "rlycooki", secret);
@@ -971,6 +1109,9 @@ int rly_ctl_subs_create(struct rly_ctl_subs **out, const struct rly_ctl_subs_cfg
 				 cfg->sub_rate_per_s, cfg->sub_burst);
 		goto fail;
 	}
+	if ((rc = rly_ctl_keys_create(&s->keys, &kcfg, &kio)) < 0)
+		goto fail;
+	rly_ctl_keys_set_counters(s->keys, s->ctr);
 	*out = s;
 	return 0;
 fail:
@@ -982,6 +1123,7 @@ void rly_ctl_subs_free(struct rly_ctl_subs *s)
 {
 	if (!s)
 		return;
+	rly_ctl_keys_free(s->keys);
 	rly_ctl_sub_table_close(&s->table);
 	rly_ctl_ratelimit_close(&s->rl);
 	free(s->pend);

@@ -27,6 +27,8 @@ struct rly_ctl_subs_cfg {
 	uint32_t sub_rate_per_s;   /**< SUBSCRIBEs per second per source address */
 	uint32_t sub_burst;	   /**< ... and at once */
 	uint32_t rate_slots;	   /**< sources the rate limiter tracks */
+	uint32_t key_holders_max;  /**< key holders remembered (0: 4096); more get TABLE_FULL */
+	uint32_t key_pending_max;  /**< key requests awaiting an answer (0: 4096); more: RATE_LIMITED */
 };
 
 /** Defaults of every relay-control option that feeds the service. */
@@ -34,6 +36,7 @@ struct rly_ctl_subs_cfg {
 	{                                                                                          \
 		.default_lease_ms = 60000, .max_lease_ms = 60000, .challenge_ttl_ms = 10000,       \
 		.sub_rate_per_s = 50, .sub_burst = 100, .rate_slots = 4096,                        \
+		.key_holders_max = 4096, .key_pending_max = 4096,                                  \
 	}
 
 /** How the service reaches the dataplane. */
@@ -79,6 +82,11 @@ void rly_ctl_subs_on_detach(struct rly_ctl_subs *s);
 
 /** Timers: remove subscriptions whose lease passed (SUB_DEL). Returns the work done. */
 unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms);
+
+struct rly_ctl_keys;
+/** The key routing the service feeds (key holders on RLY_KEY_HOLDER_PARTITION, KEY_REQUEST,
+ * KEY_RESPONSE); owned by the service. */
+struct rly_ctl_keys *rly_ctl_subs_keys(const struct rly_ctl_subs *s);
 
 /** Subscriptions in the table. */
 size_t rly_ctl_subs_count(const struct rly_ctl_subs *s);
