@@ -82,6 +82,10 @@ static void usage(FILE *out)
 	    "                          public), and the dataplane forwards only publishers with the\n"
 	    "                          publish permission. Files are watched and reloaded on change.\n"
 	    "                          Without it, anyone may subscribe and publish.\n"
+	    "  --key-holders-max N     key holders (publishers handing out group keys) remembered;\n"
+	    "                          more registrations get TABLE_FULL (default 4096)\n"
+	    "  --key-pending-max N     forwarded key requests awaiting an answer (5 s each); more\n"
+	    "                          are answered RATE_LIMITED (default 4096)\n"
 	    "  --exit-with-relay       exit when the relay stops or dies (status 0 if it stopped, "
 	    "1 if\n"
 	    "                          it died) instead of waiting for it to come back\n"
@@ -139,6 +143,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_EXIT_WITH_RELAY,
 	OPT_REGISTRY,
+	OPT_KEY_HOLDERS_MAX,
+	OPT_KEY_PENDING_MAX,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -154,6 +160,8 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"exit-with-relay", no_argument, NULL, OPT_EXIT_WITH_RELAY},
     {"registry", required_argument, NULL, OPT_REGISTRY},
+    {"key-holders-max", required_argument, NULL, OPT_KEY_HOLDERS_MAX},
+    {"key-pending-max", required_argument, NULL, OPT_KEY_PENDING_MAX},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -214,6 +222,16 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 			break;
 		case OPT_REGISTRY:
 			o->registry_dir = optarg;
+			break;
+		case OPT_KEY_HOLDERS_MAX:
+			if (parse_u32("--key-holders-max", optarg, 1, 1u << 20,
+				      &o->subs.key_holders_max) < 0)
+				return 1;
+			break;
+		case OPT_KEY_PENDING_MAX:
+			if (parse_u32("--key-pending-max", optarg, 1, 1u << 20,
+				      &o->subs.key_pending_max) < 0)
+				return 1;
 			break;
 		case OPT_HELP:
 			usage(stdout);

@@ -19,6 +19,7 @@
 
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <sodium.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -385,6 +386,68 @@ Test(control_process, lease_without_heartbeats_is_removed_and_counted)
 	cr_assert_eq(wait_exit(a), 0);
 }
 
+/* The subscribe body a key holder at 10.1.2.4:41000 sends, signed by @p pk/@p sk when @p ch. */
+static void holder_punt(struct rly_pkt_rec *rec, const struct rly_wire_challenge *ch,
+			const uint8_t *pk, const uint8_t *sk)
+{
+	struct rly_wire_subscribe_signed ss;
+	uint8_t msg[sizeof(RLY_SUBSCRIBE_SIG_CONTEXT) - 1 + sizeof(ss.sub)];
+
+	memset(&ss, 0, sizeof(ss));
+	memcpy(ss.sub.stream_key, tc_stream, RLY_STREAM_KEY_LEN);
+	rly_be32_store(&ss.sub.partition, RLY_KEY_HOLDER_PARTITION);
+	rly_be32_store(&ss.sub.lease_ms, 30000);
+	rly_be64_store(&ss.sub.request_id, 7);
+	memcpy(ss.sub.subscriber, pk, RLY_ID_LEN);
+	if (!ch) {
+		tc_punt(rec, RLY_MSG_SUBSCRIBE, &ss.sub, "10.1.2.4", 41000);
+		return;
+	}
+	ss.sub.issued_ms = ch->issued_ms;
+	memcpy(ss.sub.cookie, ch->cookie, RLY_COOKIE_LEN);
+	memcpy(msg, RLY_SUBSCRIBE_SIG_CONTEXT, sizeof(RLY_SUBSCRIBE_SIG_CONTEXT) - 1);
+	memcpy(msg + sizeof(RLY_SUBSCRIBE_SIG_CONTEXT) - 1, &ss.sub, sizeof(ss.sub));
+	crypto_sign_detached(ss.sig, NULL, msg, sizeof(msg), sk);
+	tc_punt(rec, RLY_MSG_SUBSCRIBE_SIGNED, &ss, "10.1.2.4", 41000);
+}
+
+Test(control_process, a_key_holder_registers_without_a_dataplane_command_and_expires)
+{
+	uint8_t pk[RLY_ID_LEN], sk[64];
+	struct rly_pkt_rec rec, out;
+	struct rly_cmd c;
+
+	cr_assert_geq(sodium_init(), 0);
+	crypto_sign_keypair(pk, sk);
+	const char *const args[] = {"--max-lease-ms", "300", NULL};
+	pid_t a = spawn("a", args);
+	serve_dump(NULL, 0, 0);
+
+	holder_punt(&rec, NULL, pk, sk);
+	put_punt(0, &rec);
+	cr_assert_eq(wait_tx(&out), 0, "no CHALLENGE");
+	const struct rly_wire_challenge *ch = tc_body(&out, RLY_MSG_CHALLENGE);
+	cr_assert_not_null(ch);
+	struct rly_wire_challenge chc = *ch;
+	holder_punt(&rec, &chc, pk, sk);
+	put_punt(0, &rec);
+	cr_assert_eq(wait_tx(&out), 0, "no SUB_ACK");
+	const struct rly_wire_ack *ack = tc_body(&out, RLY_MSG_SUB_ACK);
+	cr_assert_not_null(ack);
+	cr_assert_eq(rly_be16_load(&ack->status), RLY_SUB_OK);
+	cr_assert_eq(rly_be32_load(&ack->lease_ms), 300);
+	cr_assert_eq(wait_log("a", "\"event\":\"key_holder_added\""), 0);
+	cr_assert_eq(control_ctr(RLY_CTR_CTL_KEY_HOLDERS), 1);
+
+	/* Let the lease run out; the only commands ever seen are the attach's admission ones. */
+	cr_assert_eq(wait_log("a", "\"reason\":\"expired\""), 0);
+	cr_assert_eq(control_ctr(RLY_CTR_CTL_KEY_HOLDERS), 0);
+	while (rte_ring_dequeue_elem(rly_shm_cmd_ring(&relay), &c, sizeof(c)) == 0)
+		cr_assert_geq(c.op, RLY_CMD_ADMIT_MODE, "a key holder made command op %u", c.op);
+	kill(a, SIGINT);
+	cr_assert_eq(wait_exit(a), 0);
+}
+
 Test(control_process, relay_restart_is_detected_and_the_new_relay_resynced)
 {
 	pid_t a = spawn("a", NULL);
@@ -462,7 +525,7 @@ Test(control_process, bad_options_are_refused_and_help_lists_every_option)
 	const char *opts[] = {
 	    "--instance",    "--default-lease-ms", "--max-lease-ms",	"--challenge-ttl-ms",
 	    "--secret-file", "--log-level",	   "--exit-with-relay", "--help",
-	    "--version"};
+	    "--version",	   "--registry",	   "--key-holders-max", "--key-pending-max"};
 	for (unsigned i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		cr_assert_not_null(strstr(slurp("c", "out"), opts[i]), "--help misses %s", opts[i]);
 }
