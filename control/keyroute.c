@@ -209,12 +209,13 @@ int rly_ctl_keys_holder_add(struct rly_ctl_keys *k, const struct rly_ctl_sub_key
 }
 
 uint32_t rly_ctl_keys_holder_renew(struct rly_ctl_keys *k, const struct rly_ctl_sub_key *key,
-				   uint64_t now_ms)
+				   const struct rly_endpoint *ep, uint64_t now_ms)
 {
 	struct rly_ctl_holder *h = rly_ctl_holder_table_find(&k->holders, key);
 
 	if (!h)
 		return 0;
+	h->ep = *ep;
 	rly_ctl_holder_table_renew(&k->holders, h, now_ms + h->lease_ms);
 	return h->lease_ms;
 }
@@ -365,9 +366,8 @@ static void refuse(struct rly_ctl_keys *k, const struct rly_endpoint *src,
  * The checks run cheapest first and in the order of docs/encryption.md section 3, so a spoofed
  * or unauthenticated source never costs a signature verification and never gets an answer.
  */
-void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_pkt_rec *rec,
-			     const struct rly_endpoint *src, const struct rly_wire_key_request *r,
-			     uint64_t now_ms)
+void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_endpoint *src,
+			     const struct rly_wire_key_request *r, uint64_t now_ms)
 {
 	struct rly_ctl_holder *to[RLY_CTL_KEYS_FANOUT];
 	struct rly_wire_key_request fwd;
@@ -377,7 +377,6 @@ void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_pkt_rec *r
 	uint64_t request_id = rly_be64_load(&r->request_id);
 	unsigned n;
 
-	(void)rec;
 	if (!k->io.rate_ok(k->io.ctx, src->ip_be, now_ms)) {
 		refuse(k, src, r, RLY_CTL_KEY_RATE_LIMITED);
 		return;

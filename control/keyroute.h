@@ -93,9 +93,12 @@ void rly_ctl_keys_set_counters(struct rly_ctl_keys *k, struct rly_ctr_block *blo
 int rly_ctl_keys_holder_add(struct rly_ctl_keys *k, const struct rly_ctl_sub_key *key,
 			    const struct rly_endpoint *ep, const uint8_t who[RLY_ID_LEN],
 			    uint32_t lease_ms, uint64_t now_ms);
-/** HEARTBEAT: renew the holder at @p key. Its lease in ms, or 0 when there is no such holder. */
+/**
+ * HEARTBEAT: renew the holder at @p key, now reached at @p ep (a restarted relay may see it on
+ * another port or behind another MAC). Its lease in ms, or 0 when there is no such holder.
+ */
 uint32_t rly_ctl_keys_holder_renew(struct rly_ctl_keys *k, const struct rly_ctl_sub_key *key,
-				   uint64_t now_ms);
+				   const struct rly_endpoint *ep, uint64_t now_ms);
 /** UNSUBSCRIBE: remove the holder at @p key. 1 if there was one, else 0. */
 int rly_ctl_keys_holder_remove(struct rly_ctl_keys *k, const struct rly_ctl_sub_key *key);
 /**
@@ -106,13 +109,15 @@ unsigned rly_ctl_keys_revalidate(struct rly_ctl_keys *k, const struct rly_regist
 				 uint64_t unix_now);
 
 /**
- * A KEY_REQUEST (body @p r inside the punted record @p rec) from @p src: checked, then forwarded
- * to the publisher's holders, or answered UNAVAILABLE / RATE_LIMITED, or dropped (counted).
+ * A KEY_REQUEST (parsed body @p r) from @p src: checked, then forwarded to the publisher's
+ * holders, or answered UNAVAILABLE / RATE_LIMITED, or dropped (counted).
  */
-void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_pkt_rec *rec,
-			     const struct rly_endpoint *src, const struct rly_wire_key_request *r,
-			     uint64_t now_ms);
-/** A KEY_RESPONSE from @p src: forwarded unchanged to the subscriber waiting for it, or dropped. */
+void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_endpoint *src,
+			     const struct rly_wire_key_request *r, uint64_t now_ms);
+/**
+ * A KEY_RESPONSE (parsed body @p r of the punted datagram @p rec) from @p src: @p rec's datagram
+ * forwarded unchanged to the subscriber waiting for it, or dropped (counted).
+ */
 void rly_ctl_keys_on_response(struct rly_ctl_keys *k, const struct rly_pkt_rec *rec,
 			      const struct rly_endpoint *src, const struct rly_wire_key_response *r,
 			      uint64_t now_ms);

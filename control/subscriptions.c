@@ -476,7 +476,7 @@ static void on_heartbeat(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 	if (k.partition == RLY_KEY_HOLDER_PARTITION) {
 		/* NOT_SUBSCRIBED is how a holder learns to register again (lease ran out, or
 		 * relay-control restarted and forgot it). */
-		uint32_t lease = rly_ctl_keys_holder_renew(s->keys, &k, now_ms);
+		uint32_t lease = rly_ctl_keys_holder_renew(s->keys, &k, src, now_ms);
 		if (lease)
 			count(s, RLY_CTR_CTL_HEARTBEATS);
 		send_ack(s, src, RLY_MSG_HEARTBEAT_ACK, &k, request_id,
@@ -586,8 +586,8 @@ int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec
 		on_unsubscribe(s, &src, (const struct rly_wire_sub_ref *)v.body);
 		return 0;
 	case RLY_MSG_KEY_REQUEST:
-		rly_ctl_keys_on_request(s->keys, rec, &src,
-					(const struct rly_wire_key_request *)v.body, now_ms);
+		rly_ctl_keys_on_request(s->keys, &src, (const struct rly_wire_key_request *)v.body,
+					now_ms);
 		return 0;
 	case RLY_MSG_KEY_RESPONSE:
 		rly_ctl_keys_on_response(s->keys, rec, &src,

@@ -378,6 +378,7 @@ Test(control_keys, a_holder_heartbeat_renews_and_an_unknown_holder_is_told_to_re
 	holder("10.0.1.1", &pub, tok);
 	tc_ref(&rec, RLY_MSG_HEARTBEAT, "10.0.1.1", 7000, HOLDER, 9, tok);
 	memcpy(rec.data + sizeof(struct rly_wire_dgram_hdr), key, RLY_STREAM_KEY_LEN);
+	rec.port_id = 1; /* e.g. a restarted relay sees it on another port */
 	sent = dp.n_sent;
 	feed(&rec, 6000);
 	cr_assert_eq(dp.n_sent, sent + 1);
@@ -386,8 +387,23 @@ Test(control_keys, a_holder_heartbeat_renews_and_an_unknown_holder_is_told_to_re
 	cr_assert_eq(rly_be16_load(&a->status), RLY_SUB_OK);
 	cr_assert_eq(rly_be32_load(&a->lease_ms), 10000);
 	cr_assert_eq(rly_ctl_keys_holder_expiry(rly_ctl_subs_keys(subs), &hk), 16000);
-	cr_assert_eq(rly_ctl_subs_tick(subs, 12000), 0, "renewed: not expired at the old lease");
-	cr_assert_eq(rly_ctl_keys_holders(rly_ctl_subs_keys(subs)), 1);
+	cr_assert_eq(dp.sent[sent].port_id, 1);
+
+	/* Requests now go where the heartbeat came from. */
+	struct rly_wire_key_request kr;
+	uint8_t sub_tok[RLY_COOKIE_LEN];
+	subscriber("10.0.0.1", &alice, sub_tok);
+	request(&kr, &alice, 1, sub_tok);
+	sent = dp.n_sent;
+	send_request(&kr, "10.0.0.1", 5000, 6000);
+	cr_assert_eq(dp.n_sent, sent + 1);
+	cr_assert_eq(dp.sent[sent].ip_be, tc_ip("10.0.1.1"));
+	cr_assert_eq(dp.sent[sent].port_id, 1);
+
+	/* The holder's first lease ended at 11001; the subscriber's ends at 11002. */
+	cr_assert_eq(rly_ctl_subs_tick(subs, 11001), 1, "the request's timeout, nothing else");
+	cr_assert_eq(ctr(RLY_CTR_CTL_KEY_TIMEOUTS), 1);
+	cr_assert_eq(rly_ctl_keys_holders(rly_ctl_subs_keys(subs)), 1, "renewed: still there");
 
 	/* A wrong token: silence. */
 	tc_ref(&rec, RLY_MSG_HEARTBEAT, "10.0.1.1", 7000, HOLDER, 9, bad);
@@ -405,7 +421,7 @@ Test(control_keys, a_holder_heartbeat_renews_and_an_unknown_holder_is_told_to_re
 	cr_assert_eq(dp.n_sent, sent + 1);
 	a = tc_body(&dp.sent[sent], RLY_MSG_HEARTBEAT_ACK);
 	cr_assert_eq(rly_be16_load(&a->status), RLY_SUB_NOT_SUBSCRIBED);
-	cr_assert_eq(dp.n_cmds, 0);
+	cr_assert_eq(dp.n_cmds, 1, "the subscriber's SUB_ADD only");
 }
 
 Test(control_keys, expiry_and_unsubscribe_remove_holders_and_the_gauge_follows)
