@@ -17,44 +17,11 @@
 
 #include <sodium.h>
 
-#include "client/internal.h"
+#include "client/pub.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "security/e2e.h"
 #include "security/msgsig.h"
-
-/* Datagrams per sendmmsg; datagram slots queued (a power of two; one is the open datagram). */
-#define PUB_VEC		  64u
-#define PUB_QUEUE	  256u
-#define PUB_DGRAM_DEFAULT RLY_WIRE_DGRAM_FOR_MTU(1500u)
-#define HDR_LEN		  sizeof(struct rly_wire_dgram_hdr)
-#define MSG_LEN		  sizeof(struct rly_wire_msg_hdr)
-#define SIG_LEN		  RLY_WIRE_SIG_LEN
-/* Every message, signature included, costs this much room besides its payload. */
-#define MSG_OVERHEAD (MSG_LEN + SIG_LEN)
-
-struct dgram {
-	uint8_t *buf;
-	uint16_t len;	/* bytes used, datagram header included */
-	uint16_t count; /* messages in it */
-};
-
-struct rly_pub {
-	int fd;
-	char relay[CLIENT_ADDR_STRLEN];
-	uint32_t dgram_max;
-	uint32_t msgs_per_dgram;
-	uint64_t seq;
-	/* Fields that never change from one message to the next, copied as a block. */
-	struct rly_wire_msg_hdr tmpl;
-	struct rly_identity id;
-	uint32_t head;
-	uint32_t closed;
-	struct dgram q[PUB_QUEUE];
-	struct mmsghdr vec[PUB_VEC];
-	struct iovec iov[PUB_VEC];
-	struct rly_pub_stats st;
-	uint8_t *mem;
-};
 
 static struct dgram *open_dgram(rly_pub_t *p)
 {
@@ -139,19 +106,30 @@ static int worse(int a, int b)
 	return a < 0 ? a : b < 0 ? b : a > b ? a : b;
 }
 
+size_t rly_pub_max_payload(const rly_pub_t *p)
+{
+	return p->dgram_max - HDR_LEN - p->overhead;
+}
+
 int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len)
 {
-	struct dgram *d = open_dgram(p);
+	struct dgram *d;
 	struct rly_wire_msg_hdr *h;
+	uint64_t now = rly_real_ns();
 	int rc = 0;
 
-	if (len > RLY_WIRE_MAX_PAYLOAD(p->dgram_max, SIG_LEN))
-		return rly_err_set(
-		    EMSGSIZE,
-		    "payload of %zu bytes does not fit one %u-byte datagram (at most %zu, signed)",
-		    len, p->dgram_max, (size_t)RLY_WIRE_MAX_PAYLOAD(p->dgram_max, SIG_LEN));
+	if (len > rly_pub_max_payload(p))
+		return rly_err_set(EMSGSIZE,
+				   "payload of %zu bytes does not fit one %u-byte datagram (at most "
+				   "%zu, signed%s)",
+				   len, p->dgram_max, rly_pub_max_payload(p),
+				   p->keys.on ? " and encrypted: the 16-byte tag takes room too" : "");
+	/* Before the message is written: answering a new requester may rotate the key. */
+	if (p->keys.on)
+		pub_keys_service(p, now);
+	d = open_dgram(p);
 	if (d->count > 0 &&
-	    (d->count >= p->msgs_per_dgram || d->len + MSG_OVERHEAD + len > p->dgram_max)) {
+	    (d->count >= p->msgs_per_dgram || d->len + p->overhead + len > p->dgram_max)) {
 		if (p->closed == PUB_QUEUE - 1) {
 			rc = send_closed(p);
 			if (p->closed == PUB_QUEUE - 1)
@@ -170,18 +148,25 @@ int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len)
 	memcpy(h, &p->tmpl, sizeof(*h));
 	rly_be64_store(&h->seq, p->seq + 1);
 	rly_be64_store(&h->prev_seq, p->seq);
-	rly_be64_store(&h->timestamp_ns, rly_real_ns());
-	rly_be16_store(&h->payload_len, (uint16_t)len);
+	rly_be64_store(&h->timestamp_ns, now);
 	if (len)
 		memcpy(d->buf + d->len + MSG_LEN, payload, len);
+	if (p->keys.on) {
+		/* Encrypt, then sign (docs/encryption.md section 2): the header, with key_id and
+		 * the longer payload_len, is the ciphertext's associated data. */
+		rly_be16_store(&h->payload_len, (uint16_t)(len + RLY_MSG_TAG_LEN));
+		rly_msg_encrypt(h, p->keys.key);
+	} else {
+		rly_be16_store(&h->payload_len, (uint16_t)len);
+	}
 	rly_msg_sign(&p->id, h);
-	d->len = (uint16_t)(d->len + MSG_OVERHEAD + len);
+	d->len = (uint16_t)(d->len + p->overhead + len);
 	d->count++;
 	p->st.last_seq = ++p->seq;
 
 	/* Close a datagram as soon as it is full, so a flush never waits on the next offer. With
 	 * no free slot it stays open; the check above closes it on the next offer. */
-	if ((d->count >= p->msgs_per_dgram || d->len + MSG_OVERHEAD > p->dgram_max) &&
+	if ((d->count >= p->msgs_per_dgram || d->len + p->overhead > p->dgram_max) &&
 	    p->closed < PUB_QUEUE - 1)
 		close_open(p);
 	if (p->closed >= PUB_VEC)
@@ -193,6 +178,8 @@ int rly_pub_flush(rly_pub_t *p)
 {
 	int rc = 0;
 
+	if (p->keys.on)
+		pub_keys_service(p, rly_real_ns());
 	if (open_dgram(p)->count > 0) {
 		if (p->closed == PUB_QUEUE - 1)
 			rc = send_closed(p);
@@ -250,6 +237,16 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *o)
 	rly_be16_store(&p->tmpl.content_type, o->content_type);
 	rly_be16_store(&p->tmpl.flags, RLY_MSG_F_SIGNED);
 	rly_be16_store(&p->tmpl.sig_len, SIG_LEN);
+	p->overhead = MSG_OVERHEAD;
+	if (o->encrypt) {
+		p->overhead += RLY_MSG_TAG_LEN;
+		rly_be16_store(&p->tmpl.flags, RLY_MSG_F_SIGNED | RLY_MSG_F_ENCRYPTED);
+	}
+	if (p->dgram_max < HDR_LEN + p->overhead) {
+		rc = rly_err_set(EINVAL, "dgram_max %u leaves no room for one encrypted message",
+				 p->dgram_max);
+		goto fail;
+	}
 
 	p->mem = malloc((size_t)PUB_QUEUE * p->dgram_max);
 	if (p->mem == NULL) {
@@ -268,6 +265,8 @@ int rly_pub_create(rly_pub_t **out, const struct rly_pub_opts *o)
 		p->fd = rc;
 		client_addr_str(&peer, p->relay);
 	}
+	if (o->encrypt && (rc = pub_keys_init(p, o)) < 0)
+		goto fail;
 	*out = p;
 	return 0;
 fail:
@@ -284,6 +283,7 @@ void rly_pub_free(rly_pub_t *p)
 		(void)rly_pub_flush(p);
 		close(p->fd);
 	}
+	pub_keys_close(p);
 	sodium_memzero(&p->id, sizeof(p->id));
 	free(p->mem);
 	free(p);

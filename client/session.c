@@ -236,7 +236,7 @@ void session_on_control(rly_sub_t *s, const struct rly_wire_view *v, uint64_t no
 	}
 }
 
-void session_run_timers(rly_sub_t *s, uint64_t now_ns)
+static void run_session_timers(rly_sub_t *s, uint64_t now_ns)
 {
 	struct session *x = &s->sess;
 
@@ -269,7 +269,14 @@ void session_run_timers(rly_sub_t *s, uint64_t now_ns)
 	}
 }
 
-uint64_t session_next_due(const rly_sub_t *s)
+/* Key requests share this path so that whatever drives heartbeats also drives them. */
+void session_run_timers(rly_sub_t *s, uint64_t now_ns)
+{
+	run_session_timers(s, now_ns);
+	keys_run_timers(s, now_ns);
+}
+
+static uint64_t session_due(const rly_sub_t *s)
 {
 	const struct session *x = &s->sess;
 	uint64_t lost_at;
@@ -286,4 +293,11 @@ uint64_t session_next_due(const rly_sub_t *s)
 	default:
 		return UINT64_MAX;
 	}
+}
+
+uint64_t session_next_due(const rly_sub_t *s)
+{
+	uint64_t a = session_due(s), b = keys_next_due(s);
+
+	return a < b ? a : b;
 }

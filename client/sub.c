@@ -25,9 +25,8 @@
 /* Receive batches per rly_sub_poll turn, so a flood cannot starve the heartbeat timer. */
 #define SUB_BATCHES_PER_POLL 8
 
-/* Fill @p m from the validated message at @p h. */
-static void describe(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
-		     struct rly_msg *m)
+void sub_describe(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
+		  struct rly_msg *m)
 {
 	m->stream_key = h->stream_key;
 	m->partition = s->partition;
@@ -46,6 +45,35 @@ static void describe(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t re
 	m->sig_len = rly_be16_load(&h->sig_len);
 }
 
+void sub_deliver(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
+		 const uint8_t *payload, uint16_t payload_len)
+{
+	struct rly_msg m;
+
+	s->st.msgs++;
+	s->delivered++;
+	if (s->cb.on_message == NULL)
+		return;
+	sub_describe(s, h, recv_ns, &m);
+	m.payload = payload;
+	m.payload_len = payload_len;
+	s->cb.on_message(s->cb.ctx, &m);
+}
+
+void sub_report_bad(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns, int reason)
+{
+	struct rly_msg m;
+
+	if (reason == RLY_BAD_NO_KEY || reason == RLY_BAD_DECRYPT)
+		s->st.undecryptable++;
+	else
+		s->st.bad_sig++;
+	if (s->cb.on_bad_message == NULL)
+		return;
+	sub_describe(s, h, recv_ns, &m);
+	s->cb.on_bad_message(s->cb.ctx, &m, reason);
+}
+
 /*
  * 0 if the message may be used, else the reason to drop it. Verification comes before the chain
  * table is even looked at: a forged message must not insert (and so evict) a chain entry, move a
@@ -62,7 +90,8 @@ static int refuse(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, const st
 	return 0;
 }
 
-static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_ns)
+static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_ns,
+		    uint64_t mono_ns)
 {
 	const struct rly_wire_msg_hdr *h;
 	size_t off = 0;
@@ -77,12 +106,10 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 			s->st.foreign++;
 			continue;
 		}
-		describe(s, h, recv_ns, &m);
+		sub_describe(s, h, recv_ns, &m);
 		bad = refuse(s, h, &m);
 		if (bad) {
-			s->st.bad_sig++;
-			if (s->cb.on_bad_message)
-				s->cb.on_bad_message(s->cb.ctx, &m, bad);
+			sub_report_bad(s, h, recv_ns, bad);
 			continue;
 		}
 		c = client_chains_get(&s->chains, h->publisher, m.chain, &created);
@@ -105,6 +132,12 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 				s->cb.on_gap(s->cb.ctx, &g);
 		}
 		c->last_seq = m.seq;
+		/* Decryption comes last: an encrypted message is the publisher's (signature) and
+		 * in order (chain) before it may cost a decryption or a key request. */
+		if (m.flags & RLY_MSG_F_ENCRYPTED) {
+			keys_on_message(s, h, recv_ns, mono_ns);
+			continue;
+		}
 		s->st.msgs++;
 		s->delivered++;
 		if (s->cb.on_message)
@@ -125,10 +158,23 @@ static void on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv
 	}
 	s->st.dgrams++;
 	s->st.bytes += len;
-	if (v.type == RLY_MSG_DATA)
-		on_data(s, &v, recv_ns);
-	else
+	switch (v.type) {
+	case RLY_MSG_DATA:
+		/* A key holder is subscribed to a partition nobody publishes on: whatever data
+		 * reaches it is not its business. */
+		if (s->on_key_request == NULL)
+			on_data(s, &v, recv_ns, mono_ns);
+		return;
+	case RLY_MSG_KEY_RESPONSE:
+		keys_on_response(s, (const void *)v.body, mono_ns);
+		return;
+	case RLY_MSG_KEY_REQUEST:
+		if (s->on_key_request)
+			s->on_key_request(s->key_request_ctx, (const void *)v.body);
+		return;
+	default:
 		session_on_control(s, &v, mono_ns);
+	}
 }
 
 /* One recvmmsg batch. Returns datagrams received (0: none waiting), or -errno. */
@@ -160,15 +206,13 @@ static int recv_batch(rly_sub_t *s)
 	return n;
 }
 
-typedef int (*stop_fn)(const rly_sub_t *s);
-
 static int stop_never(const rly_sub_t *s)
 {
 	(void)s;
 	return 0;
 }
 
-static int stop_handshake_over(const rly_sub_t *s)
+int sub_stop_handshake_over(const rly_sub_t *s)
 {
 	return s->sess.state != SESS_CHALLENGE_WAIT && s->sess.state != SESS_ACK_WAIT;
 }
@@ -178,11 +222,7 @@ static int stop_unsub_over(const rly_sub_t *s)
 	return s->sess.state != SESS_UNSUB_WAIT;
 }
 
-/*
- * Receive, deliver and run timers until @p stop says so, or (for rly_sub_poll, @p stop_on_data)
- * a pass received something, or @p deadline_ns (CLOCK_MONOTONIC) passes. Returns 0 or -errno.
- */
-static int pump(rly_sub_t *s, uint64_t deadline_ns, stop_fn stop, int stop_on_data)
+int sub_pump(rly_sub_t *s, uint64_t deadline_ns, sub_stop_fn stop, int stop_on_data)
 {
 	for (;;) {
 		uint64_t now, wake;
@@ -228,7 +268,7 @@ int rly_sub_poll(rly_sub_t *s, int timeout_ms)
 	int rc;
 
 	s->delivered = 0;
-	rc = pump(s, deadline_after(timeout_ms), stop_never, 1);
+	rc = sub_pump(s, deadline_after(timeout_ms), stop_never, 1);
 	return rc < 0 ? rc : s->delivered;
 }
 
@@ -241,7 +281,7 @@ int rly_sub_subscribe(rly_sub_t *s, int timeout_ms)
 		return 0;
 	rly_stream_key_format(s->stream_key, key);
 	session_start(s, 0, rly_mono_ns());
-	rc = pump(s, deadline_after(timeout_ms), stop_handshake_over, 0);
+	rc = sub_pump(s, deadline_after(timeout_ms), sub_stop_handshake_over, 0);
 	if (rc < 0)
 		return rly_err_wrap("subscribe %s stream %s/%u", s->relay, key, s->partition);
 	switch (s->sess.state) {
@@ -269,7 +309,7 @@ int rly_sub_unsubscribe(rly_sub_t *s, int timeout_ms)
 
 	if (rc < 0)
 		return rc;
-	rc = pump(s, deadline_after(timeout_ms), stop_unsub_over, 0);
+	rc = sub_pump(s, deadline_after(timeout_ms), stop_unsub_over, 0);
 	if (rc < 0)
 		return rly_err_wrap("unsubscribe from %s", s->relay);
 	if (s->sess.state == SESS_UNSUB_WAIT) {
@@ -326,6 +366,9 @@ int rly_sub_create(rly_sub_t **out, const struct rly_sub_opts *o)
 	rc = client_chains_init(&s->chains, CLIENT_CHAINS_SLOTS);
 	if (rc < 0)
 		goto fail;
+	rc = keys_init(s);
+	if (rc < 0)
+		goto fail;
 	s->bufs = malloc((size_t)SUB_BATCH * SUB_BUF);
 	if (s->bufs == NULL) {
 		rc = rly_err_set(ENOMEM, "no memory for receive buffers");
@@ -358,6 +401,7 @@ void rly_sub_free(rly_sub_t *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	client_chains_close(&s->chains);
+	keys_close(s);
 	free(s->bufs);
 	sodium_memzero(&s->id, sizeof(s->id));
 	free(s);

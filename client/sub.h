@@ -53,6 +53,51 @@ struct session {
 	unsigned status;      /* last non-OK status received */
 };
 
+/* Encrypted chains (client/sub_keys.c, docs/encryption.md section 3). */
+#define SUB_KEY_CHAINS	     256u   /* encrypted publisher chains with key state */
+#define SUB_KEY_HELD_CHAIN   256u   /* messages held per chain while its key is asked for */
+#define SUB_KEY_HELD_ALL     4096u  /* ... and in all */
+#define SUB_KEY_MAX_DERIVE   4096u  /* ratchet steps derived for one message; more: ask */
+#define SUB_KEY_RTO_FIRST_MS 200u
+#define SUB_KEY_RTO_MAX_MS   3200u
+#define SUB_KEY_GIVE_UP_MS   10000u /* held messages are reported NO_KEY after this */
+#define SUB_KEY_DENIED_MS    5000u  /* no requests for a chain after a signed DENIED */
+
+/* A copy of one message waiting for its chain's key. */
+struct held_msg {
+	struct held_msg *next;
+	uint64_t recv_ns;
+	uint32_t len;
+	uint8_t bytes[];
+};
+
+struct key_chain {
+	uint8_t publisher[RLY_ID_LEN];
+	uint32_t chain;
+	int used;
+	int have_key;
+	uint32_t key_id; /* of key: the newest step derived so far */
+	uint8_t key[RLY_GROUP_KEY_LEN];
+	int waiting;	 /* a KEY_REQUEST is outstanding */
+	uint32_t want_id;
+	uint64_t request_id;
+	uint64_t first_ns; /* CLOCK_MONOTONIC: when the request started */
+	uint64_t next_ns;  /* next resend */
+	uint64_t rto_ns;
+	uint64_t denied_until_ns;
+	uint64_t last_use;
+	struct held_msg *head, *tail;
+	uint32_t held;
+};
+
+struct sub_keys {
+	struct key_chain *kc; /* SUB_KEY_CHAINS entries */
+	uint32_t waiting;     /* entries with waiting set */
+	uint32_t held;	      /* messages held in all chains */
+	uint64_t tick;
+	uint8_t *plain; /* decryption scratch, SUB_BUF bytes */
+};
+
 struct rly_sub {
 	int fd;
 	char relay[CLIENT_ADDR_STRLEN];
@@ -69,6 +114,11 @@ struct rly_sub {
 	struct client_chains chains;
 	struct session sess;
 	int delivered; /* messages delivered during the current receive pass */
+	struct sub_keys keys;
+	/* Set when this object is an encrypting publisher's key holder (client/pub_keys.c): it
+	 * takes KEY_REQUESTs there and ignores data. */
+	void (*on_key_request)(void *ctx, const struct rly_wire_key_request *r);
+	void *key_request_ctx;
 	uint8_t *bufs;
 	struct iovec iov[SUB_BATCH];
 	struct mmsghdr vec[SUB_BATCH];
@@ -86,5 +136,31 @@ void session_run_timers(rly_sub_t *s, uint64_t now_ns);
 uint64_t session_next_due(const rly_sub_t *s);
 /* Forget the handshake or unsubscribe in progress (the caller gave up waiting). */
 void session_abandon(rly_sub_t *s);
+
+/* The message at @p h as an rly_msg (payload as received). */
+void sub_describe(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
+		  struct rly_msg *m);
+/* Deliver a message that passed every check, with @p payload in place of the received one. */
+void sub_deliver(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
+		 const uint8_t *payload, uint16_t payload_len);
+/* Report a message the subscriber refuses (enum rly_bad_message) to on_bad_message. */
+void sub_report_bad(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns, int reason);
+
+typedef int (*sub_stop_fn)(const rly_sub_t *s);
+/* Receive, deliver and run timers until @p stop says so, or (@p stop_on_data) a pass received
+ * something, or @p deadline_ns (CLOCK_MONOTONIC) passes. 0 or -errno. */
+int sub_pump(rly_sub_t *s, uint64_t deadline_ns, sub_stop_fn stop, int stop_on_data);
+/* Stop condition of sub_pump: no handshake in progress. */
+int sub_stop_handshake_over(const rly_sub_t *s);
+
+/* client/sub_keys.c: key state of encrypted chains. */
+int keys_init(rly_sub_t *s);
+void keys_close(rly_sub_t *s);
+/* An encrypted message that passed the signature and chain-order checks. */
+void keys_on_message(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
+		     uint64_t now_ns);
+void keys_on_response(rly_sub_t *s, const struct rly_wire_key_response *r, uint64_t now_ns);
+void keys_run_timers(rly_sub_t *s, uint64_t now_ns);
+uint64_t keys_next_due(const rly_sub_t *s);
 
 #endif

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <sodium.h>
 
+#include "security/e2e.h"
 #include "security/msgsig.h"
 
 #define ADD(r, field) __atomic_add_fetch(&(r)->field, 1, __ATOMIC_SEQ_CST)
@@ -20,7 +21,7 @@
 static void reply(struct fake_relay *r, const struct sockaddr_in *to, unsigned type,
 		  const void *body)
 {
-	uint8_t buf[256];
+	uint8_t buf[512];
 	int len = rly_wire_build_control(buf, sizeof(buf), type, body);
 
 	/* This runs on the fake relay's thread, where a Criterion assertion cannot stop the test:
@@ -60,8 +61,46 @@ static int subscribe_sig_ok(const struct rly_wire_subscribe_signed *b)
 	return crypto_sign_verify_detached(b->sig, msg, sizeof(msg), b->sub.subscriber) == 0;
 }
 
+static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+/* The table entry of @p from, or NULL. Called with r->lock held. */
+static struct fr_sub *sub_of(struct fake_relay *r, const struct sockaddr_in *from)
+{
+	for (unsigned i = 0; i < FR_SUBS; i++)
+		if (r->subs[i].used && same_addr(&r->subs[i].addr, from))
+			return &r->subs[i];
+	return NULL;
+}
+
+static void table_add(struct fake_relay *r, const struct rly_wire_subscribe *s,
+		      const struct sockaddr_in *from, const uint8_t *proved_id)
+{
+	struct fr_sub *e;
+
+	pthread_mutex_lock(&r->lock);
+	e = sub_of(r, from);
+	for (unsigned i = 0; e == NULL && i < FR_SUBS; i++)
+		if (!r->subs[i].used)
+			e = &r->subs[i];
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		e->used = 1;
+		e->addr = *from;
+		memcpy(e->stream_key, s->stream_key, RLY_STREAM_KEY_LEN);
+		e->partition = rly_be32_load(&s->partition);
+		if (proved_id) {
+			e->proved = 1;
+			memcpy(e->id, proved_id, RLY_ID_LEN);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void on_subscribe(struct fake_relay *r, const struct rly_wire_subscribe *s,
-			 const struct sockaddr_in *from)
+			 const struct sockaddr_in *from, const uint8_t *proved_id)
 {
 	r->last_lease_req = rly_be32_load(&s->lease_ms);
 	if (rly_be64_load(&s->issued_ms) == 0) {
@@ -91,10 +130,15 @@ static void on_subscribe(struct fake_relay *r, const struct rly_wire_subscribe *
 	}
 	ADD(r, subscribes_cookie);
 	if (FR_GET(r, sub_status) == RLY_SUB_OK) {
-		r->sub = *from;
-		memcpy(r->stream_key, s->stream_key, RLY_STREAM_KEY_LEN);
-		r->partition = rly_be32_load(&s->partition);
-		FR_SET(r, have_sub, 1);
+		table_add(r, s, from, proved_id);
+		if (rly_be32_load(&s->partition) == RLY_KEY_HOLDER_PARTITION) {
+			ADD(r, holder_registrations);
+		} else {
+			r->sub = *from;
+			memcpy(r->stream_key, s->stream_key, RLY_STREAM_KEY_LEN);
+			r->partition = rly_be32_load(&s->partition);
+			FR_SET(r, have_sub, 1);
+		}
 	}
 	ADD(r, sub_acks);
 	ack(r, from, RLY_MSG_SUB_ACK, s->stream_key, s->partition, s->request_id,
@@ -111,7 +155,12 @@ static void on_sub_ref(struct fake_relay *r, unsigned type, const struct rly_wir
 		return;
 	}
 	if (type == RLY_MSG_UNSUBSCRIBE) {
+		struct fr_sub *e;
 		ADD(r, unsubscribes);
+		pthread_mutex_lock(&r->lock);
+		if ((e = sub_of(r, from)) != NULL)
+			e->used = 0;
+		pthread_mutex_unlock(&r->lock);
 		FR_SET(r, have_sub, 0);
 		ack(r, from, RLY_MSG_UNSUB_ACK, s->stream_key, s->partition, s->request_id,
 		    RLY_SUB_OK, 0);
@@ -138,6 +187,145 @@ static size_t corrupt_offset(const struct rly_wire_view *v)
 	return hdr + sizeof(*h) + payload_len - 1;
 }
 
+/* An unsigned answer from the relay itself ("retry later"), as relay-control sends it. */
+static void key_unavailable(struct fake_relay *r, const struct rly_wire_key_request *q,
+			    const struct sockaddr_in *to)
+{
+	struct rly_wire_key_response a;
+
+	memset(&a, 0, sizeof(a));
+	memcpy(a.stream_key, q->stream_key, RLY_STREAM_KEY_LEN);
+	a.partition = q->partition;
+	a.chain = q->chain;
+	rly_be16_store(&a.status, RLY_SUB_UNAVAILABLE);
+	a.request_id = q->request_id;
+	memcpy(a.publisher, q->publisher, RLY_ID_LEN);
+	memcpy(a.requester, q->requester, RLY_ID_LEN);
+	reply(r, to, RLY_MSG_KEY_RESPONSE, &a);
+}
+
+static void on_key_request(struct fake_relay *r, const struct rly_wire_key_request *in,
+			   const struct sockaddr_in *from)
+{
+	struct rly_wire_key_request q = *in;
+	struct sockaddr_in holders[4];
+	unsigned n = 0, ok;
+	struct fr_sub *e;
+
+	ADD(r, key_requests);
+	pthread_mutex_lock(&r->lock);
+	r->last_key_request = q;
+	pthread_mutex_unlock(&r->lock);
+	if (FR_GET(r, drop_key_requests) > 0) {
+		__atomic_sub_fetch(&r->drop_key_requests, 1, __ATOMIC_SEQ_CST);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	e = sub_of(r, from);
+	ok = e && memcmp(e->stream_key, q.stream_key, RLY_STREAM_KEY_LEN) == 0 &&
+	     e->partition == rly_be32_load(&q.partition) &&
+	     memcmp(q.token, r->token, RLY_COOKIE_LEN) == 0 && e->proved &&
+	     memcmp(e->id, q.requester, RLY_ID_LEN) == 0;
+	for (unsigned i = 0; ok && i < FR_SUBS && n < 4; i++) {
+		struct fr_sub *h = &r->subs[i];
+		if (h->used && h->proved && h->partition == RLY_KEY_HOLDER_PARTITION &&
+		    memcmp(h->stream_key, q.stream_key, RLY_STREAM_KEY_LEN) == 0 &&
+		    memcmp(h->id, q.publisher, RLY_ID_LEN) == 0)
+			holders[n++] = h->addr;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!ok || !rly_key_request_verify(&q)) {
+		ADD(r, key_refused);
+		return;
+	}
+	if (n == 0) {
+		ADD(r, key_no_holder);
+		key_unavailable(r, &q, from);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < FR_PENDING; i++) {
+		struct fr_pending *p = &r->pending[i];
+		if (!p->used) {
+			p->used = 1;
+			p->request_id = rly_be64_load(&q.request_id);
+			memcpy(p->requester, q.requester, RLY_ID_LEN);
+			p->to = *from;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	memset(q.token, 0, RLY_COOKIE_LEN);
+	for (unsigned i = 0; i < n; i++)
+		reply(r, &holders[i], RLY_MSG_KEY_REQUEST, &q);
+	ADD(r, key_forwarded);
+}
+
+static void on_key_response(struct fake_relay *r, const struct rly_wire_key_response *a,
+			    const uint8_t *dgram, size_t len, const struct sockaddr_in *from)
+{
+	struct sockaddr_in to;
+	struct fr_sub *e;
+	int ok = 0;
+
+	pthread_mutex_lock(&r->lock);
+	e = sub_of(r, from);
+	if (e && e->proved && e->partition == RLY_KEY_HOLDER_PARTITION &&
+	    memcmp(e->stream_key, a->stream_key, RLY_STREAM_KEY_LEN) == 0 &&
+	    memcmp(e->id, a->publisher, RLY_ID_LEN) == 0) {
+		for (unsigned i = 0; i < FR_PENDING; i++) {
+			struct fr_pending *p = &r->pending[i];
+			if (p->used && p->request_id == rly_be64_load(&a->request_id) &&
+			    memcmp(p->requester, a->requester, RLY_ID_LEN) == 0) {
+				to = p->to;
+				p->used = 0;
+				ok = 1;
+				break;
+			}
+		}
+	}
+	if (ok && FR_GET(r, hold_key_responses) && r->n_held < FR_HELD) {
+		memcpy(r->held[r->n_held], dgram, len);
+		r->held_len[r->n_held] = (uint16_t)len;
+		r->held_to[r->n_held++] = to;
+		pthread_mutex_unlock(&r->lock);
+		ADD(r, key_responses);
+		return;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!ok) {
+		ADD(r, key_unexpected);
+		return;
+	}
+	ADD(r, key_responses);
+	sendto(r->fd, dgram, len, 0, (const struct sockaddr *)&to, sizeof(to));
+}
+
+static void release_held(struct fake_relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < r->n_held; i++)
+		sendto(r->fd, r->held[i], r->held_len[i], 0, (const struct sockaddr *)&r->held_to[i],
+		       sizeof(r->held_to[i]));
+	r->n_held = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* DATA goes to every subscription on a data partition (a key holder's gets none). */
+static void fan_out(struct fake_relay *r, const uint8_t *buf, size_t len)
+{
+	struct sockaddr_in to[FR_SUBS];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < FR_SUBS; i++)
+		if (r->subs[i].used && r->subs[i].partition != RLY_KEY_HOLDER_PARTITION)
+			to[n++] = r->subs[i].addr;
+	pthread_mutex_unlock(&r->lock);
+	for (unsigned i = 0; i < n; i++)
+		sendto(r->fd, buf, len, 0, (const struct sockaddr *)&to[i], sizeof(to[i]));
+}
+
 static void *serve(void *arg)
 {
 	struct fake_relay *r = arg;
@@ -150,19 +338,23 @@ static void *serve(void *arg)
 		struct rly_wire_view v;
 		ssize_t n;
 
+		if (!FR_GET(r, hold_key_responses) && r->n_held > 0)
+			release_held(r);
 		if (poll(&pfd, 1, 10) <= 0)
 			continue;
 		n = recvfrom(r->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
 			     &flen);
 		if (n < 0)
 			continue;
+		if (r->canary_len && memmem(buf, (size_t)n, r->canary, r->canary_len))
+			ADD(r, canary_seen);
 		if (rly_wire_parse(buf, (size_t)n, RLY_WIRE_MAX_DGRAM, &v) != RLY_WIRE_ERR_OK) {
 			ADD(r, malformed);
 			continue;
 		}
 		switch (v.type) {
 		case RLY_MSG_SUBSCRIBE:
-			on_subscribe(r, (const void *)v.body, &from);
+			on_subscribe(r, (const void *)v.body, &from, NULL);
 			break;
 		case RLY_MSG_SUBSCRIBE_SIGNED: {
 			const struct rly_wire_subscribe_signed *b = (const void *)v.body;
@@ -174,15 +366,28 @@ static void *serve(void *arg)
 			}
 			memcpy(r->last_subscriber, b->sub.subscriber, RLY_ID_LEN);
 			ADD(r, signed_answers);
-			on_subscribe(r, &b->sub, &from);
+			on_subscribe(r, &b->sub, &from, b->sub.subscriber);
 			break;
 		}
 		case RLY_MSG_HEARTBEAT:
 		case RLY_MSG_UNSUBSCRIBE:
 			on_sub_ref(r, v.type, (const void *)v.body, &from);
 			break;
+		case RLY_MSG_KEY_REQUEST:
+			on_key_request(r, (const void *)v.body, &from);
+			break;
+		case RLY_MSG_KEY_RESPONSE:
+			on_key_response(r, (const void *)v.body, buf, (size_t)n, &from);
+			break;
 		case RLY_MSG_DATA: {
 			unsigned k = ADD(r, data_dgrams) - 1, every = FR_GET(r, corrupt_every);
+			if (k < FR_CAPTURE) {
+				pthread_mutex_lock(&r->lock);
+				memcpy(r->captured[k], buf, (size_t)n);
+				r->captured_len[k] = (uint16_t)n;
+				pthread_mutex_unlock(&r->lock);
+				ADD(r, data_captured);
+			}
 			if (!FR_GET(r, forward_data) || !FR_GET(r, have_sub))
 				break;
 			if (FR_GET(r, corrupt_data) && (every == 0 || k % every == 0)) {
@@ -195,8 +400,7 @@ static void *serve(void *arg)
 					break;
 				buf[at] ^= 0x5a;
 			}
-			sendto(r->fd, buf, (size_t)n, 0, (const struct sockaddr *)&r->sub,
-			       sizeof(r->sub));
+			fan_out(r, buf, (size_t)n);
 			break;
 		}
 		default:
@@ -217,6 +421,7 @@ int fake_relay_start(struct fake_relay *r)
 		r->heartbeat_ms = r->lease_ms / 3;
 	if (sodium_init() < 0)
 		return -EIO;
+	pthread_mutex_init(&r->lock, NULL);
 	randombytes_buf(r->cookie, sizeof(r->cookie));
 	randombytes_buf(r->token, sizeof(r->token));
 	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -247,6 +452,48 @@ void fake_relay_send_to_sub(struct fake_relay *r, const void *buf, size_t len)
 	cr_assert(FR_GET(r, have_sub), "fake relay: nobody subscribed to send to");
 	cr_assert_eq(sendto(r->fd, buf, len, 0, (const struct sockaddr *)&r->sub, sizeof(r->sub)),
 		     (ssize_t)len);
+}
+
+void fake_relay_send_to_id(struct fake_relay *r, const uint8_t id[RLY_ID_LEN], const void *buf,
+			   size_t len)
+{
+	struct sockaddr_in to;
+	int found = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < FR_SUBS; i++) {
+		struct fr_sub *e = &r->subs[i];
+		if (e->used && e->proved && e->partition != RLY_KEY_HOLDER_PARTITION &&
+		    memcmp(e->id, id, RLY_ID_LEN) == 0) {
+			to = e->addr;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	cr_assert(found, "fake relay: no data subscription with that identity");
+	cr_assert_eq(sendto(r->fd, buf, len, 0, (const struct sockaddr *)&to, sizeof(to)),
+		     (ssize_t)len);
+}
+
+size_t fake_relay_captured(struct fake_relay *r, unsigned i, uint8_t *buf, size_t cap)
+{
+	size_t len;
+
+	cr_assert_lt(i, FR_GET(r, data_captured), "fake relay: datagram %u was not captured", i);
+	pthread_mutex_lock(&r->lock);
+	len = r->captured_len[i];
+	cr_assert_leq(len, cap);
+	memcpy(buf, r->captured[i], len);
+	pthread_mutex_unlock(&r->lock);
+	return len;
+}
+
+void fake_relay_last_key_request(struct fake_relay *r, struct rly_wire_key_request *out)
+{
+	cr_assert_gt(FR_GET(r, key_requests), 0, "fake relay: no KEY_REQUEST received");
+	pthread_mutex_lock(&r->lock);
+	*out = r->last_key_request;
+	pthread_mutex_unlock(&r->lock);
 }
 
 size_t fake_build_data(uint8_t *buf, size_t cap, const struct fake_msg *m, unsigned n)

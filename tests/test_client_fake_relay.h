@@ -6,6 +6,14 @@
  * the subscriber, which is enough to run relay-pub and relay-sub end to end. It checks the
  * signature of a SUBSCRIBE_SIGNED with libsodium directly (not with client code) and refuses a
  * bad one with DENIED.
+ *
+ * It keeps a table of subscriptions (several sockets may subscribe; DATA goes to every one on a
+ * data partition) and routes key messages the way docs/encryption.md section 3 says relay-control
+ * does: KEY_REQUEST only from a subscription's address with its token and the identity it proved,
+ * with a valid requester signature, forwarded (token zeroed) to the key holders registered on
+ * (stream, RLY_KEY_HOLDER_PARTITION) with the publisher's identity, or answered UNAVAILABLE
+ * (unsigned) when there is none; KEY_RESPONSE only from such a holder for a remembered request,
+ * sent on to the requester's address.
  */
 #ifndef RLY_TEST_CLIENT_FAKE_RELAY_H
 #define RLY_TEST_CLIENT_FAKE_RELAY_H
@@ -17,6 +25,27 @@
 
 #include "relay/client.h"
 #include "relay/wire.h"
+
+#define FR_SUBS	   8
+#define FR_PENDING 16
+#define FR_CAPTURE 32
+#define FR_HELD	   8
+
+struct fr_sub {
+	int used;
+	struct sockaddr_in addr;
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	uint32_t partition;
+	int proved; /* SUBSCRIBE_SIGNED by id */
+	uint8_t id[RLY_ID_LEN];
+};
+
+struct fr_pending {
+	int used;
+	uint64_t request_id;
+	uint8_t requester[RLY_ID_LEN];
+	struct sockaddr_in to;
+};
 
 struct fake_relay {
 	/* Behaviour: set before fake_relay_start, or later with the FR_SET macro. */
@@ -32,6 +61,10 @@ struct fake_relay {
 	unsigned original_too;	    /* nonzero: after a corrupted copy, forward the original too */
 	uint32_t lease_ms;
 	uint32_t heartbeat_ms;
+	unsigned drop_key_requests;  /* the next N KEY_REQUESTs vanish (as if lost) */
+	unsigned hold_key_responses; /* nonzero: keep routed KEY_RESPONSEs; clearing it sends them */
+	uint8_t canary[64];	     /* counted in canary_seen when any datagram contains it */
+	size_t canary_len;
 
 	/* What it saw (read with FR_GET). */
 	unsigned subscribes_first;  /* SUBSCRIBE without cookie */
@@ -49,6 +82,15 @@ struct fake_relay {
 	unsigned corrupted;	    /* forwarded datagrams corrupt_data changed */
 	unsigned malformed;
 	uint32_t last_lease_req;
+	unsigned canary_seen;	  /* datagrams (any type, any direction in) holding the canary */
+	unsigned key_requests;	  /* KEY_REQUESTs received */
+	unsigned key_refused;	  /* dropped: no such subscription, token, identity or signature */
+	unsigned key_forwarded;	  /* forwarded to key holders */
+	unsigned key_no_holder;	  /* answered UNAVAILABLE */
+	unsigned key_responses;	  /* KEY_RESPONSEs routed to a requester */
+	unsigned key_unexpected;  /* KEY_RESPONSEs dropped (not from a holder, or no request) */
+	unsigned holder_registrations; /* SUB_ACK OK on RLY_KEY_HOLDER_PARTITION */
+	unsigned data_captured;	  /* DATA datagrams kept (the first FR_CAPTURE) */
 
 	/* Internal. */
 	int fd;
@@ -62,6 +104,16 @@ struct fake_relay {
 	int have_sub;
 	uint8_t stream_key[RLY_STREAM_KEY_LEN];
 	uint32_t partition;
+	pthread_mutex_t lock; /* the tables below, shared with the test's thread */
+	struct fr_sub subs[FR_SUBS];
+	struct fr_pending pending[FR_PENDING];
+	uint8_t captured[FR_CAPTURE][2048];
+	uint16_t captured_len[FR_CAPTURE];
+	struct rly_wire_key_request last_key_request; /* as received, token and all */
+	uint8_t held[FR_HELD][512];
+	uint16_t held_len[FR_HELD];
+	struct sockaddr_in held_to[FR_HELD];
+	unsigned n_held;
 };
 
 #define FR_GET(r, field)    __atomic_load_n(&(r)->field, __ATOMIC_SEQ_CST)
@@ -72,6 +124,16 @@ int fake_relay_start(struct fake_relay *r);
 void fake_relay_stop(struct fake_relay *r);
 /* Send @p len bytes to the subscribed address (fails the test if nobody subscribed). */
 void fake_relay_send_to_sub(struct fake_relay *r, const void *buf, size_t len);
+
+/* Send @p len bytes to the data subscription that proved identity @p id (fails the test if
+ * there is none). */
+void fake_relay_send_to_id(struct fake_relay *r, const uint8_t id[RLY_ID_LEN], const void *buf,
+			   size_t len);
+/* Copy captured DATA datagram @p i (0: the first one the relay received) into @p buf; its
+ * length (fails the test if there is none). */
+size_t fake_relay_captured(struct fake_relay *r, unsigned i, uint8_t *buf, size_t cap);
+/* The last KEY_REQUEST received, as received (token included); fails the test if none. */
+void fake_relay_last_key_request(struct fake_relay *r, struct rly_wire_key_request *out);
 
 /* One data message for fake_build_data. */
 struct fake_msg {
