@@ -6,6 +6,7 @@
  * written with the security API) decides who gets the key. Assertions are on counts, bytes and
  * reasons, never on time.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ struct key_events {
 	uint8_t who[64][RLY_ID_LEN];
 	int has_who[64];
 	uint32_t key_id[64];
+	enum rly_key_event last_ev; /* the latest, however many came */
+	uint32_t last_key_id;
+	int last_has_who;
 };
 
 static void on_message(void *ctx, const struct rly_msg *m)
@@ -98,6 +102,9 @@ static void on_key_event(void *ctx, enum rly_key_event ev, const uint8_t *who, u
 			memcpy(k->who[k->n], who, RLY_ID_LEN);
 		k->key_id[k->n] = key_id;
 	}
+	k->last_ev = ev;
+	k->last_key_id = key_id;
+	k->last_has_who = who != NULL;
 	k->n++;
 }
 
@@ -658,4 +665,238 @@ Test(client_e2e, a_tampered_ciphertext_signed_again_by_the_publisher_fails_to_de
 	cr_assert_eq(sst(a).bad_sig, 0);
 	rly_sub_free(a);
 	rly_pub_free(p);
+}
+
+Test(client_e2e, an_encrypted_publisher_needs_a_registry_and_its_payload_limit_shrinks_by_the_tag)
+{
+	struct rly_pub_opts o;
+	rly_pub_t *p, *plain;
+	uint8_t big[2048] = {0};
+
+	memset(&o, 0, sizeof(o));
+	o.relay = fr.addr;
+	memcpy(o.stream_key, skey, RLY_STREAM_KEY_LEN);
+	o.identity = &P;
+	o.encrypt = 1;
+	cr_assert_eq(rly_pub_create(&p, &o), -EINVAL);
+	cr_assert_not_null(strstr(rly_client_errmsg(), "needs a registry"), "%s",
+			   rly_client_errmsg());
+
+	o.encrypt = 0;
+	cr_assert_eq(rly_pub_create(&plain, &o), 0);
+	cr_assert_eq(rly_pub_fd(plain), -1);
+	cr_assert_eq(rly_pub_rotate(plain), -EINVAL);
+	cr_assert_eq(rly_pub_rekey(plain), -EINVAL);
+	cr_assert_eq(rly_pub_register(plain, 10), -EINVAL);
+	cr_assert_eq(rly_pub_poll(plain, 0), 0);
+	cr_assert_eq(pst(plain).key_id, 0);
+
+	o.encrypt = 1;
+	o.registry_dir = dir;
+	cr_assert_eq(rly_pub_create(&p, &o), 0, "%s", rly_client_errmsg());
+	cr_assert_eq(rly_pub_max_payload(p), rly_pub_max_payload(plain) - RLY_MSG_TAG_LEN);
+	cr_assert_eq(rly_pub_max_payload(plain), RLY_WIRE_MAX_PAYLOAD(1472u, RLY_WIRE_SIG_LEN));
+	cr_assert_eq(rly_pub_offer(p, big, rly_pub_max_payload(p) + 1), -EMSGSIZE);
+	cr_assert_not_null(strstr(rly_client_errmsg(), "tag"), "%s", rly_client_errmsg());
+	cr_assert_eq(rly_pub_offer(p, big, rly_pub_max_payload(p)), 0, "%s", rly_client_errmsg());
+	cr_assert_eq(rly_pub_offer(plain, big, rly_pub_max_payload(plain)), 0);
+	cr_assert_str_eq(rly_key_event_name(RLY_KEY_EV_GRANTED), "GRANTED");
+	cr_assert_str_eq(rly_key_event_name(RLY_KEY_EV_HOLDER_LOST), "HOLDER_LOST");
+	cr_assert_str_eq(rly_key_event_name((enum rly_key_event)99), "UNKNOWN");
+	cr_assert_str_eq(rly_sub_bad_reason_str(RLY_BAD_NO_KEY),
+			 "encrypted, and this subscriber has no key that opens it");
+	rly_pub_free(p);
+	rly_pub_free(plain);
+}
+
+Test(client_e2e, register_reports_a_refused_key_holder_with_its_status_and_a_silent_relay_as_a_timeout)
+{
+	struct rly_pub_opts o;
+	rly_pub_t *p;
+	struct fake_relay *silent = &fr;
+	int fd;
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	char addr[32];
+
+	memset(&o, 0, sizeof(o));
+	o.relay = fr.addr;
+	memcpy(o.stream_key, skey, RLY_STREAM_KEY_LEN);
+	o.identity = &P;
+	o.encrypt = 1;
+	o.registry_dir = dir;
+	FR_SET(&fr, sub_status, RLY_SUB_DENIED);
+	cr_assert_eq(rly_pub_create(&p, &o), 0, "%s", rly_client_errmsg());
+	cr_assert_eq(rly_pub_register(p, 3000), -ECONNREFUSED);
+	cr_assert_not_null(strstr(rly_client_errmsg(), "refused the key holder: DENIED"), "%s",
+			   rly_client_errmsg());
+	/* The relay changes its mind: the background registration gets through by itself. */
+	FR_SET(&fr, sub_status, RLY_SUB_OK);
+	RUN_UNTIL(p, NULL, NULL, FR_GET(&fr, holder_registrations) == 1, 5000);
+	cr_assert_eq(rly_pub_register(p, 10), 0);
+	rly_pub_free(p);
+	(void)silent;
+
+	/* A socket that never answers. */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(a.sin_port));
+	o.relay = addr;
+	cr_assert_eq(rly_pub_create(&p, &o), 0, "%s", rly_client_errmsg());
+	cr_assert_eq(rly_pub_register(p, 300), -ETIMEDOUT);
+	cr_assert_not_null(strstr(rly_client_errmsg(), "no answer"), "%s", rly_client_errmsg());
+	rly_pub_free(p);
+	close(fd);
+}
+
+Test(client_e2e, the_key_holder_registers_again_when_the_relay_forgets_it)
+{
+	struct key_events ev = {0};
+	rly_pub_t *p;
+
+	FR_SET(&fr, lease_ms, 600); /* heartbeats every 200 ms */
+	FR_SET(&fr, heartbeat_ms, 200);
+	p = make_pub(0, &ev);
+	cr_assert_eq(FR_GET(&fr, holder_registrations), 1);
+	FR_SET(&fr, hb_status_once, RLY_SUB_NOT_SUBSCRIBED);
+	RUN_UNTIL(p, NULL, NULL, FR_GET(&fr, holder_registrations) == 2, 5000);
+	cr_assert_eq(count_events(&ev, RLY_KEY_EV_HOLDER_LOST), 1);
+	RUN_UNTIL(p, NULL, NULL, count_events(&ev, RLY_KEY_EV_REGISTERED) == 2, 5000);
+	rly_pub_free(p);
+}
+
+Test(client_e2e, step_65535_rotates_into_a_new_generation_and_rekey_forgets_who_had_the_key)
+{
+	struct key_events ev = {0};
+	struct rec ra = {0};
+	rly_pub_t *p;
+	rly_sub_t *a;
+
+	FR_SET(&fr, forward_data, 1);
+	p = make_pub(0, &ev);
+	a = make_sub(&A, &ra);
+	warm_up(p, a, &ra);
+	/* Far ahead in one generation: A derives at most 4096 steps for a message, then asks
+	 * (and, being known in this generation, gets the current step without a rotate). */
+	for (unsigned i = 0; i < 5000; i++)
+		cr_assert_eq(rly_pub_rotate(p), 0);
+	publish(p, "far", 0, 1);
+	RUN_UNTIL(p, a, NULL, ra.n_msgs == 1, 5000);
+	cr_assert_eq(sst(a).keys_received, 2);
+	cr_assert_eq(ra.key_id[0], RLY_KEY_ID(1, 5001));
+	cr_assert_eq(pst(p).rotations, 5001);
+
+	while (RLY_KEY_ID_STEP(pst(p).key_id) != 0xFFFF)
+		cr_assert_eq(rly_pub_rotate(p), 0);
+	cr_assert_eq(pst(p).rekeys, 0);
+	cr_assert_eq(rly_pub_rotate(p), 0);
+	cr_assert_eq(pst(p).key_id, RLY_KEY_ID(2, 0));
+	cr_assert_eq(pst(p).rekeys, 1);
+	cr_assert_eq(rly_pub_rekey(p), 0);
+	cr_assert_eq(pst(p).key_id, RLY_KEY_ID(3, 0));
+	cr_assert_eq(ev.last_ev, RLY_KEY_EV_REKEYED);
+	cr_assert_eq(ev.last_key_id, RLY_KEY_ID(3, 0));
+	cr_assert(!ev.last_has_who);
+	/* A must ask again, and as a newcomer to generation 3 it triggers a rotate. */
+	publish(p, "g3", 0, 1);
+	RUN_UNTIL(p, a, NULL, sst(a).keys_received == 3, 5000);
+	cr_assert_eq(pst(p).key_id, RLY_KEY_ID(3, 1));
+	publish(p, "g3", 1, 1);
+	RUN_UNTIL(p, a, NULL, ra.n_msgs == 2, 5000);
+	cr_assert_eq(ra.key_id[1], RLY_KEY_ID(3, 1));
+	rly_sub_free(a);
+	rly_pub_free(p);
+}
+
+Test(client_e2e, a_chain_holds_at_most_256_messages_and_gives_up_its_oldest)
+{
+	struct key_events ev = {0};
+	struct rec ra = {0};
+	rly_pub_t *p;
+	rly_sub_t *a;
+
+	FR_SET(&fr, forward_data, 1);
+	FR_SET(&fr, hold_key_responses, 1);
+	p = make_pub(0, &ev);
+	a = make_sub(&A, &ra);
+	publish(p, "first", 0, 1);
+	RUN_UNTIL(p, a, NULL, FR_GET(&fr, key_responses) == 1, 5000);
+	for (unsigned i = 0; i < 300; i++) {
+		publish(p, "m", i, 1);
+		if (i % 32 == 31)
+			run_for(p, a, NULL, 5);
+	}
+	RUN_UNTIL(p, a, NULL, FR_GET(&fr, data_dgrams) == 301 && ra.n_bad == 45, 5000);
+	/* The first (older step) and the 44 oldest of the 300 held. */
+	cr_assert_eq(ra.bad_seq[0], 1);
+	cr_assert_eq(ra.bad_seq[1], 2);
+	cr_assert_eq(ra.bad_seq[44], 45);
+	cr_assert_eq(ra.n_msgs, 0);
+	FR_SET(&fr, hold_key_responses, 0);
+	RUN_UNTIL(p, a, NULL, ra.n_msgs == 256, 5000);
+	cr_assert_eq(ra.seq[0], 46);
+	cr_assert_eq(ra.seq[255], 301);
+	cr_assert_eq(sst(a).gaps, 0);
+	rly_sub_free(a);
+	rly_pub_free(p);
+}
+
+/* An encrypted message from @p pub (which has no key holder) under @p key. */
+static size_t encrypted_msg(uint8_t *d, size_t cap, const struct rly_identity *pub, uint64_t seq,
+			    const uint8_t key[RLY_GROUP_KEY_LEN])
+{
+	struct rly_wire_msg_hdr *h = (struct rly_wire_msg_hdr *)(d + sizeof(struct rly_wire_dgram_hdr));
+	size_t len = sizeof(struct rly_wire_dgram_hdr) + sizeof(*h) + 5 + RLY_MSG_TAG_LEN +
+		     RLY_WIRE_SIG_LEN;
+
+	cr_assert_leq(len, cap);
+	memset(d, 0, len);
+	memcpy(h->stream_key, skey, RLY_STREAM_KEY_LEN);
+	rly_be32_store(&h->partition, PARTITION);
+	rly_be32_store(&h->chain, 77);
+	memcpy(h->publisher, pub->pk, RLY_ID_LEN);
+	rly_be64_store(&h->seq, seq);
+	rly_be64_store(&h->prev_seq, seq - 1);
+	rly_be32_store(&h->key_id, RLY_KEY_ID(1, 0));
+	rly_be16_store(&h->flags, RLY_MSG_F_SIGNED | RLY_MSG_F_ENCRYPTED);
+	rly_be16_store(&h->payload_len, 5 + RLY_MSG_TAG_LEN);
+	rly_be16_store(&h->sig_len, RLY_WIRE_SIG_LEN);
+	memcpy(h + 1, "hello", 5);
+	rly_msg_encrypt(h, key);
+	rly_msg_sign(pub, h);
+	rly_wire_put_dgram_hdr(d, RLY_MSG_DATA, (uint16_t)len, 1);
+	return len;
+}
+
+Test(client_e2e, with_no_key_holder_a_subscriber_retries_with_back_off_then_gives_up_and_asks_again,
+     .timeout = 60)
+{
+	struct rec ra = {0};
+	uint8_t key[RLY_GROUP_KEY_LEN], d[512];
+	size_t len;
+	rly_sub_t *a;
+	uint64_t asked;
+
+	randombytes_buf(key, sizeof(key));
+	a = make_sub(&A, &ra);
+	len = encrypted_msg(d, sizeof(d), &P, 1, key);
+	fake_relay_send_to_id(&fr, A.pk, d, len);
+	/* Sent at 0, then after 0.2, 0.6, 1.4, 3.0, 6.2 s: six requests before the give-up at 10 s,
+	 * each answered UNAVAILABLE (unsigned), which never ends the wait. */
+	RUN_UNTIL(NULL, a, NULL, ra.n_bad == 1, 15000);
+	cr_assert_eq(ra.bad_reason[0], RLY_BAD_NO_KEY);
+	asked = sst(a).key_requests;
+	cr_assert_geq(asked, 5);
+	cr_assert_leq(asked, 7);
+	cr_assert_eq(FR_GET(&fr, key_no_holder), asked);
+	/* A new message asks again at once. */
+	len = encrypted_msg(d, sizeof(d), &P, 2, key);
+	fake_relay_send_to_id(&fr, A.pk, d, len);
+	RUN_UNTIL(NULL, a, NULL, sst(a).key_requests == asked + 1, 2000);
+	cr_assert_eq(ra.n_bad, 1, "held again, not reported yet");
+	rly_sub_free(a);
 }
