@@ -119,11 +119,12 @@ int rly_pub_offer(rly_pub_t *p, const void *payload, size_t len)
 	int rc = 0;
 
 	if (len > rly_pub_max_payload(p))
-		return rly_err_set(EMSGSIZE,
-				   "payload of %zu bytes does not fit one %u-byte datagram (at most "
-				   "%zu, signed%s)",
-				   len, p->dgram_max, rly_pub_max_payload(p),
-				   p->keys.on ? " and encrypted: the 16-byte tag takes room too" : "");
+		return rly_err_set(
+		    EMSGSIZE,
+		    "payload of %zu bytes does not fit one %u-byte datagram (at most "
+		    "%zu, signed%s)",
+		    len, p->dgram_max, rly_pub_max_payload(p),
+		    p->keys.on ? " and encrypted: the 16-byte tag takes room too" : "");
 	/* Before the message is written: answering a new requester may rotate the key. */
 	if (p->keys.on)
 		pub_keys_service(p, now);

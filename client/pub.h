@@ -50,8 +50,7 @@ struct pub_keys {
 	uint64_t service_ns;   /* CLOCK_REALTIME: last service from offer or flush */
 	rly_sub_t *holder;     /* the key holder's subscription on RLY_KEY_HOLDER_PARTITION */
 	int answered;	       /* key requests answered during the current poll */
-	void (*on_key_event)(void *ctx, enum rly_key_event ev, const uint8_t *who,
-			     uint32_t key_id);
+	void (*on_key_event)(void *ctx, enum rly_key_event ev, const uint8_t *who, uint32_t key_id);
 	void *ctx;
 };
 

@@ -301,9 +301,9 @@ int pub_keys_init(rly_pub_t *p, const struct rly_pub_opts *o)
 	int rc;
 
 	if (o->registry_dir == NULL)
-		return rly_err_set(EINVAL,
-				   "an encrypted publisher needs a registry (registry_dir) to decide "
-				   "who may have its key");
+		return rly_err_set(
+		    EINVAL, "an encrypted publisher needs a registry (registry_dir) to decide "
+			    "who may have its key");
 	k->registry_dir = strdup(o->registry_dir);
 	if (k->registry_dir == NULL)
 		return rly_err_set(ENOMEM, "out of memory");
@@ -362,7 +362,8 @@ void pub_keys_close(rly_pub_t *p)
 static int need_keys(const rly_pub_t *p, const char *what)
 {
 	if (!p->keys.on)
-		return rly_err_set(EINVAL, "%s: the publisher does not encrypt (opts.encrypt)", what);
+		return rly_err_set(EINVAL, "%s: the publisher does not encrypt (opts.encrypt)",
+				   what);
 	return 0;
 }
 

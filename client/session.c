@@ -6,8 +6,9 @@
  * lost lease is re-established without the application noticing more than two events.
  *
  * Every message we send is small and answered by at most one message of the same size or smaller
- * (wire.h pads SUBSCRIBE for that; SUBSCRIBE_SIGNED is larger still), and we resend with a doubling interval, so a subscriber that
- * cannot reach its relay costs the network a few datagrams per second at most.
+ * (wire.h pads SUBSCRIBE for that; SUBSCRIBE_SIGNED is larger still), and we resend with a doubling
+ * interval, so a subscriber that cannot reach its relay costs the network a few datagrams per
+ * second at most.
  */
 #include <errno.h>
 #include <string.h>

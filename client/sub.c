@@ -90,8 +90,7 @@ static int refuse(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, const st
 	return 0;
 }
 
-static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_ns,
-		    uint64_t mono_ns)
+static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_ns, uint64_t mono_ns)
 {
 	const struct rly_wire_msg_hdr *h;
 	size_t off = 0;

@@ -54,10 +54,10 @@ struct session {
 };
 
 /* Encrypted chains (client/sub_keys.c, docs/encryption.md section 3). */
-#define SUB_KEY_CHAINS	     256u   /* encrypted publisher chains with key state */
-#define SUB_KEY_HELD_CHAIN   256u   /* messages held per chain while its key is asked for */
-#define SUB_KEY_HELD_ALL     4096u  /* ... and in all */
-#define SUB_KEY_MAX_DERIVE   4096u  /* ratchet steps derived for one message; more: ask */
+#define SUB_KEY_CHAINS	     256u  /* encrypted publisher chains with key state */
+#define SUB_KEY_HELD_CHAIN   256u  /* messages held per chain while its key is asked for */
+#define SUB_KEY_HELD_ALL     4096u /* ... and in all */
+#define SUB_KEY_MAX_DERIVE   4096u /* ratchet steps derived for one message; more: ask */
 #define SUB_KEY_RTO_FIRST_MS 200u
 #define SUB_KEY_RTO_MAX_MS   3200u
 #define SUB_KEY_GIVE_UP_MS   10000u /* held messages are reported NO_KEY after this */
@@ -78,7 +78,7 @@ struct key_chain {
 	int have_key;
 	uint32_t key_id; /* of key: the newest step derived so far */
 	uint8_t key[RLY_GROUP_KEY_LEN];
-	int waiting;	 /* a KEY_REQUEST is outstanding */
+	int waiting; /* a KEY_REQUEST is outstanding */
 	uint32_t want_id;
 	uint64_t request_id;
 	uint64_t first_ns; /* CLOCK_MONOTONIC: when the request started */

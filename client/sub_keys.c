@@ -253,8 +253,7 @@ void keys_on_message(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t re
 	struct key_chain *kc;
 
 	/* No identity, no X25519 key for a publisher to seal a key to. */
-	if (!s->have_id ||
-	    (kc = chain_get(s, h->publisher, rly_be32_load(&h->chain))) == NULL) {
+	if (!s->have_id || (kc = chain_get(s, h->publisher, rly_be32_load(&h->chain))) == NULL) {
 		sub_report_bad(s, h, recv_ns, RLY_BAD_NO_KEY);
 		return;
 	}

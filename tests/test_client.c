@@ -763,8 +763,10 @@ Test(client, silence_for_three_heartbeats_loses_the_lease, .timeout = 20)
 	cr_assert_eq(rec.ev[RLY_SUB_EV_LOST], 1);
 	cr_assert_eq(rec.ev_status[RLY_SUB_EV_LOST], RLY_SUB_UNAVAILABLE);
 	cr_assert_eq(rly_sub_is_subscribed(s), 0);
-	/* Three periods without an ack: the heartbeats sent at 100 and 200 ms, maybe 300. */
-	cr_assert_geq(FR_GET(&fr, heartbeats), 2);
+	/* Three periods without an ack: the heartbeats sent at 100 and 200 ms, maybe 300. A
+	 * process descheduled for a period on a loaded machine sends one fewer (the loss check
+	 * runs before the heartbeat that is due), so only the bounds are certain. */
+	cr_assert_geq(FR_GET(&fr, heartbeats), 1);
 	cr_assert_leq(FR_GET(&fr, heartbeats), 3);
 	/* Without auto_resubscribe it stays lost and stops sending. */
 	{

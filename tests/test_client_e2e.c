@@ -488,11 +488,13 @@ Test(client_e2e, after_a_rotate_existing_subscribers_read_on_without_asking_agai
 	struct rec ra = {0};
 	rly_pub_t *p;
 	rly_sub_t *a;
+	uint64_t asked;
 
 	FR_SET(&fr, forward_data, 1);
 	p = make_pub(0, &ev);
 	a = make_sub(&A, &ra);
 	warm_up(p, a, &ra);
+	asked = sst(a).key_requests;
 	for (unsigned r = 0; r < 5; r++) {
 		publish(p, "m", r * 3, 3);
 		cr_assert_eq(rly_pub_rotate(p), 0);
@@ -504,6 +506,8 @@ Test(client_e2e, after_a_rotate_existing_subscribers_read_on_without_asking_agai
 	cr_assert_eq(ra.key_id[0], RLY_KEY_ID(1, 1));
 	cr_assert_eq(ra.key_id[17], RLY_KEY_ID(1, 6));
 	cr_assert_eq(sst(a).keys_received, 1);
+	cr_assert_eq(sst(a).key_requests, asked, "no request after a rotate");
+	cr_assert_eq(pst(p).key_requests, 1);
 	cr_assert_eq(sst(a).undecryptable, 1, "the warm-up only");
 	cr_assert_eq(count_events(&ev, RLY_KEY_EV_ROTATED), 6);
 	rly_sub_free(a);
