@@ -95,7 +95,8 @@ struct sub_keys {
 	uint32_t waiting;     /* entries with waiting set */
 	uint32_t held;	      /* messages held in all chains */
 	uint64_t tick;
-	uint8_t *plain; /* decryption scratch, SUB_BUF bytes */
+	struct key_chain *last; /* the entry chain_get returned last */
+	uint8_t *plain;		/* decryption scratch, SUB_BUF bytes */
 };
 
 struct rly_sub {

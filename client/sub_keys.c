@@ -76,8 +76,14 @@ void keys_close(rly_sub_t *s)
  */
 static struct key_chain *chain_get(rly_sub_t *s, const uint8_t *publisher, uint32_t chain)
 {
-	struct key_chain *free_kc = NULL, *lru = NULL;
+	struct key_chain *free_kc = NULL, *lru = NULL, *last = s->keys.last;
 
+	/* Messages come in runs from one chain: try the last one first. */
+	if (last && last->used && last->chain == chain &&
+	    memcmp(last->publisher, publisher, RLY_ID_LEN) == 0) {
+		last->last_use = ++s->keys.tick;
+		return last;
+	}
 	for (unsigned i = 0; i < SUB_KEY_CHAINS; i++) {
 		struct key_chain *kc = &s->keys.kc[i];
 		if (!kc->used) {
@@ -87,6 +93,7 @@ static struct key_chain *chain_get(rly_sub_t *s, const uint8_t *publisher, uint3
 		}
 		if (kc->chain == chain && memcmp(kc->publisher, publisher, RLY_ID_LEN) == 0) {
 			kc->last_use = ++s->keys.tick;
+			s->keys.last = kc;
 			return kc;
 		}
 		if (!kc->waiting && kc->held == 0 && (lru == NULL || kc->last_use < lru->last_use))
@@ -101,6 +108,7 @@ static struct key_chain *chain_get(rly_sub_t *s, const uint8_t *publisher, uint3
 	memcpy(free_kc->publisher, publisher, RLY_ID_LEN);
 	free_kc->chain = chain;
 	free_kc->last_use = ++s->keys.tick;
+	s->keys.last = free_kc;
 	return free_kc;
 }
 
