@@ -624,6 +624,23 @@ Test(client_e2e, forged_key_responses_are_ignored)
 	make_response(&q, &P, A.pk, key, key_id, dgram, sizeof(dgram), &len);
 	fake_relay_send_to_id(&fr, A.pk, dgram, len);
 	rly_be64_store(&q.request_id, rly_be64_load(&q.request_id) - 1);
+	/* A refusal signed by M: were it believed, A would stop waiting and drop the message. */
+	{
+		struct rly_wire_key_response r;
+		int n;
+		memset(&r, 0, sizeof(r));
+		memcpy(r.stream_key, q.stream_key, RLY_STREAM_KEY_LEN);
+		r.partition = q.partition;
+		r.chain = q.chain;
+		r.request_id = q.request_id;
+		memcpy(r.publisher, q.publisher, RLY_ID_LEN);
+		memcpy(r.requester, q.requester, RLY_ID_LEN);
+		rly_be16_store(&r.status, RLY_SUB_DENIED);
+		rly_key_response_sign(&r, &M);
+		n = rly_wire_build_control(dgram, sizeof(dgram), RLY_MSG_KEY_RESPONSE, &r);
+		cr_assert_gt(n, 0);
+		fake_relay_send_to_id(&fr, A.pk, dgram, (size_t)n);
+	}
 	run_for(p, a, NULL, 150);
 	cr_assert_eq(sst(a).keys_received, 0);
 	cr_assert_eq(ra.n_msgs + ra.n_bad, 0, "the message is still held");
