@@ -5,6 +5,10 @@
  * every message unless --no-verify), and (with --verify) whether every payload is the one
  * relay-pub sent.
  *
+ * Encrypted streams (relay-pub --encrypt) need --identity: the library asks the publisher's key
+ * holder for the key and hands over plaintext; messages it cannot decrypt are counted as
+ * undecryptable, apart from gaps and corrupt payloads.
+ *
  * Latency is the subscriber's receive stamp minus the publisher's stamp, both CLOCK_REALTIME:
  * exact on one machine, and as good as the clock sync between two.
  */
@@ -54,7 +58,10 @@ static void usage(FILE *f)
 	    "  --identity FILE        subscribe as this identity: answer the relay's challenge\n"
 	    "                         with a SUBSCRIBE_SIGNED (needed where the stream's\n"
 	    "                         registry does not let the public subscribe); default:\n"
-	    "                         anonymous\n"
+	    "                         anonymous. Also what encrypted streams need: the\n"
+	    "                         publisher gives its key to identities its registry lets\n"
+	    "                         subscribe (anonymous subscribers count every encrypted\n"
+	    "                         message as undecryptable)\n"
 	    "  --no-verify            accept messages without checking their publisher\n"
 	    "                         signatures (by default each one is verified, about 48 us\n"
 	    "                         of CPU, so about 21000 msg/s per core, and a missing or\n"
@@ -70,6 +77,8 @@ static void usage(FILE *f)
 	    "  --verify               check that each payload is relay-pub's pattern for its\n"
 	    "                         sequence number; count the failures (a payload check,\n"
 	    "                         apart from the signature check --no-verify turns off)\n"
+	    "  --canary TEXT          with --verify, also expect relay-pub --canary TEXT right\n"
+	    "                         after the sequence number\n"
 	    "  --ready-file PATH      create PATH once subscribed (so scripts can start\n"
 	    "                         publishers then)\n"
 	    "  --unsubscribe-at-exit  send UNSUBSCRIBE at exit (the default)\n"
@@ -98,6 +107,8 @@ struct opts {
 	int verify;
 	int unsubscribe;
 	int json;
+	const char *canary;
+	size_t canary_len;
 };
 
 struct chain_seen {
@@ -112,6 +123,9 @@ struct state {
 	struct rly_hist lat;
 	uint64_t msgs;
 	uint64_t verify_failures;
+	/* Undecryptable messages later in their chain than one this subscriber already read: a
+	 * key it lost (or, after a revocation, was refused), not the start-up wait for its first. */
+	uint64_t undecryptable_late;
 	uint64_t clock_skew; /* messages stamped after we received them */
 	uint64_t first_ns;   /* CLOCK_MONOTONIC of the first and last message */
 	uint64_t last_ns;
@@ -136,6 +150,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_JSON,
 		O_IDENTITY,
 		O_NO_VERIFY,
+		O_CANARY,
 		O_HELP
 	};
 	static const struct option lo[] = {
@@ -153,6 +168,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"json", no_argument, NULL, O_JSON},
 	    {"identity", required_argument, NULL, O_IDENTITY},
 	    {"no-verify", no_argument, NULL, O_NO_VERIFY},
+	    {"canary", required_argument, NULL, O_CANARY},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -219,6 +235,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_NO_VERIFY:
 			o->no_verify = 1;
 			break;
+		case O_CANARY:
+			o->canary = optarg;
+			o->canary_len = strlen(optarg);
+			if (o->canary_len == 0 || o->canary_len > 256)
+				return tool_bad_arg(PROG, "--canary: give 1 to 256 characters");
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -231,6 +253,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				    argv[optind]);
 	if (tool_target_check(PROG, &o->t) != 0)
 		return 2;
+	if (o->canary && !o->verify)
+		return tool_bad_arg(PROG, "--canary is checked by --verify: add --verify");
 	return 0;
 }
 
@@ -276,7 +300,8 @@ static void on_message(void *ctx, const struct rly_msg *m)
 	if (st->msgs++ == 0)
 		st->first_ns = st->last_ns;
 	track_chain(st, m);
-	if (st->o->verify && !tool_payload_ok(m->payload, m->payload_len, m->seq)) {
+	if (st->o->verify && !tool_payload_ok_canary(m->payload, m->payload_len, m->seq,
+						     st->o->canary, st->o->canary_len)) {
 		st->verify_failures++;
 		if (st->o->print)
 			printf("verify-failed chain=%08x seq=%" PRIu64 " bytes=%u\n", m->chain,
@@ -296,7 +321,23 @@ static void on_bad_message(void *ctx, const struct rly_msg *m, int reason)
 	char pk[17];
 
 	/* The publisher is whoever the message claims: say "claims" so nobody reads it as fact. */
-	if (st->o->print)
+	if (reason == RLY_BAD_NO_KEY || reason == RLY_BAD_DECRYPT) {
+		for (unsigned i = 0; i < st->n_shown; i++)
+			if (st->shown[i].chain == m->chain &&
+			    memcmp(st->shown[i].publisher, m->publisher, RLY_ID_LEN) == 0 &&
+			    m->seq > st->shown[i].first_seq)
+				st->undecryptable_late++;
+	}
+	if (!st->o->print)
+		return;
+	if (reason == RLY_BAD_NO_KEY || reason == RLY_BAD_DECRYPT)
+		/* Signed by its publisher, so its header can be trusted; only its payload is
+		 * unreadable here. */
+		printf("undecryptable pub=%s chain=%08x seq=%" PRIu64 " key=%u.%u reason=%s\n",
+		       pk_prefix(m->publisher, pk), m->chain, m->seq,
+		       (unsigned)RLY_KEY_ID_GEN(m->key_id), (unsigned)RLY_KEY_ID_STEP(m->key_id),
+		       reason == RLY_BAD_NO_KEY ? "no-key" : "decrypt-failed");
+	else
 		printf("bad-sig claims-pub=%s chain=%08x seq=%" PRIu64 " bytes=%u reason=%s\n",
 		       pk_prefix(m->publisher, pk), m->chain, m->seq, m->payload_len,
 		       reason == RLY_BAD_UNSIGNED ? "unsigned" : "bad-signature");
@@ -365,6 +406,12 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 	       st->msgs, rate, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
 	       ss->bad_sig, st->o->no_verify ? " (signatures not checked)" : "", ss->chains,
 	       ss->resubscribes, st->verify_failures);
+	if (ss->undecryptable || ss->key_requests || ss->keys_received)
+		printf("  encrypted: %" PRIu64 " undecryptable (%" PRIu64 " after the first message "
+		       "read in their chain), %" PRIu64 " key requests sent, %" PRIu64
+		       " keys received\n",
+		       ss->undecryptable, st->undecryptable_late, ss->key_requests,
+		       ss->keys_received);
 	if (ss->chains <= SHOWN_CHAINS)
 		for (unsigned i = 0; i < st->n_shown; i++)
 			printf("  chain %08x: seq %" PRIu64 "..%" PRIu64 "\n", st->shown[i].chain,
@@ -386,11 +433,14 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 		    ",\"stale\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"foreign\":%" PRIu64
 		    ",\"bad_sig\":%" PRIu64 ",\"sig_checked\":%s"
 		    ",\"chains\":%" PRIu64 ",\"resubscribes\":%" PRIu64
-		    ",\"verify_failures\":%" PRIu64 ",\"rate_msgs_s\":%.1f,\"lat_us\":{\"p50\":%.1f"
+		    ",\"verify_failures\":%" PRIu64 ",\"undecryptable\":%" PRIu64
+		    ",\"undecryptable_late\":%" PRIu64 ",\"key_requests\":%" PRIu64 ",\"keys_received\":%" PRIu64
+		    ",\"rate_msgs_s\":%.1f,\"lat_us\":{\"p50\":%.1f"
 		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"subscribed\":%s}\n",
 		    st->msgs, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
 		    ss->bad_sig, st->o->no_verify ? "false" : "true", ss->chains,
-		    ss->resubscribes, st->verify_failures, rate, p50, p90, p99, p999,
+		    ss->resubscribes, st->verify_failures, ss->undecryptable, st->undecryptable_late, ss->key_requests,
+		    ss->keys_received, rate, p50, p90, p99, p999,
 		    max, st->ever_subscribed ? "true" : "false");
 	fflush(stdout);
 }
