@@ -298,6 +298,7 @@ int pub_keys_init(rly_pub_t *p, const struct rly_pub_opts *o)
 {
 	struct pub_keys *k = &p->keys;
 	struct rly_sub_opts so;
+	char bind_ip[CLIENT_ADDR_STRLEN];
 	int rc;
 
 	if (o->registry_dir == NULL)
@@ -318,6 +319,16 @@ int pub_keys_init(rly_pub_t *p, const struct rly_pub_opts *o)
 
 	memset(&so, 0, sizeof(so));
 	so.relay = o->relay;
+	/* The holder leaves from the publisher's address (never its port, which the data socket
+	 * holds), so a multi-homed host's relay sees both from the same place. */
+	if (o->bind) {
+		size_t n = strcspn(o->bind, ":");
+		if (n >= sizeof(bind_ip))
+			return rly_err_set(EINVAL, "bind address '%s' is too long", o->bind);
+		memcpy(bind_ip, o->bind, n);
+		bind_ip[n] = 0;
+		so.bind = bind_ip;
+	}
 	memcpy(so.stream_key, o->stream_key, RLY_STREAM_KEY_LEN);
 	so.partition = RLY_KEY_HOLDER_PARTITION;
 	so.identity = &p->id;

@@ -714,7 +714,9 @@ Test(client_e2e, an_encrypted_publisher_needs_a_registry_and_its_payload_limit_s
 
 	o.encrypt = 1;
 	o.registry_dir = dir;
+	o.bind = "127.0.0.1:0"; /* the holder takes the address, with a port of its own */
 	cr_assert_eq(rly_pub_create(&p, &o), 0, "%s", rly_client_errmsg());
+	cr_assert_eq(rly_pub_register(p, 5000), 0, "%s", rly_client_errmsg());
 	cr_assert_eq(rly_pub_max_payload(p), rly_pub_max_payload(plain) - RLY_MSG_TAG_LEN);
 	cr_assert_eq(rly_pub_max_payload(plain), RLY_WIRE_MAX_PAYLOAD(1472u, RLY_WIRE_SIG_LEN));
 	cr_assert_eq(rly_pub_offer(p, big, rly_pub_max_payload(p) + 1), -EMSGSIZE);

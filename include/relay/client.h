@@ -97,7 +97,8 @@ struct rly_pub_opts {
 	 * Nonzero: encrypt every message under the chain's group key, then sign it
 	 * (docs/encryption.md), and hold the keys: the publisher opens a second UDP socket to the
 	 * relay (rly_pub_fd), registers it as the stream's key holder and answers subscribers' key
-	 * requests. Each payload grows by RLY_MSG_TAG_LEN bytes on the wire, so the largest one is
+	 * requests (that socket binds to the address of `bind`, if given, on a port of its own).
+	 * Each payload grows by RLY_MSG_TAG_LEN bytes on the wire, so the largest one is
 	 * RLY_MSG_TAG_LEN smaller (rly_pub_max_payload). Needs registry_dir.
 	 */
 	int encrypt;
