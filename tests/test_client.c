@@ -706,7 +706,9 @@ Test(client, subscriber_drops_messages_of_other_streams_and_partitions_as_foreig
 
 Test(client, heartbeats_renew_the_lease_with_the_token, .timeout = 20)
 {
-	struct fake_relay fr = {.lease_ms = 300, .heartbeat_ms = 100};
+	/* 200 ms periods: the lease is lost after 600 ms without an ack, which a test process
+	 * descheduled on a loaded two-vCPU machine must not reach (100 ms periods sometimes did). */
+	struct fake_relay fr = {.lease_ms = 600, .heartbeat_ms = 200};
 	struct rec rec = {0};
 	rly_sub_t *s;
 
