@@ -5,8 +5,10 @@
 #
 # A relay (DPDK, net_af_xdp on one end of a veth pair, in its own network namespace, --no-huge)
 # with relay-control beside it; subscribers and publishers (relay-sub, relay-pub on ordinary
-# kernel UDP sockets) in a second namespace. Prints what each subscriber received, what it lost,
-# and its latency percentiles, then the relay's counters. Everything it creates (namespaces,
+# kernel UDP sockets) in a second namespace. market/quotes is signed; market/trades is also
+# end-to-end encrypted (its publisher holds the key and gives it to the identities its registry
+# lets subscribe). Prints what each subscriber received, what it lost, and its latency
+# percentiles, then the relay's counters. Everything it creates (namespaces,
 # veths, shared memory, files, processes) is removed at the end, also on Ctrl-C.
 set -euo pipefail
 
@@ -58,22 +60,39 @@ sed -n 's/^relay: /  /p' "$RLY_WORK/relay.log"
 step "relay-control: subscriptions (challenge, leases, heartbeats) over shared-memory rings"
 rly_start_control
 
-# Two streams: most subscribers on the quotes, one on the trades.
+# Two streams: most subscribers on the quotes, one on the trades. The trades are end-to-end
+# encrypted: identities for their owner, publisher and subscriber, and the owner's signed grant
+# that lets the subscriber have the key.
 COUNT_Q=$((RATE * DURATION))
 COUNT_T=$((RATE / 4 * DURATION))
+step "identities and the trades' registry (relay-keys): owner, publisher, subscriber; a signed subscribe grant"
+KEYS="$RLY_BUILD/tools/relay-keys"
+mkdir -p "$RLY_WORK/registry"
+for who in owner trades-pub trades-sub; do
+	"$KEYS" new "$RLY_WORK/$who.id" >/dev/null
+done
+TRADES=$("$KEYS" stream --owner "$RLY_WORK/owner.id" market/trades | awk '/^stream /{print $2}')
+"$KEYS" grant --identity "$RLY_WORK/owner.id" --stream "$TRADES" --grantee "$RLY_WORK/trades-sub.id" \
+	--perms subscribe --valid-for 3600 --out "$RLY_WORK/registry/trades.grants" | sed 's/^/  /'
+echo "  market/trades is stream $TRADES"
 step "subscribers: $SUBS relay-sub processes"
 for i in $(seq 1 "$SUBS"); do
 	stream=market/quotes
+	label=market/quotes
 	count=$COUNT_Q
+	who=()
 	if [ "$i" -eq "$SUBS" ] && [ "$SUBS" -gt 1 ]; then
-		stream=market/trades
+		stream=$TRADES
+		label="market/trades"
 		count=$COUNT_T
+		who=(--identity "$RLY_WORK/trades-sub.id")
 	fi
-	echo "$stream" >"$RLY_WORK/sub$i.stream"
+	echo "$label" >"$RLY_WORK/sub$i.stream"
 	echo "$count" >"$RLY_WORK/sub$i.expect"
 	rly_bg "sub$i" "$RLY_BUILD/tools/relay-sub" --relay "$RLY_RELAY_IP" --stream "$stream" \
-		--bind "$RLY_CLIENT_IP:$((40000 + i))" --count "$count" --duration $((DURATION + 10)) \
-		--idle-timeout 3 --verify --json --ready-file "$RLY_WORK/sub$i.ready"
+		"${who[@]}" --bind "$RLY_CLIENT_IP:$((40000 + i))" --count "$count" \
+		--duration $((DURATION + 10)) --idle-timeout 3 --verify --json \
+		--ready-file "$RLY_WORK/sub$i.ready"
 done
 for i in $(seq 1 "$SUBS"); do
 	rly_wait_for "sub$i to subscribe" 15 test -e "$RLY_WORK/sub$i.ready" || {
@@ -83,13 +102,15 @@ for i in $(seq 1 "$SUBS"); do
 done
 echo "  all $SUBS subscribed (relay-control log: $(grep -c subscribe_added "$RLY_WORK/control.log") subscribe_added)"
 
-step "publishers: market/quotes at $RATE msgs/s and market/trades at $((RATE / 4)) msgs/s for ${DURATION}s, ${SIZE}-byte payloads, every message signed (subscribers verify)"
+step "publishers: market/quotes at $RATE msgs/s and market/trades (encrypted) at $((RATE / 4)) msgs/s for ${DURATION}s, ${SIZE}-byte payloads, every message signed (subscribers verify)"
 rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream market/quotes \
 	--rate "$RATE" --count "$COUNT_Q" --size "$SIZE" --json --quiet >"$RLY_WORK/pubq.out" &
 PUBQ=$!
 RLY_PIDS+=("$PUBQ")
-rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream market/trades \
-	--rate $((RATE / 4)) --count "$COUNT_T" --size "$SIZE" --json --quiet >"$RLY_WORK/pubt.out" &
+rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream "$TRADES" \
+	--identity "$RLY_WORK/trades-pub.id" --encrypt --registry "$RLY_WORK/registry" \
+	--rate $((RATE / 4)) --count "$COUNT_T" --size "$SIZE" --json --quiet \
+	>"$RLY_WORK/pubt.out" 2>"$RLY_WORK/pubt.err" &
 PUBT=$!
 RLY_PIDS+=("$PUBT")
 sleep 1
@@ -109,9 +130,10 @@ def last_json(path):
         return json.loads(lines[-1]) if lines else None
     except OSError:
         return None
-print("  %-6s %-14s %17s %6s %5s %6s %9s %9s %9s %9s" % (
-    "sub", "stream", "received/expected", "lost", "gaps", "stale", "p50 us", "p99 us",
+print("  %-6s %-14s %17s %6s %5s %6s %7s %9s %9s %9s %9s" % (
+    "sub", "stream", "received/expected", "lost", "gaps", "stale", "undecr", "p50 us", "p99 us",
     "p99.9 us", "max us"))
+joinloss = 0
 bad = 0
 for i in range(1, subs + 1):
     d = last_json(os.path.join(work, "sub%d.out" % i))
@@ -122,10 +144,13 @@ for i in range(1, subs + 1):
         bad += 1
         continue
     lat = d.get("lat_us", {})
-    lost = expect - d["msgs"]
-    bad += lost != 0 or d["gaps"] != 0 or d.get("verify_failures", 0) != 0
-    print("  sub%-3d %-14s %8d/%-8d %6d %5d %6d %9.1f %9.1f %9.1f %9.1f" % (
-        i, stream, d["msgs"], expect, lost, d["gaps"], d["stale"], lat.get("p50", 0),
+    undecr = d.get("undecryptable", 0)
+    lost = expect - d["msgs"] - undecr
+    joinloss += undecr
+    bad += (lost != 0 or d["gaps"] != 0 or d.get("verify_failures", 0) != 0
+            or d.get("undecryptable_late", 0) != 0)
+    print("  sub%-3d %-14s %8d/%-8d %6d %5d %6d %7d %9.1f %9.1f %9.1f %9.1f" % (
+        i, stream, d["msgs"], expect, lost, d["gaps"], d["stale"], undecr, lat.get("p50", 0),
         lat.get("p99", 0), lat.get("p999", 0), lat.get("max", 0)))
 for name in ("pubq", "pubt"):
     d = last_json(os.path.join(work, name + ".out"))
@@ -133,6 +158,14 @@ for name in ("pubq", "pubt"):
         print("  publisher %-14s sent %d messages in %d datagrams at %.0f msgs/s" % (
             "market/quotes" if name == "pubq" else "market/trades", d["msgs"], d["dgrams"],
             d["rate_msgs_s"]))
+        if d.get("encrypted"):
+            print("    encrypted: key %d.%d, %d key requests, %d granted, %d denied" % (
+                d["key_id"] >> 16, d["key_id"] & 0xffff, d["key_requests"], d["keys_granted"],
+                d["keys_denied"]))
+if joinloss:
+    print("  undecr: encrypted messages sent before the subscriber's first key request; its")
+    print("  request makes the publisher rotate, so nobody reads what came before they asked")
+    print("  (docs/encryption.md; relay-pub --key-history gives them the earlier steps)")
 print("  latency: publisher's stamp to the subscriber's receive, same clock, through kernel UDP,")
 print("  veth and AF_XDP on a 2-vCPU VM shared by every process of this demo.")
 print("  %s" % ("every subscriber got every message, in order" if bad == 0 else

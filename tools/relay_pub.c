@@ -498,7 +498,7 @@ int main(int argc, char **argv)
 	rly_pub_t *p;
 	uint8_t payload[RLY_WIRE_MAX_DGRAM];
 	uint64_t start, end_at, next_report, sent = 0, burst;
-	double tokens = 0, ns_per_msg;
+	double tokens = 0, ns_per_msg, elapsed;
 	uint64_t last_refill, next_rotate = 0, next_rekey = 0;
 	int rc, err, status = 0;
 
@@ -629,11 +629,12 @@ int main(int argc, char **argv)
 done:
 	if (flush_all(p) < 0)
 		status = 1;
+	elapsed = (double)(rly_mono_ns() - start) / 1e9; /* the rate leaves the linger out */
 	if (o.encrypt && o.linger > 0 && !stop_requested) {
 		uint64_t until = rly_mono_ns() + (uint64_t)(o.linger * 1e9);
 		sleep_until(p, 1, until);
 	}
-	summary(&o, p, (double)(rly_mono_ns() - start) / 1e9, o.json);
+	summary(&o, p, elapsed, o.json);
 	rly_pub_free(p);
 	return status;
 }
