@@ -913,8 +913,8 @@ Test(client_e2e, with_no_key_holder_a_subscriber_retries_with_back_off_then_give
 	RUN_UNTIL(NULL, a, NULL, ra.n_bad == 1, 15000);
 	cr_assert_eq(ra.bad_reason[0], RLY_BAD_NO_KEY);
 	asked = sst(a).key_requests;
-	cr_assert_geq(asked, 5);
-	cr_assert_leq(asked, 7);
+	cr_assert_geq(asked, 3, "a few, however slowly this process was scheduled");
+	cr_assert_leq(asked, 7, "back-off: not one per poll");
 	cr_assert_eq(FR_GET(&fr, key_no_holder), asked);
 	/* A new message asks again at once. */
 	len = encrypted_msg(d, sizeof(d), &P, 2, key);

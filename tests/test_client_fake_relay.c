@@ -427,6 +427,13 @@ int fake_relay_start(struct fake_relay *r)
 	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (r->fd < 0)
 		return -errno;
+	{
+		/* Tests send bursts of hundreds of datagrams; a relay thread starved for a while
+		 * on a loaded machine must not lose them to a small socket buffer. */
+		int sz = 4 << 20;
+		if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			(void)setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
