@@ -419,9 +419,14 @@ int rly_pub_register(rly_pub_t *p, int timeout_ms)
 	h = p->keys.holder;
 	if (h->sess.state == SESS_SUBSCRIBED)
 		return 0;
-	/* A handshake of our own, not the automatic one, so that a refusal ends the wait. */
+	/* Not automatic while we wait, so that a refusal ends the wait. A handshake already under
+	 * way (the background registration) is waited for, not restarted: a fresh request would
+	 * only make the relay challenge twice. */
 	now = rly_mono_ns();
-	session_start(h, 0, now);
+	if (h->sess.state == SESS_CHALLENGE_WAIT || h->sess.state == SESS_ACK_WAIT)
+		h->sess.automatic = 0;
+	else
+		session_start(h, 0, now);
 	rc = sub_pump(h, timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * MS,
 		      sub_stop_handshake_over, 0);
 	registry_check(p, rly_mono_ns());

@@ -244,7 +244,9 @@ static void turn(rly_pub_t *p, rly_sub_t *a, rly_sub_t *b)
 {
 	if (p) {
 		cr_assert_geq(rly_pub_flush(p), 0, "%s", rly_client_errmsg());
-		cr_assert_geq(rly_pub_poll(p, 0), 0, "%s", rly_client_errmsg());
+		/* Alone, the publisher waits a little: a test spinning on two vCPUs would starve
+		 * the fake relay's thread. */
+		cr_assert_geq(rly_pub_poll(p, a || b ? 0 : 2), 0, "%s", rly_client_errmsg());
 	}
 	if (a)
 		cr_assert_geq(rly_sub_poll(a, 2), 0, "%s", rly_client_errmsg());
@@ -255,10 +257,11 @@ static void turn(rly_pub_t *p, rly_sub_t *a, rly_sub_t *b)
 /* Run turns until @p cond holds or @p ms pass; then assert it. */
 #define RUN_UNTIL(p, a, b, cond, ms)                                                               \
 	do {                                                                                       \
-		uint64_t end_ = rly_mono_ns() + (uint64_t)(ms) * 1000000ull;                       \
+		uint64_t end_ = rly_mono_ns() + (uint64_t)(ms)*1000000ull;                         \
 		while (!(cond) && rly_mono_ns() < end_)                                            \
 			turn(p, a, b);                                                             \
-		cr_assert(cond, "still not true after %d ms: %s", (int)(ms), #cond);             \
+		cr_assert(cond, "still not true after %d ms: %s (hb %u regs %u)", (int)(ms),       \
+			  #cond, FR_GET(&fr, heartbeats), FR_GET(&fr, holder_registrations));      \
 	} while (0)
 
 /* Run turns for @p ms whatever happens. */
@@ -296,7 +299,8 @@ static void warm_up(rly_pub_t *p, rly_sub_t *s, struct rec *rec)
 	cr_assert_eq(rec->bad_reason[bad], RLY_BAD_NO_KEY);
 }
 
-Test(client_e2e, an_encrypted_stream_reaches_an_allowed_subscriber_decrypted_and_the_relay_sees_no_plaintext)
+Test(client_e2e,
+     an_encrypted_stream_reaches_an_allowed_subscriber_decrypted_and_the_relay_sees_no_plaintext)
 {
 	struct key_events ev = {0};
 	struct rec ra = {0};
@@ -327,9 +331,11 @@ Test(client_e2e, an_encrypted_stream_reaches_an_allowed_subscriber_decrypted_and
 	cr_assert_eq(sst(a).bad_sig, 0);
 	cr_assert_eq(sst(a).gaps, 0);
 	cr_assert_eq(sst(a).keys_received, 1);
-	cr_assert_eq(pst(p).keys_granted, 1);
+	/* A resent request (its answer late on a busy machine) is granted again, without another
+	 * rotate: A is known in this generation. */
+	cr_assert_geq(pst(p).keys_granted, 1);
 	cr_assert_eq(pst(p).rotations, 1);
-	cr_assert_eq(count_events(&ev, RLY_KEY_EV_GRANTED), 1);
+	cr_assert_eq(count_events(&ev, RLY_KEY_EV_GRANTED), pst(p).keys_granted);
 	cr_assert(ev.ev[0] == RLY_KEY_EV_REGISTERED && ev.ev[1] == RLY_KEY_EV_ROTATED &&
 		      !ev.has_who[1] && ev.key_id[1] == RLY_KEY_ID(1, 1) &&
 		      ev.ev[2] == RLY_KEY_EV_GRANTED && ev.has_who[2] &&
@@ -365,10 +371,10 @@ Test(client_e2e, anonymous_and_unauthorised_subscribers_get_no_key_for_every_mes
 	cr_assert_geq(sst(c).key_requests, 1);
 	cr_assert_eq(sst(c).keys_received, 0);
 	cr_assert_eq(sst(d).key_requests, 0);
-	cr_assert_eq(pst(p).keys_denied, 1);
+	cr_assert_geq(pst(p).keys_denied, 1);
 	cr_assert_eq(pst(p).keys_granted, 0);
-	cr_assert_eq(FR_GET(&fr, key_responses), 1);
-	cr_assert_eq(count_events(&ev, RLY_KEY_EV_DENIED), 1);
+	cr_assert_eq(FR_GET(&fr, key_responses), pst(p).keys_denied);
+	cr_assert_eq(count_events(&ev, RLY_KEY_EV_DENIED), pst(p).keys_denied);
 	cr_assert_eq(ev.ev[1], RLY_KEY_EV_DENIED);
 	cr_assert(ev.has_who[1] && memcmp(ev.who[1], C.pk, RLY_ID_LEN) == 0);
 
@@ -384,7 +390,8 @@ Test(client_e2e, anonymous_and_unauthorised_subscribers_get_no_key_for_every_mes
 	rly_pub_free(p);
 }
 
-Test(client_e2e, messages_that_arrive_before_their_key_are_held_and_delivered_in_order_without_a_gap)
+Test(client_e2e,
+     messages_that_arrive_before_their_key_are_held_and_delivered_in_order_without_a_gap)
 {
 	struct key_events ev = {0};
 	struct rec ra = {0};
@@ -398,7 +405,7 @@ Test(client_e2e, messages_that_arrive_before_their_key_are_held_and_delivered_in
 	a = make_sub(&A, &ra);
 	publish(p, "first", 0, 1);
 	/* The holder answered (rotating for A); the relay sits on the answer. */
-	RUN_UNTIL(p, a, NULL, pst(p).keys_granted == 1 && FR_GET(&fr, key_responses) == 1, 5000);
+	RUN_UNTIL(p, a, NULL, pst(p).keys_granted >= 1 && FR_GET(&fr, key_responses) >= 1, 5000);
 	cr_assert_geq(sst(a).key_requests, 2);
 	/* Published under the step A is being given, and arriving before it: held. */
 	publish(p, "m", 1, 20);
@@ -548,7 +555,7 @@ Test(client_e2e, a_revoked_subscriber_reads_nothing_after_the_automatic_rekey, .
 	b_bad = rb.n_bad;
 	b_undecryptable = sst(b).undecryptable;
 	publish(p, "warm-up", 1, 1);
-	RUN_UNTIL(p, a, b, sst(a).keys_received == 2 && pst(p).keys_denied == 1, 5000);
+	RUN_UNTIL(p, a, b, sst(a).keys_received == 2 && pst(p).keys_denied >= 1, 5000);
 	publish(p, "after", 0, 10);
 	RUN_UNTIL(p, a, b, ra.n_msgs == a_msgs + 10 && rb.n_bad == b_bad + 11, 5000);
 	cr_assert_eq(rb.n_msgs, 5, "B read nothing after the rekey");
@@ -662,7 +669,8 @@ Test(client_e2e, a_tampered_ciphertext_signed_again_by_the_publisher_fails_to_de
 	struct rec ra = {0};
 	uint8_t d[2048];
 	size_t len;
-	struct rly_wire_msg_hdr *h = (struct rly_wire_msg_hdr *)(d + sizeof(struct rly_wire_dgram_hdr));
+	struct rly_wire_msg_hdr *h =
+	    (struct rly_wire_msg_hdr *)(d + sizeof(struct rly_wire_dgram_hdr));
 	rly_pub_t *p;
 	rly_sub_t *a;
 
@@ -732,7 +740,8 @@ Test(client_e2e, an_encrypted_publisher_needs_a_registry_and_its_payload_limit_s
 	rly_pub_free(plain);
 }
 
-Test(client_e2e, register_reports_a_refused_key_holder_with_its_status_and_a_silent_relay_as_a_timeout)
+Test(client_e2e,
+     register_reports_a_refused_key_holder_with_its_status_and_a_silent_relay_as_a_timeout)
 {
 	struct rly_pub_opts o;
 	rly_pub_t *p;
@@ -786,9 +795,14 @@ Test(client_e2e, the_key_holder_registers_again_when_the_relay_forgets_it)
 	p = make_pub(0, &ev);
 	cr_assert_eq(FR_GET(&fr, holder_registrations), 1);
 	FR_SET(&fr, hb_status_once, RLY_SUB_NOT_SUBSCRIBED);
-	RUN_UNTIL(p, NULL, NULL, FR_GET(&fr, holder_registrations) == 2, 5000);
-	cr_assert_eq(count_events(&ev, RLY_KEY_EV_HOLDER_LOST), 1);
-	RUN_UNTIL(p, NULL, NULL, count_events(&ev, RLY_KEY_EV_REGISTERED) == 2, 5000);
+	/* At least once: a process descheduled for three periods loses the lease to silence too,
+	 * and registers again just the same. */
+	RUN_UNTIL(p, NULL, NULL, FR_GET(&fr, hb_status_once) == 0, 5000);
+	RUN_UNTIL(p, NULL, NULL, FR_GET(&fr, holder_registrations) >= 2, 5000);
+	cr_assert_geq(count_events(&ev, RLY_KEY_EV_HOLDER_LOST), 1);
+	RUN_UNTIL(p, NULL, NULL,
+		  count_events(&ev, RLY_KEY_EV_REGISTERED) == FR_GET(&fr, holder_registrations),
+		  5000);
 	rly_pub_free(p);
 }
 
@@ -847,7 +861,7 @@ Test(client_e2e, a_chain_holds_at_most_256_messages_and_gives_up_its_oldest)
 	p = make_pub(0, &ev);
 	a = make_sub(&A, &ra);
 	publish(p, "first", 0, 1);
-	RUN_UNTIL(p, a, NULL, FR_GET(&fr, key_responses) == 1, 5000);
+	RUN_UNTIL(p, a, NULL, FR_GET(&fr, key_responses) >= 1, 5000);
 	for (unsigned i = 0; i < 300; i++) {
 		publish(p, "m", i, 1);
 		if (i % 32 == 31)
@@ -872,9 +886,10 @@ Test(client_e2e, a_chain_holds_at_most_256_messages_and_gives_up_its_oldest)
 static size_t encrypted_msg(uint8_t *d, size_t cap, const struct rly_identity *pub, uint64_t seq,
 			    const uint8_t key[RLY_GROUP_KEY_LEN])
 {
-	struct rly_wire_msg_hdr *h = (struct rly_wire_msg_hdr *)(d + sizeof(struct rly_wire_dgram_hdr));
-	size_t len = sizeof(struct rly_wire_dgram_hdr) + sizeof(*h) + 5 + RLY_MSG_TAG_LEN +
-		     RLY_WIRE_SIG_LEN;
+	struct rly_wire_msg_hdr *h =
+	    (struct rly_wire_msg_hdr *)(d + sizeof(struct rly_wire_dgram_hdr));
+	size_t len =
+	    sizeof(struct rly_wire_dgram_hdr) + sizeof(*h) + 5 + RLY_MSG_TAG_LEN + RLY_WIRE_SIG_LEN;
 
 	cr_assert_leq(len, cap);
 	memset(d, 0, len);
