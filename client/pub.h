@@ -33,6 +33,12 @@ struct dgram {
 
 struct rly_registry;
 
+/* A requester given a key of the current generation, and the first step it may read. */
+struct pub_grant {
+	uint8_t who[RLY_ID_LEN];
+	uint16_t from_step;
+};
+
 /* An encrypting publisher's keys and key holder (client/pub_keys.c). */
 struct pub_keys {
 	int on;
@@ -40,9 +46,11 @@ struct pub_keys {
 	uint32_t key_id;		    /* current: generation << 16 | step */
 	uint8_t key[RLY_GROUP_KEY_LEN];	    /* key(generation, step): encrypts what is offered */
 	uint8_t gen_key[RLY_GROUP_KEY_LEN]; /* key(generation, 0): older steps for key_history */
-	uint8_t (*granted)[RLY_ID_LEN];	    /* who was given a key of this generation */
+	struct pub_grant *granted;	    /* who was given a key of this generation */
 	uint32_t n_granted;
 	uint32_t cap_granted;
+	uint8_t (*prev)[RLY_ID_LEN]; /* who had the generation before: no rotate when they ask */
+	uint32_t n_prev;
 	char *registry_dir;
 	struct rly_registry *reg;
 	uint64_t reg_fingerprint;

@@ -43,17 +43,30 @@ static void set_key_id(rly_pub_t *p, uint32_t key_id)
 	rly_be32_store(&p->tmpl.key_id, key_id);
 }
 
-/* A new generation: fresh randomness, nobody holds it yet. */
+/*
+ * A new generation: fresh randomness, nobody holds it yet. Who held the old one is remembered
+ * (`prev`) for one generation: they were subscribed before it started, so when they ask (the
+ * registry permitting) they get the step they ask for without a rotate, and a rekey costs them
+ * no message. Only requesters new to the stream make the holder rotate.
+ */
 static int rekey(rly_pub_t *p, const uint8_t *who)
 {
 	struct pub_keys *k = &p->keys;
 	uint16_t gen = RLY_KEY_ID_GEN(k->key_id);
+	void *prev;
 
 	if (gen == UINT16_MAX)
 		return rly_err_set(EOVERFLOW,
 				   "publisher chain %u used all 65535 key generations: start a new "
 				   "publisher (a new chain)",
 				   p->st.chain);
+	prev = realloc(k->prev, (size_t)(k->n_granted ? k->n_granted : 1) * RLY_ID_LEN);
+	if (prev == NULL)
+		return -ENOMEM;
+	k->prev = prev;
+	for (uint32_t i = 0; i < k->n_granted; i++)
+		memcpy(k->prev[i], k->granted[i].who, RLY_ID_LEN);
+	k->n_prev = k->n_granted;
 	randombytes_buf(k->key, sizeof(k->key));
 	memcpy(k->gen_key, k->key, sizeof(k->key));
 	k->n_granted = 0;
@@ -76,26 +89,47 @@ static int rotate(rly_pub_t *p)
 	return 0;
 }
 
-static int granted_find(const struct pub_keys *k, const uint8_t who[RLY_ID_LEN])
+static struct pub_grant *granted_find(const struct pub_keys *k, const uint8_t who[RLY_ID_LEN])
 {
 	for (uint32_t i = 0; i < k->n_granted; i++)
-		if (memcmp(k->granted[i], who, RLY_ID_LEN) == 0)
+		if (memcmp(k->granted[i].who, who, RLY_ID_LEN) == 0)
+			return &k->granted[i];
+	return NULL;
+}
+
+static int prev_find(const struct pub_keys *k, const uint8_t who[RLY_ID_LEN])
+{
+	for (uint32_t i = 0; i < k->n_prev; i++)
+		if (memcmp(k->prev[i], who, RLY_ID_LEN) == 0)
 			return 1;
 	return 0;
 }
 
-static int granted_add(struct pub_keys *k, const uint8_t who[RLY_ID_LEN])
+static struct pub_grant *granted_add(struct pub_keys *k, const uint8_t who[RLY_ID_LEN],
+				     uint16_t from_step)
 {
+	struct pub_grant *g;
+
 	if (k->n_granted == k->cap_granted) {
 		uint32_t cap = k->cap_granted ? 2 * k->cap_granted : 16;
-		void *g = realloc(k->granted, (size_t)cap * RLY_ID_LEN);
-		if (g == NULL)
-			return -ENOMEM;
-		k->granted = g;
+		void *n = realloc(k->granted, (size_t)cap * sizeof(*k->granted));
+		if (n == NULL)
+			return NULL;
+		k->granted = n;
 		k->cap_granted = cap;
 	}
-	memcpy(k->granted[k->n_granted++], who, RLY_ID_LEN);
-	return 0;
+	g = &k->granted[k->n_granted++];
+	memcpy(g->who, who, RLY_ID_LEN);
+	g->from_step = from_step;
+	return g;
+}
+
+/* key(current generation, @p step) into @p out, from the generation's first key. */
+static void key_at_step(const struct pub_keys *k, uint16_t step, uint8_t out[RLY_GROUP_KEY_LEN])
+{
+	memcpy(out, k->gen_key, RLY_GROUP_KEY_LEN);
+	for (unsigned i = 0; i < step; i++)
+		rly_group_key_ratchet(out);
 }
 
 static void send_response(rly_pub_t *p, struct rly_wire_key_response *r)
@@ -122,7 +156,8 @@ static void on_key_request(void *ctx, const struct rly_wire_key_request *q)
 	struct rly_wire_key_response r;
 	uint8_t key[RLY_GROUP_KEY_LEN];
 	uint32_t asked = rly_be32_load(&q->key_id), key_id;
-	int known;
+	uint16_t cur_step, from;
+	struct pub_grant *g;
 
 	/* Another publisher object with our identity owns other chains: not ours to answer. */
 	if (memcmp(q->stream_key, p->tmpl.stream_key, RLY_STREAM_KEY_LEN) != 0 ||
@@ -148,29 +183,36 @@ static void on_key_request(void *ctx, const struct rly_wire_key_request *q)
 		key_event(p, RLY_KEY_EV_DENIED, q->requester, asked);
 		return;
 	}
-	known = granted_find(k, q->requester);
-	/* Remember the requester before it can hold a key: a revocation is only noticed for those
-	 * on this list. Without room, refuse to answer rather than lose track of one. */
-	if (!known && granted_add(k, q->requester) < 0)
-		return;
-	if (k->key_history) {
-		/* An older step of this generation, from its first key: as far back as asked. */
-		memcpy(key, k->key, sizeof(key));
-		key_id = k->key_id;
-		if (asked != 0 && RLY_KEY_ID_GEN(asked) == RLY_KEY_ID_GEN(k->key_id) &&
-		    RLY_KEY_ID_STEP(asked) < RLY_KEY_ID_STEP(k->key_id)) {
-			memcpy(key, k->gen_key, sizeof(key));
-			for (unsigned i = 0; i < RLY_KEY_ID_STEP(asked); i++)
-				rly_group_key_ratchet(key);
-			key_id = asked;
-		}
-	} else {
-		/* A newcomer reads from the next step on: nothing before it joined. */
-		if (!known && rotate(p) < 0)
+	/*
+	 * The first step of this generation the requester may read: any with key_history; from
+	 * the start for one who held the previous generation (it was there before this one
+	 * began); from where it first got a key for one asking again (a lost answer, or a step it
+	 * skipped); and for a newcomer, from a new step: the holder rotates first, so it reads
+	 * nothing published before it asked. The requester is remembered before it holds a key: a
+	 * revocation is only noticed for those on the list. Without room, no answer rather than
+	 * losing track of one.
+	 */
+	g = granted_find(k, q->requester);
+	if (g == NULL) {
+		int newcomer = !k->key_history && !prev_find(k, q->requester);
+		if (newcomer && rotate(p) < 0)
 			return;
-		memcpy(key, k->key, sizeof(key));
-		key_id = k->key_id;
+		g = granted_add(k, q->requester,
+				newcomer ? RLY_KEY_ID_STEP(k->key_id) : (uint16_t)0);
+		if (g == NULL)
+			return;
 	}
+	/* The step asked for when it is one the requester may read, else the current one. */
+	cur_step = RLY_KEY_ID_STEP(k->key_id);
+	from = g->from_step;
+	key_id = k->key_id;
+	if (asked != 0 && RLY_KEY_ID_GEN(asked) == RLY_KEY_ID_GEN(k->key_id) &&
+	    RLY_KEY_ID_STEP(asked) < cur_step && RLY_KEY_ID_STEP(asked) >= from)
+		key_id = asked;
+	if (key_id == k->key_id)
+		memcpy(key, k->key, sizeof(key));
+	else
+		key_at_step(k, RLY_KEY_ID_STEP(key_id), key);
 	if (rly_key_seal(r.sealed, key_id, key, q->requester) < 0) {
 		sodium_memzero(key, sizeof(key));
 		return;
@@ -265,10 +307,10 @@ static void registry_check(rly_pub_t *p, uint64_t now_mono)
 		}
 	}
 	for (uint32_t i = 0; i < k->n_granted; i++) {
-		if (!rly_registry_allows(k->reg, p->tmpl.stream_key, k->granted[i],
+		if (!rly_registry_allows(k->reg, p->tmpl.stream_key, k->granted[i].who,
 					 RLY_PERM_SUBSCRIBE, now)) {
 			uint8_t who[RLY_ID_LEN];
-			memcpy(who, k->granted[i], RLY_ID_LEN);
+			memcpy(who, k->granted[i].who, RLY_ID_LEN);
 			(void)rekey(p, who);
 			return;
 		}
@@ -365,6 +407,8 @@ void pub_keys_close(rly_pub_t *p)
 	k->registry_dir = NULL;
 	free(k->granted);
 	k->granted = NULL;
+	free(k->prev);
+	k->prev = NULL;
 	sodium_memzero(k->key, sizeof(k->key));
 	sodium_memzero(k->gen_key, sizeof(k->gen_key));
 	k->on = 0;

@@ -529,7 +529,7 @@ Test(client_e2e, a_revoked_subscriber_reads_nothing_after_the_automatic_rekey, .
 	rly_pub_t *p;
 	rly_sub_t *a, *b;
 	unsigned a_msgs, b_bad;
-	uint64_t b_undecryptable;
+	uint64_t a_undecryptable, b_undecryptable, rotations;
 
 	FR_SET(&fr, forward_data, 1);
 	p = make_pub(0, &ev);
@@ -552,12 +552,18 @@ Test(client_e2e, a_revoked_subscriber_reads_nothing_after_the_automatic_rekey, .
 
 	/* A asks for generation 2 and gets it; B asks and is refused. */
 	a_msgs = ra.n_msgs;
+	a_undecryptable = sst(a).undecryptable;
+	rotations = pst(p).rotations;
 	b_bad = rb.n_bad;
 	b_undecryptable = sst(b).undecryptable;
 	publish(p, "warm-up", 1, 1);
 	RUN_UNTIL(p, a, b, sst(a).keys_received == 2 && pst(p).keys_denied >= 1, 5000);
 	publish(p, "after", 0, 10);
-	RUN_UNTIL(p, a, b, ra.n_msgs == a_msgs + 10 && rb.n_bad == b_bad + 11, 5000);
+	/* A held generation 1, so its request causes no rotate: it reads generation 2 from its
+	 * first message, the one that made it ask; the rekey costs it nothing. */
+	RUN_UNTIL(p, a, b, ra.n_msgs == a_msgs + 11 && rb.n_bad == b_bad + 11, 5000);
+	cr_assert_eq(sst(a).undecryptable, a_undecryptable, "the rekey cost A no message");
+	cr_assert_eq(pst(p).rotations, rotations, "only newcomers make the holder rotate");
 	cr_assert_eq(rb.n_msgs, 5, "B read nothing after the rekey");
 	cr_assert_eq(sst(b).undecryptable, b_undecryptable + 11,
 		     "yet the relay forwarded it every message");
