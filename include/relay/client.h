@@ -114,7 +114,12 @@ struct rly_pub_opts {
 	/**
 	 * Nonzero: a requester gets the step it asked for, back to the start of the current
 	 * generation, so a late joiner can read buffered or replayed messages from before it joined.
-	 * Default: a requester new to the generation triggers a rotate and gets the new step only.
+	 * Default: a requester new to the stream (given no key of this generation or the one
+	 * before) triggers a rotate and gets the new step only, so the messages it saw before its
+	 * key arrived stay unreadable to it; one that held the previous generation gets the new one
+	 * from step 0 without a rotate (a rekey costs the subscribers still allowed nothing); one
+	 * asking again gets the step it asked for if not older than its first key of the
+	 * generation (docs/encryption.md section 3).
 	 */
 	int key_history;
 	/**
