@@ -959,8 +959,9 @@ static void heartbeats(uint64_t now)
 		if (eps[i].hb_tsc == 0 || now < eps[i].next_hb)
 			continue;
 		m = heartbeat_frame(i);
+		/* An empty pool: the endpoints not yet served try again at the next check. */
 		if (m == NULL)
-			break; /* the pool is empty for now: the same endpoints try again next time */
+			break;
 		hbq[n_hbq++] = m;
 		eps[i].next_hb = now + eps[i].hb_tsc;
 	}

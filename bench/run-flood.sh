@@ -5,7 +5,7 @@
 #
 #   bench/run-flood.sh [--quick] [--fanouts "10 100"] [--secs S] [--settle S] [--repeat N]
 #                      [--items "KIND:PPS|max[:SRCS],..."] [--items100 "..."] [--ctl-cpu N]
-#                      [--ctl-nice N]
+#                      [--ctl-nice N] [--lease-check yes|no|only]
 #                      [--relay-args "..."] [--control-args "..."]
 #   bench/run-flood.sh --report bench/results/flood-DATE.jsonl   # the tables again, from raw lines
 #
@@ -16,6 +16,8 @@
 # same placement of the VM's vCPUs. Per F: N runs at full offered load (--rate 0: deliveries/s),
 # then N runs paced at 50 % of the lowest flood-free publish rate of those (fan-out latency).
 # Ratios are per run (on window over the mean of its two neighbours), then the median over runs.
+# Lease check (full runs): one paced run per flood in LEASE_ITEMS with 6 s leases, heartbeats every
+# 2 s as relay-control asks, and 12 s windows: do the subscribers keep their subscriptions?
 # The relay and relay-control run with their default limits (--punt-rate 200 --punt-burst 400,
 # --sub-rate 50 --sub-burst 100, log level info) unless --relay-args / --control-args say more.
 #
@@ -41,6 +43,8 @@ HB_MS=200
 ITEMS=""
 ITEMS100=""
 QUICK=0
+LEASE_CHECK=yes
+LEASE_ITEMS="subscribe:1000000,mix:max"
 REPORT_ONLY=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -53,10 +57,11 @@ while [ $# -gt 0 ]; do
 	--items100) ITEMS100=$2; shift 2 ;;
 	--ctl-cpu) CTL_CPU=$2; shift 2 ;;
 	--ctl-nice) CTL_NICE=$2; shift 2 ;;
+	--lease-check) LEASE_CHECK=$2; shift 2 ;;
 	--relay-args) RELAY_ARGS=$2; shift 2 ;;
 	--control-args) CONTROL_ARGS=$2; shift 2 ;;
 	--report) REPORT_ONLY=$2; shift 2 ;;
-	-h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
 	*) echo "run-flood: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -64,6 +69,7 @@ if [ "$QUICK" = 1 ]; then
 	# About 2.5 minutes: F = 10 only, five settings, 1 s windows.
 	FANOUTS=${FANOUTS_QUICK:-10}
 	SECS=1
+	LEASE_CHECK=no
 	[ -n "$ITEMS" ] || ITEMS="garbage:max,subscribe:1000000,heartbeat:1000000,mix:100000,mix:max"
 fi
 # Every kind at 100 k, 1 M and max pps from 32768 spoofed sources, plus one SUBSCRIBE flood from
@@ -101,6 +107,8 @@ pairs = defaultdict(lambda: defaultdict(list))
 order = defaultdict(list)
 for label, ws in runs.items():
     phase, f, _ = label.split("-")
+    if phase == "lease":
+        continue
     byname = {w["window"]: w for w in ws}
     k = 1
     while "on%d" % k in byname:
@@ -218,6 +226,20 @@ for key in sorted(pairs, key=lambda k: (k[1], k[0] != "peak")):
             name, g("drop_wire"), g("drop_punt_rate"), g("drop_punt_full"), g("punted"),
             g("ctl_challenges"), g("ctl_sub_refused"), g("ctl_bad_token"), g("ctl_tx"), g("tx_drop"),
             g("tx_drop_off")))
+lease = [(l, ws) for l, ws in runs.items() if l.startswith("lease-")]
+if lease:
+    print("\nLease check: leases of 6 s (max-lease-ms 6000), each endpoint heartbeats every 2 s as its"
+          " SUB_ACK asks, 12 s windows, paced")
+    print("%-22s %-7s %9s %9s %12s %12s %10s %9s" % ("flood", "window", "sent/s", "deliv/msg",
+          "hb acks ok", "ctl_expired", "subs at end", "ctl cpu"))
+    for l, ws in lease:
+        for w in ws:
+            print("%-22s %-7s %8.2fM %9.2f %5d / %-5d %12d %11d %8.0f %%" % (
+                item_name(w["flood"]) if w["flood"] else "", w["window"],
+                (w["flood"] or {}).get("sent_s", 0) / 1e6,
+                w["deliveries_s"] / w["pub_msgs_s"] if w["pub_msgs_s"] else 0,
+                w["replies"]["hb_ack_ok"], w.get("heartbeats_sent", 0), ctr(w, "ctl_expired"),
+                w.get("relay", {}).get("subscribers", 0), 100 * (w.get("relay", {}).get("ctl_cpu") or 0)))
 print("\non/off: deliveries/s in the flood window over the mean of the two flood-free windows beside it,"
       " per run;")
 print("relay load: the worker's busy cycles over the window (1.00: it had work on every loop turn);")
@@ -280,13 +302,13 @@ reap() {
 	wait "$p" 2>/dev/null || true
 }
 
-# One rly-gen run: label F rate items
+# One rly-gen run: label F rate items [window seconds] [heartbeat ms] [relay-control args]
 run_one() {
-	local label=$1 f=$2 rate=$3 items=$4 gen relay ctl
+	local label=$1 f=$2 rate=$3 items=$4 secs=${5:-$SECS} hb=${6:-$HB_MS} cargs=${7:-} gen relay ctl
 	rm -f "$SOCK" "/dev/shm/relay.$INSTANCE"
 	taskset -c 1 "$B/bench/rly-gen" --lcores=0@1 "${EAL[@]}" --vdev="$MEMIF_SERVER" -- \
 		--mode relay --json --label "$label" --subs "$f" --size 64 --rate "$rate" \
-		--warmup 1 --duration "$SECS" --settle "$SETTLE" --heartbeat-ms "$HB_MS" \
+		--warmup 1 --duration "$secs" --settle "$SETTLE" --heartbeat-ms "$hb" --lease-ms 120000 \
 		--instance "$INSTANCE" --flood-schedule "$items" >"$WORK/gen.out" 2>"$WORK/gen.err" &
 	gen=$!
 	PIDS+=("$gen")
@@ -298,7 +320,7 @@ run_one() {
 	PIDS+=("$relay")
 	for _ in $(seq 200); do grep -q "relay: running" "$WORK/relay.log" && break; sleep 0.05; done
 	# shellcheck disable=SC2086
-	taskset -c "$CTL_CPU" nice -n "$CTL_NICE" "$B/control/relay-control" "${CTL_OPTS[@]}" $CONTROL_ARGS \
+	taskset -c "$CTL_CPU" nice -n "$CTL_NICE" "$B/control/relay-control" "${CTL_OPTS[@]}" $CONTROL_ARGS $cargs \
 		>"$WORK/control.log" 2>&1 &
 	ctl=$!
 	PIDS+=("$ctl")
@@ -346,7 +368,9 @@ echo "              $REPEAT runs per F and load, ratios per run against the two 
 echo "       core-to-core round trip CPU 0 <-> 1 now: $C2C"
 echo "       raw results: $OUT"
 T0=$(date +%s)
+declare -A HALF
 for f in $FANOUTS; do
+	[ "$LEASE_CHECK" = only ] && HALF[$f]=100000 && continue
 	items=$ITEMS
 	[ "$f" -ge 100 ] && items=$ITEMS100
 	for r in $(seq "$REPEAT"); do
@@ -357,11 +381,20 @@ for f in $FANOUTS; do
 	# capacity would measure queueing, not the flood.
 	read -r pmed pmin <<<"$(peak_of "$f")"
 	half=$((pmin / 2))
+	HALF[$f]=$half
 	echo "F=$f: flood-free peak publish rate median $pmed, lowest $pmin msgs/s; latency runs paced at $half"
 	for r in $(seq "$REPEAT"); do
 		run_one "lat-$f-$r" "$f" "$half" "$items"
 	done
 done
+if [ "$LEASE_CHECK" != no ]; then
+	f=${FANOUTS%% *}
+	IFS=, read -r -a litems <<<"$LEASE_ITEMS"
+	for it in "${litems[@]}"; do
+		# --heartbeat-ms 0: every endpoint heartbeats as often as its SUB_ACK asks (lease / 3).
+		run_one "lease-$f-1" "$f" "${HALF[$f]}" "$it" 12 0 "--max-lease-ms 6000"
+	done
+fi
 echo "took $(( $(date +%s) - T0 )) s; relay-control wrote $((CTL_LOG_BYTES / 1024)) KiB of log in all"
 echo "core-to-core round trip CPU 0 <-> 1 at the end: $("$B/bench/c2c" 0 1 50000)"
 
