@@ -49,8 +49,8 @@ REPORT_ONLY=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1; shift ;;
-	--fanouts) FANOUTS=$2; shift 2 ;;
-	--secs) SECS=$2; shift 2 ;;
+	--fanouts) FANOUTS=$2; FANOUTS_SET=1; shift 2 ;;
+	--secs) SECS=$2; SECS_SET=1; shift 2 ;;
 	--settle) SETTLE=$2; shift 2 ;;
 	--repeat) REPEAT=$2; shift 2 ;;
 	--items) ITEMS=$2; shift 2 ;;
@@ -61,14 +61,14 @@ while [ $# -gt 0 ]; do
 	--relay-args) RELAY_ARGS=$2; shift 2 ;;
 	--control-args) CONTROL_ARGS=$2; shift 2 ;;
 	--report) REPORT_ONLY=$2; shift 2 ;;
-	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) echo "run-flood: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
 if [ "$QUICK" = 1 ]; then
-	# About 2.5 minutes: F = 10 only, five settings, 1 s windows.
-	FANOUTS=${FANOUTS_QUICK:-10}
-	SECS=1
+	# About 2 minutes: F = 10 only, five settings, 1 s windows, unless the options say otherwise.
+	[ -n "${FANOUTS_SET:-}" ] || FANOUTS=10
+	[ -n "${SECS_SET:-}" ] || SECS=1
 	LEASE_CHECK=no
 	[ -n "$ITEMS" ] || ITEMS="garbage:max,subscribe:1000000,heartbeat:1000000,mix:100000,mix:max"
 fi
