@@ -43,6 +43,7 @@ struct rly_ctl {
 	uint64_t lost_start_ns;
 	struct rly_ctl_registry *registry; /* NULL without --registry */
 	int admission_due; /* push publisher admission once the table is resynchronised */
+	uint64_t punt_full_seen; /* the workers' DROP_PUNT_FULL sum at the last look */
 	struct rly_event ev[EVENT_BURST];
 	struct rly_pkt_rec punt[PUNT_BURST];
 };
@@ -301,6 +302,14 @@ int rly_ctl_poll_once(struct rly_ctl *c, uint64_t mono_ns, unsigned *work)
 			*work += 1;
 		}
 		*work += drain_punts(c, now_ms);
+	}
+	if (c->link.attached) {
+		/* Control datagrams dropped at a full punt ring: heartbeats may be among them, so
+		 * leases get a grace rather than end (a new relay's counters start again at 0). */
+		uint64_t full = rly_shm_ctr_sum(&c->link.shm, RLY_CTR_DROP_PUNT_FULL);
+		if (full > c->punt_full_seen)
+			rly_ctl_subs_note_control_loss(c->subs, now_ms);
+		c->punt_full_seen = full;
 	}
 	*work += rly_ctl_subs_tick(c->subs, now_ms);
 	*work += rly_ctl_link_flush(&c->link);

@@ -134,6 +134,7 @@ struct rly_ctl_sub *rly_ctl_sub_table_upsert(struct rly_ctl_sub_table *t,
 	if (s) {
 		s->ep = *ep;
 		s->lease_ms = lease_ms;
+		s->graces = 0;
 		rly_ctl_sub_table_renew(t, s, expires_ms);
 		return s;
 	}

@@ -27,6 +27,7 @@ struct rly_ctl_sub {
 	uint32_t lease_ms;	/* granted lease, the renewal step */
 	uint8_t who[RLY_ID_LEN]; /* identity that proved itself (SUBSCRIBE_SIGNED), or zero */
 	uint8_t proven;		/* who is known; 0 after a resync under a registry */
+	uint8_t graces;		/* lease ends postponed since the last renewal */
 	uint64_t expires_ms;
 	size_t heap_idx;
 	struct rly_ctl_sub *next; /* hash chain */

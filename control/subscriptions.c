@@ -66,6 +66,7 @@ struct rly_ctl_subs {
 	uint32_t dump_seq;
 	uint64_t dump_entries;
 	uint64_t resync_started_ms;
+	uint64_t control_loss_ms; /* last time the dataplane dropped control datagrams; 0: never */
 };
 
 static const char *const cmd_status_name[] = {
@@ -503,6 +504,7 @@ static void on_heartbeat(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 			 NULL);
 		return;
 	}
+	sub->graces = 0;
 	rly_ctl_sub_table_renew(&s->table, sub, now_ms + sub->lease_ms);
 	count(s, RLY_CTR_CTL_HEARTBEATS);
 	if (log_sub(&l, RLY_LOG_DEBUG, "heartbeat", &k)) {
@@ -991,6 +993,11 @@ void rly_ctl_subs_on_detach(struct rly_ctl_subs *s)
 	s->resyncing = 0;
 }
 
+void rly_ctl_subs_note_control_loss(struct rly_ctl_subs *s, uint64_t now_ms)
+{
+	s->control_loss_ms = now_ms ? now_ms : 1;
+}
+
 unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms)
 {
 	struct rly_ctl_sub *sub;
@@ -1016,6 +1023,20 @@ unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms)
 		struct rly_endpoint ep = sub->ep;
 		uint32_t lease = sub->lease_ms;
 
+		if (s->control_loss_ms && now_ms - s->control_loss_ms < lease &&
+		    sub->graces < RLY_CTL_LEASE_GRACES) {
+			/* Its heartbeats may have been dropped with the flood: not proof it left. */
+			sub->graces++;
+			rly_ctl_sub_table_renew(&s->table, sub,
+						now_ms + lease / RLY_CTL_LEASE_GRACE_DIV + 1);
+			count(s, RLY_CTR_CTL_LEASE_GRACE);
+			if (log_sub(&l, RLY_LOG_DEBUG, "lease_grace", &k)) {
+				rly_ctl_log_u64(&l, "grace", sub->graces);
+				rly_ctl_log_end(&l);
+			}
+			n++;
+			continue;
+		}
 		rly_ctl_sub_table_remove(&s->table, sub);
 		struct pending *p = submit(s, RLY_CMD_SUB_DEL, &k, &ep);
 		if (p)

@@ -80,6 +80,19 @@ int rly_ctl_subs_ready(const struct rly_ctl_subs *s);
 /** The dataplane went away: its answers will never come, forget what waits for them. */
 void rly_ctl_subs_on_detach(struct rly_ctl_subs *s);
 
+/** Most times a lease end is postponed by RLY_CTL_LEASE_GRACE_DIV of the lease. */
+#define RLY_CTL_LEASE_GRACES 4u
+#define RLY_CTL_LEASE_GRACE_DIV 2u
+
+/**
+ * The dataplane dropped control datagrams at @p now_ms (its punt ring was full): heartbeats may
+ * have been among them. A lease that ends within one lease period of this is postponed by half
+ * a lease instead, at most RLY_CTL_LEASE_GRACES times in a row (counted CTL_LEASE_GRACE), so a
+ * flood that crowds out heartbeats does not unsubscribe the subscribers it hid, while one that
+ * really left is still removed, two leases later.
+ */
+void rly_ctl_subs_note_control_loss(struct rly_ctl_subs *s, uint64_t now_ms);
+
 /** Timers: remove subscriptions whose lease passed (SUB_DEL). Returns the work done. */
 unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms);
 

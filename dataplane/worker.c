@@ -49,6 +49,7 @@ int rly_worker_init(struct rly_worker *w, uint16_t id, const struct rly_dp_confi
 	w->pool = pool;
 	w->ctr = ctr;
 	w->punt = punt;
+	w->punt_open_max = punt ? rte_ring_get_capacity(punt) / 2 : 0;
 	w->ctl_tx = ctl_tx;
 	w->tx_queue = id;
 	w->n_rx = cfg->n_ports;
@@ -134,15 +135,28 @@ static int is_client_to_relay(unsigned type)
 	       type == RLY_MSG_KEY_REQUEST || type == RLY_MSG_KEY_RESPONSE;
 }
 
+/*
+ * Hand a control datagram to relay-control. Two limits keep a flood from crowding out the control
+ * traffic of existing subscriptions: a rate per source address, and a reserve: SUBSCRIBEs, which
+ * anyone can send from any spoofed address, may fill only half of the ring, so heartbeats,
+ * unsubscribes and key messages always find room while relay-control keeps up with them. (A
+ * flood of those, with wrong tokens, still competes with the real ones: checking a token needs
+ * relay-control's secret, which the dataplane does not have.)
+ */
 static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr *eth,
 		 const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, const uint8_t *payload,
-		 uint16_t len)
+		 uint16_t len, unsigned type)
 {
 	struct rly_pkt_rec *r = &w->punt_rec;
 	uint64_t now = rte_rdtsc();
 
 	if (!rly_punt_allow(&w->punt_limit, ip->src_addr, now)) {
 		RLY_CTR_ADD(w, DROP_PUNT_RATE, 1);
+		return;
+	}
+	if ((type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_SUBSCRIBE_SIGNED) &&
+	    rte_ring_count(w->punt) >= w->punt_open_max) {
+		RLY_CTR_ADD(w, DROP_PUNT_OPEN, 1);
 		return;
 	}
 	r->port_id = port;
@@ -256,7 +270,7 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 		RLY_CTR_ADD(w, DROP_WRONG_WAY, 1);
 		return FRAME_FREE;
 	}
-	punt(w, port, eth, ip, udp, payload, udp_len - RLY_L4_LEN);
+	punt(w, port, eth, ip, udp, payload, udp_len - RLY_L4_LEN, v.type);
 	return FRAME_FREE;
 }
 

@@ -341,6 +341,50 @@ Test(control_subs, lease_expires_at_its_end_and_not_before)
 	cr_assert_eq(rly_ctl_subs_pending(subs), 0);
 }
 
+Test(control_subs, leases_get_a_bounded_grace_while_the_dataplane_drops_control_datagrams)
+{
+	subscribe("10.0.0.7", 7000, 0, 3000, 10000, RLY_CMD_OK);
+	subscribe("10.0.0.9", 9000, 0, 3000, 10000, RLY_CMD_OK);
+
+	/* Punt drops at 12000: the leases (ending at 13000) may have lost their heartbeats. */
+	rly_ctl_subs_note_control_loss(subs, 12000);
+	cr_assert_eq(rly_ctl_subs_tick(subs, 13000), 2, "both postponed");
+	cr_assert_eq(rly_ctl_subs_count(subs), 2);
+	cr_assert_eq(ctr(RLY_CTR_CTL_EXPIRED), 0);
+	cr_assert_eq(ctr(RLY_CTR_CTL_LEASE_GRACE), 2);
+	cr_assert_eq(rly_ctl_subs_expiry(subs, tc_stream, 0, tc_ip("10.0.0.7"), htons(7000)),
+		     13000 + 1500 + 1);
+	/* The drops go on; each grace is half a lease, four in a row at most. */
+	for (uint64_t t = 14501; t < 14501 + 3 * 1501; t += 1501) {
+		rly_ctl_subs_note_control_loss(subs, t);
+		cr_assert_eq(rly_ctl_subs_tick(subs, t), 2);
+	}
+	cr_assert_eq(ctr(RLY_CTR_CTL_LEASE_GRACE), 8);
+	rly_ctl_subs_note_control_loss(subs, 19004);
+	cr_assert_eq(rly_ctl_subs_tick(subs, 19004), 2, "after four graces, they expire");
+	cr_assert_eq(rly_ctl_subs_count(subs), 0);
+	cr_assert_eq(ctr(RLY_CTR_CTL_EXPIRED), 2);
+}
+
+Test(control_subs, a_heartbeat_resets_the_grace_and_old_drops_give_none)
+{
+	struct rly_wire_ack a = subscribe("10.0.0.8", 8000, 0, 3000, 1000, RLY_CMD_OK);
+	struct rly_pkt_rec rec;
+
+	rly_ctl_subs_note_control_loss(subs, 3500);
+	cr_assert_eq(rly_ctl_subs_tick(subs, 4000), 1);
+	cr_assert_eq(ctr(RLY_CTR_CTL_LEASE_GRACE), 1);
+	/* A heartbeat arrives: a full lease from now, and the grace count starts again. */
+	tc_ref(&rec, RLY_MSG_HEARTBEAT, "10.0.0.8", 8000, 0, 5, a.token);
+	cr_assert_eq(rly_ctl_subs_on_packet(subs, &rec, 5000), 0);
+	cr_assert_eq(rly_ctl_subs_expiry(subs, tc_stream, 0, tc_ip("10.0.0.8"), htons(8000)), 8000);
+	/* The drops at 3500 are more than a lease before 8000: no grace, the lease ends. */
+	cr_assert_eq(rly_ctl_subs_tick(subs, 8000), 1);
+	cr_assert_eq(rly_ctl_subs_count(subs), 0);
+	cr_assert_eq(ctr(RLY_CTR_CTL_LEASE_GRACE), 1);
+	cr_assert_eq(ctr(RLY_CTR_CTL_EXPIRED), 1);
+}
+
 Test(control_subs, leases_expire_in_order_of_their_end)
 {
 	subscribe("10.0.0.1", 1, 0, 5000, 1, RLY_CMD_OK);

@@ -324,7 +324,14 @@ Test(worker, punts_control_datagrams_with_their_source_and_counts_a_full_ring)
 	cr_assert_eq(rec.len, n);
 	cr_assert_eq(memcmp(rec.data, cbuf, (size_t)n), 0);
 
-	/* 256-slot ring holds 255: nobody drains it, so the rest are dropped and counted. */
+	/* 256-slot ring holds 255: nobody drains it, so the rest are dropped and counted.
+	 * Heartbeats: SUBSCRIBEs would stop at half the ring (the next test). */
+	{
+		struct rly_wire_sub_ref hb = {0};
+		h_key(hb.stream_key, 3);
+		n = rly_wire_build_control(cbuf, sizeof(cbuf), RLY_MSG_HEARTBEAT, &hb);
+		cr_assert_gt(n, 0);
+	}
 	for (unsigned i = 0; i < 300; i++) {
 		m = h_frame(&H, 42, 40001, cbuf, (uint16_t)n);
 		h_inject(&H, 0, &m, 1);
@@ -335,6 +342,64 @@ Test(worker, punts_control_datagrams_with_their_source_and_counts_a_full_ring)
 	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 1 + 255);
 	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_FULL), 300 - 255);
 	cr_assert_eq(h_mbufs_in_use(&H), base, "punted frames are copied and freed");
+	h_teardown(&H);
+}
+
+Test(worker, subscribes_fill_only_half_the_punt_ring_so_heartbeats_find_room)
+{
+	struct rly_wire_subscribe sub = {0};
+	struct rly_wire_sub_ref hb = {0};
+	uint8_t sbuf[256], hbuf[256];
+	struct rte_mbuf *m;
+	int ns, nh;
+
+	h_setup(&H, 1, 1, 1500);
+	h_key(sub.stream_key, 3);
+	h_key(hb.stream_key, 3);
+	rly_be32_store(&sub.lease_ms, 5000);
+	ns = rly_wire_build_control(sbuf, sizeof(sbuf), RLY_MSG_SUBSCRIBE, &sub);
+	nh = rly_wire_build_control(hbuf, sizeof(hbuf), RLY_MSG_HEARTBEAT, &hb);
+	cr_assert_gt(ns, 0);
+	cr_assert_gt(nh, 0);
+	/* A flood of SUBSCRIBEs from 200 addresses (one each: the per-source limit never bites),
+	 * and nobody drains the ring: they stop at half of its 255 places. */
+	for (unsigned i = 0; i < 200; i++) {
+		m = h_frame(&H, (uint8_t)(i + 1), (uint16_t)(40000 + i), sbuf, (uint16_t)ns);
+		h_inject(&H, 0, &m, 1);
+		if (i % 32 == 31)
+			h_run(&H, 10);
+	}
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 127);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), 200 - 127);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_FULL), 0);
+	/* Heartbeats of existing subscribers still get in, up to the full ring. */
+	for (unsigned i = 0; i < 130; i++) {
+		m = h_frame(&H, 250, 41000, hbuf, (uint16_t)nh);
+		h_inject(&H, 0, &m, 1);
+		if (i % 32 == 31)
+			h_run(&H, 10);
+	}
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 255);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_FULL), 2);
+	/* SUBSCRIBE_SIGNED counts as a SUBSCRIBE: the ring is past half, so it is refused. */
+	{
+		struct rly_wire_subscribe_signed ss = {0};
+		uint8_t buf[512];
+		int n2;
+		h_key(ss.sub.stream_key, 3);
+		rly_be32_store(&ss.sub.lease_ms, 5000);
+		rly_be64_store(&ss.sub.issued_ms, 1); /* an answer to a challenge, from someone */
+		memset(ss.sub.subscriber, 7, sizeof(ss.sub.subscriber));
+		memset(ss.sub.cookie, 9, sizeof(ss.sub.cookie));
+		n2 = rly_wire_build_control(buf, sizeof(buf), RLY_MSG_SUBSCRIBE_SIGNED, &ss);
+		cr_assert_gt(n2, 0);
+		m = h_frame(&H, 251, 41001, buf, (uint16_t)n2);
+		h_inject(&H, 0, &m, 1);
+		h_run(&H, 10);
+		cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), 200 - 127 + 1);
+	}
 	h_teardown(&H);
 }
 

@@ -88,7 +88,9 @@ extern "C" {
 	X(CTL_KEY_RESPONSES, COUNT, "KEY_RESPONSEs forwarded to the subscriber that asked")            \
 	X(CTL_KEY_UNEXPECTED, COUNT, "KEY_RESPONSEs dropped: not from a key holder, or nobody waits for them") \
 	X(CTL_KEY_TIMEOUTS, COUNT, "forwarded KEY_REQUESTs that no key holder answered in time")      \
-	X(CTL_KEY_HOLDERS, GAUGE, "key holders registered")
+	X(CTL_KEY_HOLDERS, GAUGE, "key holders registered")                                          \
+	X(DROP_PUNT_OPEN, COUNT, "SUBSCRIBEs dropped: relay-control's ring is half full, the rest is kept for existing subscriptions") \
+	X(CTL_LEASE_GRACE, COUNT, "lease ends postponed because the dataplane dropped control datagrams (heartbeats may be among them)")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,
