@@ -204,8 +204,12 @@ void session_on_control(rly_sub_t *s, const struct rly_wire_view *v, uint64_t no
 	switch (v->type) {
 	case RLY_MSG_CHALLENGE: {
 		const struct rly_wire_challenge *c = (const void *)body;
+		static const uint8_t no_cookie[RLY_COOKIE_LEN];
+		/* An all-zero cookie cannot be echoed: on the wire it means "no cookie yet", so
+		 * every relay would refuse the answer (BAD_FIELD). Wait for a real challenge. */
 		if (x->state != SESS_CHALLENGE_WAIT ||
-		    rly_be64_load(&c->request_id) != x->request_id)
+		    rly_be64_load(&c->request_id) != x->request_id ||
+		    memcmp(c->cookie, no_cookie, RLY_COOKIE_LEN) == 0)
 			return;
 		x->issued_ms = rly_be64_load(&c->issued_ms);
 		memcpy(x->cookie, c->cookie, RLY_COOKIE_LEN);

@@ -144,8 +144,8 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 	}
 }
 
-static void on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns,
-		     uint64_t mono_ns)
+void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns,
+		  uint64_t mono_ns)
 {
 	struct rly_wire_view v;
 	enum rly_wire_err e = rly_wire_parse(buf, len, RLY_WIRE_MAX_DGRAM, &v);
@@ -200,7 +200,7 @@ static int recv_batch(rly_sub_t *s)
 		 * parser refuse it as oversized rather than look at a truncated copy. */
 		if (s->vec[i].msg_hdr.msg_flags & MSG_TRUNC)
 			len = SUB_BUF;
-		on_dgram(s, s->bufs + (size_t)i * SUB_BUF, len, recv_ns, mono_ns);
+		sub_on_dgram(s, s->bufs + (size_t)i * SUB_BUF, len, recv_ns, mono_ns);
 	}
 	return n;
 }
