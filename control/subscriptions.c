@@ -67,6 +67,11 @@ struct rly_ctl_subs {
 	uint64_t dump_entries;
 	uint64_t resync_started_ms;
 	uint64_t control_loss_ms; /* last time the dataplane dropped control datagrams; 0: never */
+	/* Lines that anyone can cause (a SUBSCRIBE from any address) are limited per second. */
+	uint64_t now_ms; /* of the packet or tick being handled */
+	uint64_t ulog_second;
+	uint32_t ulog_lines;
+	uint64_t ulog_suppressed;
 };
 
 static const char *const cmd_status_name[] = {
@@ -275,13 +280,53 @@ static int log_sub(struct rly_ctl_logline *l, enum rly_ctl_log_level level, cons
 	return 1;
 }
 
+/* Say how many lines the limit below dropped in the second that just ended. */
+static void ulog_flush(struct rly_ctl_subs *s)
+{
+	struct rly_ctl_logline l;
+
+	if (s->ulog_suppressed && rly_ctl_log_begin(&l, RLY_LOG_WARN, "log_suppressed")) {
+		rly_ctl_log_u64(&l, "lines", s->ulog_suppressed);
+		rly_ctl_log_u64(&l, "limit_per_s", RLY_CTL_UNAUTH_LOG_PER_S);
+		rly_ctl_log_str(&l, "events", "challenge_sent, subscribe_refused, subscribe_denied");
+		rly_ctl_log_end(&l);
+	}
+	s->ulog_suppressed = 0;
+}
+
+/*
+ * log_sub for events any source can cause at will: at most RLY_CTL_UNAUTH_LOG_PER_S lines a
+ * second, the rest counted and summed up in one log_suppressed line, so a SUBSCRIBE flood
+ * neither fills the disk nor spends relay-control's time formatting lines (the counters still
+ * count every one).
+ */
+static int log_unauth(struct rly_ctl_subs *s, struct rly_ctl_logline *l, const char *event,
+		      const struct rly_ctl_sub_key *k)
+{
+	uint64_t second = s->now_ms / 1000;
+
+	if (!rly_ctl_log_enabled(RLY_LOG_INFO))
+		return 0;
+	if (second != s->ulog_second) {
+		ulog_flush(s);
+		s->ulog_second = second;
+		s->ulog_lines = 0;
+	}
+	if (s->ulog_lines >= RLY_CTL_UNAUTH_LOG_PER_S) {
+		s->ulog_suppressed++;
+		return 0;
+	}
+	s->ulog_lines++;
+	return log_sub(l, RLY_LOG_INFO, event, k);
+}
+
 static void refuse(struct rly_ctl_subs *s, const struct rly_endpoint *to,
 		   const struct rly_ctl_sub_key *k, uint64_t request_id, unsigned status)
 {
 	struct rly_ctl_logline l;
 
 	count(s, RLY_CTR_CTL_SUB_REFUSED);
-	if (log_sub(&l, RLY_LOG_INFO, "subscribe_refused", k)) {
+	if (log_unauth(s, &l, "subscribe_refused", k)) {
 		rly_ctl_log_str(&l, "status", rly_sub_status_name(status));
 		rly_ctl_log_end(&l);
 	}
@@ -304,7 +349,7 @@ static void deny(struct rly_ctl_subs *s, const struct rly_endpoint *to,
 	char hex[2 * RLY_ID_LEN + 1];
 
 	count(s, RLY_CTR_CTL_SUB_DENIED);
-	if (log_sub(&l, RLY_LOG_INFO, "subscribe_denied", k)) {
+	if (log_unauth(s, &l, "subscribe_denied", k)) {
 		if (who) {
 			sodium_bin2hex(hex, sizeof(hex), who, RLY_ID_LEN);
 			rly_ctl_log_str(&l, "identity", hex);
@@ -384,7 +429,7 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 		memcpy(c.cookie, cookie, RLY_COOKIE_LEN);
 		send_control(s, src, RLY_MSG_CHALLENGE, &c);
 		count(s, RLY_CTR_CTL_CHALLENGES);
-		if (log_sub(&l, RLY_LOG_INFO, "challenge_sent", &k)) {
+		if (log_unauth(s, &l, "challenge_sent", &k)) {
 			rly_ctl_log_u64(&l, "request_id", request_id);
 			rly_ctl_log_end(&l);
 		}
@@ -556,6 +601,7 @@ int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec
 	struct rly_endpoint src;
 	enum rly_wire_err err = RLY_WIRE_ERR_OK;
 
+	s->now_ms = now_ms;
 	/* The worker validated it already; a second parse costs little and keeps a dataplane bug
 	 * from becoming a control-plane one. A refusal is counted by reason, as everywhere. */
 	if (rec->len > RLY_PKT_REC_DATA ||
@@ -1004,6 +1050,9 @@ unsigned rly_ctl_subs_tick(struct rly_ctl_subs *s, uint64_t now_ms)
 	struct rly_ctl_logline l;
 	unsigned n;
 
+	s->now_ms = now_ms;
+	if (s->ulog_suppressed && now_ms / 1000 != s->ulog_second)
+		ulog_flush(s);
 	/* Holders' heartbeats wait with the other punted packets during a resync, so their leases
 	 * wait too; a pending key request has a deadline of its own. */
 	n = rly_ctl_keys_tick(s->keys, now_ms, !s->resyncing);

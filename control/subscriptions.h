@@ -80,6 +80,10 @@ int rly_ctl_subs_ready(const struct rly_ctl_subs *s);
 /** The dataplane went away: its answers will never come, forget what waits for them. */
 void rly_ctl_subs_on_detach(struct rly_ctl_subs *s);
 
+/** Log lines a second for events any source can cause (challenge_sent, subscribe_refused,
+ *  subscribe_denied); the rest are summed up in a log_suppressed line. */
+#define RLY_CTL_UNAUTH_LOG_PER_S 100u
+
 /** Most times a lease end is postponed by RLY_CTL_LEASE_GRACE_DIV of the lease. */
 #define RLY_CTL_LEASE_GRACES 4u
 #define RLY_CTL_LEASE_GRACE_DIV 2u

@@ -385,6 +385,39 @@ Test(control_subs, a_heartbeat_resets_the_grace_and_old_drops_give_none)
 	cr_assert_eq(ctr(RLY_CTR_CTL_EXPIRED), 1);
 }
 
+static unsigned count_in_log(const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = logged(); (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+Test(control_subs, lines_anyone_can_cause_are_limited_per_second_and_summed_up)
+{
+	struct rly_pkt_rec rec;
+	char ip[32];
+
+	/* 250 SUBSCRIBEs from 250 addresses in one second: each gets its CHALLENGE and is
+	 * counted, but only the first 100 are logged one by one. */
+	for (unsigned i = 0; i < 250; i++) {
+		snprintf(ip, sizeof(ip), "10.8.%u.%u", i / 200, 1 + i % 200);
+		tc_subscribe(&rec, ip, 1000, 0, 1000, 1, 0, NULL);
+		rly_ctl_subs_on_packet(subs, &rec, 5000 + i);
+	}
+	cr_assert_eq(ctr(RLY_CTR_CTL_CHALLENGES), 250);
+	cr_assert_eq(count_in_log("\"event\":\"challenge_sent\""), RLY_CTL_UNAUTH_LOG_PER_S);
+	cr_assert_null(strstr(logged(), "log_suppressed"), "not before the second is over");
+	/* The next second: one line says how many were left out. */
+	rly_ctl_subs_tick(subs, 6000);
+	cr_assert_eq(count_in_log("\"event\":\"log_suppressed\""), 1);
+	cr_assert_not_null(strstr(logged(), "\"lines\":150"));
+	tc_subscribe(&rec, "10.7.0.1", 1000, 0, 1000, 1, 0, NULL);
+	rly_ctl_subs_on_packet(subs, &rec, 6001);
+	cr_assert_eq(count_in_log("\"event\":\"challenge_sent\""), RLY_CTL_UNAUTH_LOG_PER_S + 1);
+}
+
 Test(control_subs, leases_expire_in_order_of_their_end)
 {
 	subscribe("10.0.0.1", 1, 0, 5000, 1, RLY_CMD_OK);
