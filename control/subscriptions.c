@@ -668,12 +668,14 @@ static void add_done(struct rly_ctl_subs *s, const struct pending *p, unsigned s
 {
 	struct rly_ctl_logline l;
 	uint8_t tok[RLY_COOKIE_LEN];
+	/* Declared here: a declaration right after a case label is C23, which clang 14 refuses. */
+	struct rly_ctl_sub *sub;
 
 	switch (status) {
 	case RLY_CMD_OK:
 	case RLY_CMD_EXISTS:
-		struct rly_ctl_sub *sub =
-		    rly_ctl_sub_table_upsert(&s->table, &p->key, &p->ep, p->lease_ms, now_ms + p->lease_ms);
+		sub = rly_ctl_sub_table_upsert(&s->table, &p->key, &p->ep, p->lease_ms,
+					       now_ms + p->lease_ms);
 		if (!sub) {
 			/* The dataplane has it and we cannot track its lease: take it back. */
 			rly_ctl_log_msg(RLY_LOG_ERROR, "subscribe_untracked",
