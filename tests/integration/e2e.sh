@@ -17,6 +17,7 @@ source "$(dirname "$0")/../../tools/lib.sh"
 rly_require_netns
 command -v tshark >/dev/null || { echo "SKIP: tshark is not installed (tools/install-deps.sh)" >&2; exit 77; }
 trap rly_cleanup EXIT
+trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 TAG="rre$$"
 rly_net_up "$TAG"
 K="$RLY_BUILD/tools/relay-keys"
@@ -51,11 +52,10 @@ rly_wait_for "tshark to start capturing" 15 grep -q "Capturing on" "$RLY_WORK/ts
 	{ cat "$RLY_WORK/tshark.log" >&2; exit 1; }
 
 fail=0
-set +e
+rc=0
 rly_in_clients "$RLY_BUILD/tools/relay-sub" --relay "$RLY_RELAY_IP" --stream "$SECRET" \
-	--identity "$RLY_WORK/sub_no.id" --count 1 --subscribe-timeout 3 >/dev/null 2>"$RLY_WORK/sub_no.err"
-rc=$?
-set -e
+	--identity "$RLY_WORK/sub_no.id" --count 1 --subscribe-timeout 3 >/dev/null \
+	2>"$RLY_WORK/sub_no.err" || rc=$?
 if [ $rc -eq 1 ] && grep -q DENIED "$RLY_WORK/sub_no.err"; then
 	echo "ok: a subscriber the registry does not allow was refused at subscribe"
 else
@@ -74,7 +74,8 @@ rly_wait_for "the subscribers" 15 test -e "$RLY_WORK/sub.ready" -a -e "$RLY_WORK
 
 rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream "$PLAIN" \
 	--identity "$RLY_WORK/pub.id" --count "$N_PLAIN" --rate 1000 --canary "$PLAIN_CANARY" \
-	--json --quiet >"$RLY_WORK/plainpub.out"
+	--json --quiet >"$RLY_WORK/plainpub.out" 2>"$RLY_WORK/plainpub.err" ||
+	{ echo "FAIL: plain relay-pub: $(cat "$RLY_WORK/plainpub.err")" >&2; exit 1; }
 rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream "$SECRET" \
 	--identity "$RLY_WORK/pub.id" --encrypt --registry "$REG" --rotate-every-ms 300 \
 	--count "$N" --rate 1000 --canary "$SECRET_CANARY" --json --quiet \

@@ -13,6 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/../../tools/lib.sh"
 rly_require_netns
 trap rly_cleanup EXIT
+trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 rly_net_up "rrk$$"
 K="$RLY_BUILD/tools/relay-keys"
 REG="$RLY_WORK/registry"
