@@ -144,8 +144,7 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 	}
 }
 
-void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns,
-		  uint64_t mono_ns)
+void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns, uint64_t mono_ns)
 {
 	struct rly_wire_view v;
 	enum rly_wire_err e = rly_wire_parse(buf, len, RLY_WIRE_MAX_DGRAM, &v);

@@ -152,8 +152,7 @@ void sub_report_bad(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t rec
  * CLOCK_REALTIME (what messages report), mono_ns CLOCK_MONOTONIC (timers). Called by the receive
  * path, and directly by tests/fuzz/fuzz_client.c, which drives the clock itself.
  */
-void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns,
-		  uint64_t mono_ns);
+void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns, uint64_t mono_ns);
 
 typedef int (*sub_stop_fn)(const rly_sub_t *s);
 /* Receive, deliver and run timers until @p stop says so, or (@p stop_on_data) a pass received
