@@ -54,13 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                                  \
 	} while (0)
 
-#define MAX_EVENTS   96u
-#define MAX_RECORDS  512u
-#define MAX_PLAIN    200u
-#define MAX_STEP     0x1FFFu
-#define N_REQS	     8u
-#define PARTITION    7u
-#define MS	     1000000ull
+#define MAX_EVENTS  96u
+#define MAX_RECORDS 512u
+#define MAX_PLAIN   200u
+#define MAX_STEP    0x1FFFu
+#define N_REQS	    8u
+#define PARTITION   7u
+#define MS	    1000000ull
 
 enum kind {
 	K_RAW,
@@ -246,16 +246,16 @@ static void on_message(void *ctx, const struct rly_msg *m)
 
 	(void)ctx;
 	T.cb_msgs++;
-	CHECK(memcmp(m->stream_key, G.stream, RLY_STREAM_KEY_LEN) == 0 &&
-		  m->partition == PARTITION,
+	CHECK(memcmp(m->stream_key, G.stream, RLY_STREAM_KEY_LEN) == 0 && m->partition == PARTITION,
 	      "delivered a message of another stream");
 	for (i = 0; i < T.n_rec; i++)
 		if (same_record(&T.rec[i], m) && (T.rec[i].authentic || T.no_verify))
 			break;
-	CHECK(i < T.n_rec,
-	      "delivered chain %u seq %llu (key_id 0x%x, flags %u, %u bytes) that the harness never "
-	      "published like this",
-	      m->chain, (unsigned long long)m->seq, m->key_id, m->flags, m->payload_len);
+	CHECK(
+	    i < T.n_rec,
+	    "delivered chain %u seq %llu (key_id 0x%x, flags %u, %u bytes) that the harness never "
+	    "published like this",
+	    m->chain, (unsigned long long)m->seq, m->key_id, m->flags, m->payload_len);
 	for (i = 0; i < T.n_del; i++)
 		CHECK(!(T.del[i].chain == m->chain && T.del[i].seq == m->seq &&
 			memcmp(T.del[i].publisher, m->publisher, RLY_ID_LEN) == 0),
@@ -632,9 +632,9 @@ static void check_state(const rly_sub_t *s)
 	CHECK(st->wire_err[RLY_WIRE_ERR_OK] == 0, "wire_err[OK] counted");
 	CHECK(wire == st->malformed, "wire errors %llu, malformed %llu", (unsigned long long)wire,
 	      (unsigned long long)st->malformed);
-	CHECK(st->dgrams + st->malformed == T.fed_dgrams, "dgrams %llu + malformed %llu != fed %llu",
-	      (unsigned long long)st->dgrams, (unsigned long long)st->malformed,
-	      (unsigned long long)T.fed_dgrams);
+	CHECK(st->dgrams + st->malformed == T.fed_dgrams,
+	      "dgrams %llu + malformed %llu != fed %llu", (unsigned long long)st->dgrams,
+	      (unsigned long long)st->malformed, (unsigned long long)T.fed_dgrams);
 	CHECK(st->msgs == T.cb_msgs, "msgs %llu, on_message %llu", (unsigned long long)st->msgs,
 	      (unsigned long long)T.cb_msgs);
 	CHECK(st->bad_sig == T.cb_bad_sig && st->undecryptable == T.cb_undecryptable,
@@ -775,16 +775,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_state(s);
 	}
 	if (G.verbose)
-		fprintf(stderr,
-			"fuzz_client: fed %llu msgs in %llu dgrams: %llu delivered, %llu bad_sig, "
-			"%llu undecryptable, %llu stale, %llu foreign, %u held, %llu gaps, %llu key "
-			"requests, %llu keys, state %d\n",
-			(unsigned long long)T.fed_msgs, (unsigned long long)T.fed_dgrams,
-			(unsigned long long)s->st.msgs, (unsigned long long)s->st.bad_sig,
-			(unsigned long long)s->st.undecryptable, (unsigned long long)s->st.stale,
-			(unsigned long long)s->st.foreign, s->keys.held,
-			(unsigned long long)s->st.gaps, (unsigned long long)s->st.key_requests,
-			(unsigned long long)s->st.keys_received, (int)s->sess.state);
+		fprintf(
+		    stderr,
+		    "fuzz_client: fed %llu msgs in %llu dgrams: %llu delivered, %llu bad_sig, "
+		    "%llu undecryptable, %llu stale, %llu foreign, %u held, %llu gaps, %llu key "
+		    "requests, %llu keys, state %d\n",
+		    (unsigned long long)T.fed_msgs, (unsigned long long)T.fed_dgrams,
+		    (unsigned long long)s->st.msgs, (unsigned long long)s->st.bad_sig,
+		    (unsigned long long)s->st.undecryptable, (unsigned long long)s->st.stale,
+		    (unsigned long long)s->st.foreign, s->keys.held, (unsigned long long)s->st.gaps,
+		    (unsigned long long)s->st.key_requests, (unsigned long long)s->st.keys_received,
+		    (int)s->sess.state);
 	rly_sub_free(s);
 	return 0;
 }

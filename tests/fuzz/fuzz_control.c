@@ -181,8 +181,8 @@ static int is_from_relay(unsigned type)
 	       type == RLY_MSG_KEY_RESPONSE;
 }
 
-static void keep(struct sent_to *ring, unsigned *n, const struct rly_endpoint *ep,
-		 const void *body, size_t len)
+static void keep(struct sent_to *ring, unsigned *n, const struct rly_endpoint *ep, const void *body,
+		 size_t len)
 {
 	struct sent_to *t = &ring[*n % N_KEEP];
 
@@ -277,9 +277,11 @@ static int fake_submit(void *ctx, struct rly_cmd *cmd)
 	 * an entry the dataplane itself reported in a dump (a relay-control from before key
 	 * holders, or a dataplane bug): it expires like any other entry nobody renews. */
 	if (cmd->op == RLY_CMD_SUB_ADD || (cmd->op == RLY_CMD_SUB_DEL && !T.dumped_holder))
-		CHECK(cmd->partition != HOLDER, "a dataplane command for the key holders' partition");
+		CHECK(cmd->partition != HOLDER,
+		      "a dataplane command for the key holders' partition");
 	CHECK(T.cmd_len < MAX_CMDS, "more commands than the model holds");
-	T.cmds[(T.cmd_head + T.cmd_len++) % MAX_CMDS] = (struct cmd){.seq = cmd->seq, .op = cmd->op};
+	T.cmds[(T.cmd_head + T.cmd_len++) % MAX_CMDS] =
+	    (struct cmd){.seq = cmd->seq, .op = cmd->op};
 	if (cmd->op == RLY_CMD_DUMP)
 		T.dump_seq = cmd->seq;
 	return 0;
@@ -373,6 +375,7 @@ static void ev_answer(void)
 	struct rly_wire_subscribe_signed ss;
 	struct rly_wire_subscribe *b = &ss.sub;
 	const struct rly_wire_challenge *c;
+	const struct sent_to *t;
 	uint8_t pick = u8(), sel = u8();
 	const struct rly_identity *id = &G.ids[(sel >> 4) % N_IDS];
 	unsigned src;
@@ -381,9 +384,9 @@ static void ev_answer(void)
 	if (T.n_challenges == 0)
 		return;
 	pick %= T.n_challenges < N_KEEP ? T.n_challenges : N_KEEP;
-	c = (const void *)T.challenges[(T.n_challenges - 1 - pick) % N_KEEP].body;
-	src = (unsigned)src_index(T.challenges[(T.n_challenges - 1 - pick) % N_KEEP].ep.ip_be,
-				  T.challenges[(T.n_challenges - 1 - pick) % N_KEEP].ep.udp_port_be);
+	t = &T.challenges[(T.n_challenges - 1 - pick) % N_KEEP];
+	c = (const void *)t->body;
+	src = (unsigned)src_index(t->ep.ip_be, t->ep.udp_port_be);
 	if (sel & 1) /* answered from elsewhere: the cookie names another address */
 		src = (src + 1 + u8()) % N_SRC;
 	memcpy(b->stream_key, c->stream_key, RLY_STREAM_KEY_LEN);
@@ -676,12 +679,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (G.verbose) {
 		const struct rly_ctr_block *c = rly_ctl_subs_counters(T.subs);
 		static const enum rly_ctr shown[] = {
-		    RLY_CTR_CTL_SUB_REQ,      RLY_CTR_CTL_CHALLENGES,	  RLY_CTR_CTL_SUB_ADDED,
-		    RLY_CTR_CTL_SUB_REFUSED,  RLY_CTR_CTL_SUB_DENIED,	  RLY_CTR_CTL_HEARTBEATS,
-		    RLY_CTR_CTL_UNSUBSCRIBED, RLY_CTR_CTL_EXPIRED,	  RLY_CTR_CTL_BAD_TOKEN,
-		    RLY_CTR_CTL_RESYNCS,      RLY_CTR_CTL_BAD_RECORD,	  RLY_CTR_CTL_KEY_REQUESTS,
-		    RLY_CTR_CTL_KEY_REFUSED,  RLY_CTR_CTL_KEY_NO_HOLDER, RLY_CTR_CTL_KEY_RESPONSES,
-		    RLY_CTR_CTL_KEY_UNEXPECTED, RLY_CTR_CTL_KEY_TIMEOUTS, RLY_CTR_CTL_KEY_HOLDERS};
+		    RLY_CTR_CTL_SUB_REQ,       RLY_CTR_CTL_CHALLENGES,
+		    RLY_CTR_CTL_SUB_ADDED,     RLY_CTR_CTL_SUB_REFUSED,
+		    RLY_CTR_CTL_SUB_DENIED,    RLY_CTR_CTL_HEARTBEATS,
+		    RLY_CTR_CTL_UNSUBSCRIBED,  RLY_CTR_CTL_EXPIRED,
+		    RLY_CTR_CTL_BAD_TOKEN,     RLY_CTR_CTL_RESYNCS,
+		    RLY_CTR_CTL_BAD_RECORD,    RLY_CTR_CTL_KEY_REQUESTS,
+		    RLY_CTR_CTL_KEY_REFUSED,   RLY_CTR_CTL_KEY_NO_HOLDER,
+		    RLY_CTR_CTL_KEY_RESPONSES, RLY_CTR_CTL_KEY_UNEXPECTED,
+		    RLY_CTR_CTL_KEY_TIMEOUTS,  RLY_CTR_CTL_KEY_HOLDERS};
 		fprintf(stderr, "fuzz_control: %zu subscriptions, %zu pending;",
 			rly_ctl_subs_count(T.subs), rly_ctl_subs_pending(T.subs));
 		for (unsigned i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
