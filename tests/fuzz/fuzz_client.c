@@ -17,13 +17,15 @@
  *   START / CHALLENGE / ACK / UNSUB / CLOCK   the session: a handshake started, answered, acked
  *             (SUB_ACK, HEARTBEAT_ACK, UNSUB_ACK), ended, and the fake clock moved with timers run
  *   SUBSCRIBE the whole handshake at once, so that key requests leave the subscriber
+ *   BURST     up to 300 signed messages of one chain in a row (fills a chain's key-wait queue)
  *
  * After every event:
  *  - every datagram the subscriber sent parses; a KEY_REQUEST carries the subscriber's valid
  *    signature and its session's token; KEY_REQUESTs received = stats.key_requests;
  *  - stats add up: msgs + bad_sig + undecryptable + stale + foreign + held = messages fed,
  *    dgrams + malformed = datagrams fed, wire_err sums to malformed, callbacks = counters;
- *  - the key state is consistent (held and waiting counts, bounds).
+ *  - the key state is consistent (held and waiting counts, bounds);
+ *  - before session_next_due, running the timers does nothing (sends, counts, changes nothing).
  * Every delivered message must be one the harness built, byte for byte (plaintext for encrypted
  * ones; only correctly signed ones unless no_verify), and no (publisher, chain, seq) twice.
  */
@@ -55,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 #define MAX_EVENTS  96u
-#define MAX_RECORDS 512u
+#define MAX_RECORDS 1024u
 #define MAX_PLAIN   200u
 #define MAX_STEP    0x1FFFu
 #define N_REQS	    8u
@@ -72,6 +74,7 @@ enum kind {
 	K_UNSUB,
 	K_CLOCK,
 	K_SUBSCRIBE,
+	K_BURST,
 	K_MAX
 };
 
@@ -113,7 +116,7 @@ static struct {
 	struct delivered del[MAX_RECORDS];
 	unsigned n_del;
 	uint64_t fed_msgs, fed_dgrams, cb_msgs, cb_bad_sig, cb_undecryptable, cb_gaps;
-	uint64_t requests_seen, resp_ok_signed;
+	uint64_t requests_seen, resp_ok_signed, sent;
 	struct rly_wire_key_request reqs[N_REQS];
 	unsigned n_reqs;
 	uint64_t sub_request_id;
@@ -182,6 +185,7 @@ static void drain_relay(const rly_sub_t *s)
 
 	while ((n = recv(G.relay_fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
 		struct rly_wire_view v;
+		T.sent++;
 		enum rly_wire_err e = rly_wire_parse(buf, (size_t)n, RLY_WIRE_MAX_DGRAM, &v);
 
 		CHECK(e == RLY_WIRE_ERR_OK,
@@ -362,6 +366,10 @@ static void ev_raw(rly_sub_t *s)
 	uint8_t flags = u8();
 	size_t len = u16() % (sizeof(buf) + 1);
 
+	/* Room to record every message it may hold (no_verify may deliver any of them). */
+	if (T.n_rec + SUB_BUF / sizeof(struct rly_wire_msg_hdr) > MAX_RECORDS)
+		return;
+
 	take(buf, len);
 	if ((flags & 1) && len >= sizeof(struct rly_wire_dgram_hdr)) {
 		struct rly_wire_dgram_hdr *d = (void *)buf;
@@ -451,6 +459,9 @@ static void ev_data(rly_sub_t *s)
 	unsigned count = 1 + u8() % 3;
 	size_t off = sizeof(*d);
 	struct rly_wire_view v;
+
+	if (T.n_rec + count > MAX_RECORDS)
+		return;
 
 	for (unsigned i = 0; i < count; i++)
 		off += build_msg(buf + off);
@@ -593,11 +604,95 @@ static void ev_clock(rly_sub_t *s)
 {
 	uint8_t sel = u8();
 	uint64_t d = u16();
+	uint64_t due = session_next_due(s), sent = T.sent;
+	struct rly_sub_stats before = s->st;
+	enum session_state state = s->sess.state;
+	uint32_t held = s->keys.held, waiting = s->keys.waiting;
 
 	/* Milliseconds, or whole seconds to reach the 5 s and 10 s deadlines quickly. */
 	T.mono += (sel & 1) ? d * 1000 * MS / 256 : d * MS / 16;
 	T.real += 1000;
 	run_timers(s);
+	drain_relay(s);
+	/* What rly_sub_poll sleeps until: before it, the timers have nothing to do. */
+	if (T.mono < due)
+		CHECK(T.sent == sent && s->sess.state == state && s->keys.held == held &&
+			  s->keys.waiting == waiting &&
+			  memcmp(&before, &s->st, sizeof(before)) == 0,
+		      "timers acted %llu ns before session_next_due",
+		      (unsigned long long)(due - T.mono));
+}
+
+/* Up to 300 messages of one chain in a row: enough to fill a chain's key-wait queue (256). */
+#define BURST_MSG_MAX (sizeof(struct rly_wire_msg_hdr) + 4 + RLY_MSG_TAG_LEN + RLY_WIRE_SIG_LEN)
+
+static void ev_burst(rly_sub_t *s)
+{
+	uint8_t sel = u8();
+	const struct rly_identity *signer = &G.pubs[sel & 1];
+	int encrypted = sel & 2;
+	uint32_t chain = 1 + (sel >> 2) % 4, key_id = 0;
+	unsigned count = 1 + u16() % 300, per_dgram = 1 + (sel >> 4) % 12;
+	uint64_t seq = 1 + u16();
+	uint8_t key[RLY_GROUP_KEY_LEN];
+
+	if (T.n_rec + count > MAX_RECORDS)
+		count = MAX_RECORDS - T.n_rec;
+	if (encrypted) {
+		key_id = pick_key_id();
+		group_key(key_id, 0, key);
+	}
+	for (unsigned done = 0; done < count;) {
+		uint8_t buf[RLY_WIRE_MAX_DGRAM];
+		struct rly_wire_dgram_hdr *dh = (void *)buf;
+		size_t off = sizeof(*dh);
+		unsigned n = 0;
+
+		for (; n < per_dgram && done < count && off + BURST_MSG_MAX <= sizeof(buf);
+		     n++, done++, seq++) {
+			struct rly_wire_msg_hdr *h = (void *)(buf + off);
+			struct record *r = &T.rec[T.n_rec++];
+			uint16_t wire_len = encrypted ? 4 + RLY_MSG_TAG_LEN : 4;
+
+			memset(h, 0, sizeof(*h));
+			memcpy(h->stream_key, G.stream, RLY_STREAM_KEY_LEN);
+			rly_be32_store(&h->partition, PARTITION);
+			rly_be32_store(&h->chain, chain);
+			memcpy(h->publisher, signer->pk, RLY_ID_LEN);
+			rly_be64_store(&h->seq, seq);
+			rly_be64_store(&h->prev_seq, seq - 1);
+			rly_be64_store(&h->timestamp_ns, T.real + seq);
+			rly_be32_store((uint8_t *)(h + 1), done);
+			rly_be16_store(&h->payload_len, wire_len);
+			if (encrypted) {
+				rly_be32_store(&h->key_id, key_id);
+				rly_be16_store(&h->flags, RLY_MSG_F_SIGNED | RLY_MSG_F_ENCRYPTED);
+				rly_be16_store(&h->sig_len, RLY_WIRE_SIG_LEN);
+				rly_msg_encrypt(h, key);
+			}
+			rly_msg_sign(signer, h);
+			memset(r, 0, sizeof(*r));
+			memcpy(r->publisher, signer->pk, RLY_ID_LEN);
+			r->chain = chain;
+			r->seq = seq;
+			r->prev_seq = seq - 1;
+			r->timestamp_ns = T.real + seq;
+			r->key_id = key_id;
+			r->flags = rly_be16_load(&h->flags);
+			r->len = 4;
+			rly_be32_store(r->payload, done);
+			r->authentic = 1;
+			off += rly_wire_msg_size(h);
+		}
+		rly_be16_store(&dh->magic, RLY_WIRE_MAGIC);
+		dh->version = RLY_WIRE_VERSION;
+		dh->type = RLY_MSG_DATA;
+		rly_be16_store(&dh->length, (uint16_t)off);
+		rly_be16_store(&dh->count, (uint16_t)n);
+		T.fed_msgs += n;
+		feed(s, buf, off, 0);
+	}
+	sodium_memzero(key, sizeof(key));
 }
 
 static void ev_subscribe(rly_sub_t *s)
@@ -769,6 +864,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case K_SUBSCRIBE:
 			ev_subscribe(s);
+			break;
+		case K_BURST:
+			ev_burst(s);
 			break;
 		}
 		drain_relay(s);

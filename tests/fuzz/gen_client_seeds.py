@@ -10,7 +10,7 @@ import os
 import struct
 import sys
 
-RAW, DATA, KEY_RESP, START, CHALLENGE, ACK, UNSUB, CLOCK, SUBSCRIBE = range(9)
+RAW, DATA, KEY_RESP, START, CHALLENGE, ACK, UNSUB, CLOCK, SUBSCRIBE, BURST = range(10)
 
 
 def u16(v):
@@ -30,6 +30,13 @@ def msg(seq, chain=1, back=1, who=0, payload=b"hello", enc=None, tamper=None, op
     if tamper is not None:
         b += bytes([tamper])
     return b + bytes([ttl])
+
+
+def burst(count, seq=1, chain=1, who=0, enc=None, per_dgram=12):
+    """count signed messages of one chain in a row, per_dgram to a datagram."""
+    sel = who | (2 if enc else 0) | (chain - 1) << 2 | (per_dgram - 1) << 4
+    b = bytes([BURST, sel]) + u16(count - 1) + u16(seq - 1)
+    return b + (bytes([enc[0]]) + u16(enc[1]) if enc else b"")
 
 
 def data(*msgs):
@@ -94,6 +101,10 @@ SEEDS = {
     + bytes([CHALLENGE, 0]) + u16(7) + b"wxyz" + ack(0, False, 1) + clock_s(2),
     "session_refused_and_unsubscribe": bytes([0]) + bytes([START, 0]) + ack(0, False, 5)
     + subscribe() + bytes([UNSUB]) + clock_ms(150) + ack(2) + bytes([UNSUB]),
+    "encrypted_burst_fills_the_key_queue": bytes([0]) + subscribe()
+    + burst(300, enc=(0, 0)) + key_resp() + burst(20, seq=301, enc=(0, 1), per_dgram=5),
+    "plain_burst_then_stale": bytes([0]) + burst(50, per_dgram=6) + burst(10, seq=45, chain=1)
+    + burst(10, seq=1, chain=2, who=1),
     "raw_datagrams": bytes([0]) + bytes([RAW, 1]) + u16(12) + b"\x00" * 3 + b"\x01"
     + b"\x00\x00\x00\x01" + b"junk" + bytes([RAW, 0]) + u16(3) + b"RY\x01"
     + bytes([RAW, 1]) + u16(8) + b"\x00\x00\x00\x31\x00\x00\x00\x01",
