@@ -5,7 +5,8 @@
 #
 #   bench/run-flood.sh [--quick] [--fanouts "10 100"] [--secs S] [--settle S] [--repeat N]
 #                      [--items "KIND:PPS|max[:SRCS],..."] [--items100 "..."] [--ctl-cpu N]
-#                      [--ctl-nice N] [--lease-check yes|no|only]
+#                      [--ctl-nice N] [--lease-check yes|no|only] [--lease-items "..."]
+#                      [--lease-secs S]
 #                      [--relay-args "..."] [--control-args "..."]
 #   bench/run-flood.sh --report bench/results/flood-DATE.jsonl   # the tables again, from raw lines
 #
@@ -16,8 +17,11 @@
 # same placement of the VM's vCPUs. Per F: N runs at full offered load (--rate 0: deliveries/s),
 # then N runs paced at 50 % of the lowest flood-free publish rate of those (fan-out latency).
 # Ratios are per run (on window over the mean of its two neighbours), then the median over runs.
-# Lease check (full runs): one paced run per flood in LEASE_ITEMS with 6 s leases, heartbeats every
-# 2 s as relay-control asks, and 12 s windows: do the subscribers keep their subscriptions?
+# Lease check (full runs): one paced run per flood in --lease-items (default subscribe, badcookie
+# and heartbeat at 1 M pps, mix at max) with 6 s leases, heartbeats every 2 s as relay-control
+# asks, and --lease-secs windows (default 12 s): do the subscribers keep their subscriptions?
+# Where the flood went includes drop_punt_open (SUBSCRIBEs refused at a half-full punt ring) and
+# ctl_lease_grace (lease ends relay-control postponed because the punt ring overflowed).
 # The relay and relay-control run with their default limits (--punt-rate 200 --punt-burst 400,
 # --sub-rate 50 --sub-burst 100, log level info) unless --relay-args / --control-args say more.
 #
@@ -44,7 +48,8 @@ ITEMS=""
 ITEMS100=""
 QUICK=0
 LEASE_CHECK=yes
-LEASE_ITEMS="subscribe:1000000,mix:max"
+LEASE_ITEMS="subscribe:1000000,badcookie:1000000,heartbeat:1000000,mix:max"
+LEASE_SECS=12
 REPORT_ONLY=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -58,10 +63,12 @@ while [ $# -gt 0 ]; do
 	--ctl-cpu) CTL_CPU=$2; shift 2 ;;
 	--ctl-nice) CTL_NICE=$2; shift 2 ;;
 	--lease-check) LEASE_CHECK=$2; shift 2 ;;
+	--lease-items) LEASE_ITEMS=$2; shift 2 ;;
+	--lease-secs) LEASE_SECS=$2; shift 2 ;;
 	--relay-args) RELAY_ARGS=$2; shift 2 ;;
 	--control-args) CONTROL_ARGS=$2; shift 2 ;;
 	--report) REPORT_ONLY=$2; shift 2 ;;
-	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set /{/^set /!p}' "$0"; exit 0 ;;
 	*) echo "run-flood: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -102,6 +109,18 @@ def med(v):
 def mean2(a, b):
     return None if a is None or b is None else (a + b) / 2
 
+def ctl_us(on, a=None, b=None):
+    """relay-control's CPU time per datagram punted to it (us), over what it used without the
+    flood: (cpu on - cpu off) / (punted on - punted off); None with too few punted."""
+    def cp(w):
+        r = w.get("relay", {})
+        return (r.get("ctl_cpu") or 0) * r.get("secs", 0), ctr(w, "punted")
+    c_on, p_on = cp(on)
+    if a is not None and b is not None:
+        (ca, pa), (cb, pb) = cp(a), cp(b)
+        c_on, p_on = c_on - (ca + cb) / 2, p_on - (pa + pb) / 2
+    return c_on / p_on * 1e6 if p_on > 1000 else None
+
 # (phase, F) -> item -> list of per-run dicts
 pairs = defaultdict(lambda: defaultdict(list))
 order = defaultdict(list)
@@ -123,6 +142,7 @@ for label, ws in runs.items():
         secs = on["relay"]["secs"] if "relay" in on else 1
         hz = on.get("relay", {}).get("tsc_hz", 0)
         rec = {
+            "secs": secs,
             "sent_s": on["flood"]["sent_s"],
             "d_on": on["deliveries_s"], "d_off": mean2(a["deliveries_s"], b["deliveries_s"]),
             "load_on": on.get("relay", {}).get("load"),
@@ -134,15 +154,18 @@ for label, ws in runs.items():
             "hb_off": (a["replies"]["hb_ack_ok"] + b["replies"]["hb_ack_ok"],
                        a.get("heartbeats_sent", 0) + b.get("heartbeats_sent", 0)),
             "replies": on["replies"],
+            "hb_rcvd": ctr(on, "ctl_heartbeats"),
         }
         for p in ("p50", "p99", "p999"):
             if "fanout_us" in on and "fanout_us" in a and "fanout_us" in b:
                 rec[p + "_on"] = on["fanout_us"][p]
                 rec[p + "_off"] = (a["fanout_us"][p] + b["fanout_us"][p]) / 2
         # Where the relay's share of the flood went, per second of the on window.
-        for c in ("drop_wire", "drop_punt_rate", "drop_punt_full", "punted", "ctl_challenges",
-                  "ctl_sub_refused", "ctl_bad_token", "ctl_tx", "ctl_tx_full", "tx_drop"):
+        for c in ("drop_wire", "drop_punt_rate", "drop_punt_open", "drop_punt_full", "punted",
+                  "ctl_challenges", "ctl_sub_refused", "ctl_bad_token", "ctl_tx", "ctl_tx_full",
+                  "tx_drop", "ctl_lease_grace"):
             rec[c] = ctr(on, c) / secs
+        rec["ctl_us"] = ctl_us(on, a, b)
         rec["ns_msg_off"] = (mean2(ctr(a, "busy_cycles"), ctr(b, "busy_cycles")) / hz * 1e9 /
                              mean2(ctr(a, "rx_msgs"), ctr(b, "rx_msgs"))) if hz and ctr(a, "rx_msgs") else None
         rec["tx_drop_off"] = mean2(ctr(a, "tx_drop"), ctr(b, "tx_drop")) / secs
@@ -217,29 +240,46 @@ for key in sorted(pairs, key=lambda k: (k[1], k[0] != "peak")):
             print("    %-24s %s" % (name, "  ".join("%.0f->%.0f" % (r.get("p99_off", 0), r.get("p99_on", 0))
                                                      for r in items[name])))
     print("  where the flood went (k/s, medians): relay parser drop_wire | punt limit drop_punt_rate |"
-          " punt ring full | punted -> relay-control: challenges sent, subscribes refused (rate limit or"
-          " bad cookie), bad tokens | replies sent (ctl_tx) | relay tx drops on / off")
+          " SUBSCRIBE at a half-full punt ring drop_punt_open | punt ring full drop_punt_full |"
+          " punted -> relay-control: challenges sent, subscribes refused (rate limit or"
+          " bad cookie), bad tokens | replies sent (ctl_tx) | relay tx drops on / off |"
+          " relay-control us per punted datagram | lease ends postponed (ctl_lease_grace, count)")
     for name in order[key]:
         v = items[name]
         g = lambda c: med([r[c] for r in v]) / 1e3
-        print("    %-24s %8.1f | %8.1f | %8.1f | %8.1f -> %7.1f %7.1f %7.1f | %7.1f | %6.1f / %.1f" % (
-            name, g("drop_wire"), g("drop_punt_rate"), g("drop_punt_full"), g("punted"),
-            g("ctl_challenges"), g("ctl_sub_refused"), g("ctl_bad_token"), g("ctl_tx"), g("tx_drop"),
-            g("tx_drop_off")))
+        us = med([r["ctl_us"] for r in v])
+        print("    %-24s %8.1f | %8.1f | %8.1f | %8.1f | %8.1f -> %7.1f %7.1f %7.1f | %7.1f | %6.1f / %.1f"
+              " | %5s | %d" % (
+            name, g("drop_wire"), g("drop_punt_rate"), g("drop_punt_open"), g("drop_punt_full"),
+            g("punted"), g("ctl_challenges"), g("ctl_sub_refused"), g("ctl_bad_token"), g("ctl_tx"),
+            g("tx_drop"), g("tx_drop_off"), "-" if us != us else "%.2f" % us,
+            med([r["ctl_lease_grace"] * r.get("secs", 1) for r in v])))
+    print("  the subscribers' heartbeats in the flood windows, summed over runs: sent | reached"
+          " relay-control (ctl_heartbeats) | acked OK; replies relay-control could not queue (ctl_tx_full)")
+    for name in order[key]:
+        v = items[name]
+        print("    %-24s %6d | %6d | %6d | %8d" % (name, sum(r["hb"][1] for r in v),
+              sum(r["hb_rcvd"] for r in v), sum(r["hb"][0] for r in v),
+              sum(r["ctl_tx_full"] * r["secs"] for r in v)))
 lease = [(l, ws) for l, ws in runs.items() if l.startswith("lease-")]
 if lease:
     print("\nLease check: leases of 6 s (max-lease-ms 6000), each endpoint heartbeats every 2 s as its"
-          " SUB_ACK asks, 12 s windows, paced")
-    print("%-22s %-7s %9s %9s %12s %12s %10s %9s" % ("flood", "window", "sent/s", "deliv/msg",
-          "hb acks ok", "ctl_expired", "subs at end", "ctl cpu"))
+          " SUB_ACK asks, %.0f s windows, paced" % lease[0][1][0].get("relay", {}).get("secs", 0))
+    print("%-22s %-7s %9s %9s %12s %7s %12s %10s %9s %11s %11s %11s %7s" % ("flood", "window", "sent/s",
+          "deliv/msg", "hb acks ok", "hb rcvd", "ctl_expired", "subs at end", "ctl cpu", "punt_open",
+          "punt_full", "lease_grace", "ctl us"))
     for l, ws in lease:
         for w in ws:
-            print("%-22s %-7s %8.2fM %9.2f %5d / %-5d %12d %11d %8.0f %%" % (
+            us = ctl_us(w) if w["flood"] else None
+            print("%-22s %-7s %8.2fM %9.2f %5d / %-5d %7d %12d %11d %8.0f %% %11d %11d %11d %7s" % (
                 item_name(w["flood"]) if w["flood"] else "", w["window"],
                 (w["flood"] or {}).get("sent_s", 0) / 1e6,
                 w["deliveries_s"] / w["pub_msgs_s"] if w["pub_msgs_s"] else 0,
-                w["replies"]["hb_ack_ok"], w.get("heartbeats_sent", 0), ctr(w, "ctl_expired"),
-                w.get("relay", {}).get("subscribers", 0), 100 * (w.get("relay", {}).get("ctl_cpu") or 0)))
+                w["replies"]["hb_ack_ok"], w.get("heartbeats_sent", 0), ctr(w, "ctl_heartbeats"),
+                ctr(w, "ctl_expired"),
+                w.get("relay", {}).get("subscribers", 0), 100 * (w.get("relay", {}).get("ctl_cpu") or 0),
+                ctr(w, "drop_punt_open"), ctr(w, "drop_punt_full"), ctr(w, "ctl_lease_grace"),
+                "-" if us is None else "%.2f" % us))
 print("\non/off: deliveries/s in the flood window over the mean of the two flood-free windows beside it,"
       " per run;")
 print("relay load: the worker's busy cycles over the window (1.00: it had work on every loop turn);")
@@ -254,6 +294,9 @@ print("saturated (load >= 0.97) in the flood window and both neighbours (how man
 print("ns/frame, paced: the worker's extra busy time in the flood window over the flood frames it")
 print("received, in runs whose publish rate stayed within 2 % and whose worker was not saturated")
 print("without the flood (load < 0.9); '-': no run qualified.")
+print("hb rcvd (lease check): heartbeats relay-control accepted (ctl_heartbeats), acked or not;")
+print("relay-control us per punted datagram: its CPU time in the flood window over the datagrams the")
+print("worker punted to it, both less the mean of the flood-free neighbours (lease check: not less).")
 lb = {}
 for d in rows:
     lb[d["label"]] = (d.get("ctl_log_bytes", 0), d.get("loadavg1"), d.get("ctl_nice"))
@@ -390,9 +433,11 @@ done
 if [ "$LEASE_CHECK" != no ]; then
 	f=${FANOUTS%% *}
 	IFS=, read -r -a litems <<<"$LEASE_ITEMS"
+	n=0
 	for it in "${litems[@]}"; do
+		n=$((n + 1))
 		# --heartbeat-ms 0: every endpoint heartbeats as often as its SUB_ACK asks (lease / 3).
-		run_one "lease-$f-1" "$f" "${HALF[$f]}" "$it" 12 0 "--max-lease-ms 6000"
+		run_one "lease-$f-$n" "$f" "${HALF[$f]}" "$it" "$LEASE_SECS" 0 "--max-lease-ms 6000"
 	done
 fi
 echo "took $(( $(date +%s) - T0 )) s; relay-control wrote $((CTL_LOG_BYTES / 1024)) KiB of log in all"
