@@ -53,6 +53,11 @@ static int io_send(void *ctx, struct rly_pkt_rec *rec)
 	return rly_ctl_link_send(ctx, rec);
 }
 
+static int io_tx_crowded(void *ctx)
+{
+	return rly_ctl_link_tx_crowded(ctx);
+}
+
 static int io_submit(void *ctx, struct rly_cmd *cmd)
 {
 	return rly_ctl_link_submit(ctx, cmd);
@@ -91,6 +96,7 @@ int rly_ctl_create(struct rly_ctl **out, const struct rly_ctl_opts *o)
 
 	io.ctx = &c->link;
 	io.send = io_send;
+	io.tx_crowded = io_tx_crowded;
 	io.submit = io_submit;
 	rc = rly_ctl_subs_create(&c->subs, &o->subs, secret, &io);
 	sodium_memzero(secret, sizeof(secret));

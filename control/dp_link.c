@@ -192,6 +192,11 @@ int rly_ctl_link_send(struct rly_ctl_link *l, struct rly_pkt_rec *rec)
 	return 0;
 }
 
+int rly_ctl_link_tx_crowded(const struct rly_ctl_link *l)
+{
+	return !l->attached || rte_ring_count(l->tx) >= rte_ring_get_capacity(l->tx) / 2;
+}
+
 unsigned rly_ctl_link_events(struct rly_ctl_link *l, struct rly_event *out, unsigned n)
 {
 	if (!l->attached)

@@ -73,6 +73,9 @@ size_t rly_ctl_link_queued(const struct rly_ctl_link *l);
 /** Put one packet on the tx ring. 0, or -ENOBUFS (counted CTL_TX_FULL, packet dropped). */
 int rly_ctl_link_send(struct rly_ctl_link *l, struct rly_pkt_rec *rec);
 
+/** 1 when the tx ring is at least half full (or detached): time to send only what matters. */
+int rly_ctl_link_tx_crowded(const struct rly_ctl_link *l);
+
 /** Take up to @p n events. */
 unsigned rly_ctl_link_events(struct rly_ctl_link *l, struct rly_event *out, unsigned n);
 /** Take up to @p n punted packets from worker @p w's ring. */

@@ -320,6 +320,19 @@ static int log_unauth(struct rly_ctl_subs *s, struct rly_ctl_logline *l, const c
 	return log_sub(l, RLY_LOG_INFO, event, k);
 }
 
+/*
+ * 1 (counted) when a reply to a request nobody proved yet should not be sent: the tx ring is half
+ * full, and what room is left belongs to the acks of existing subscriptions. The requester
+ * retries, as it would after any loss.
+ */
+static int shed_reply(struct rly_ctl_subs *s)
+{
+	if (s->io.tx_crowded == NULL || !s->io.tx_crowded(s->io.ctx))
+		return 0;
+	count(s, RLY_CTR_CTL_REPLY_SHED);
+	return 1;
+}
+
 static void refuse(struct rly_ctl_subs *s, const struct rly_endpoint *to,
 		   const struct rly_ctl_sub_key *k, uint64_t request_id, unsigned status)
 {
@@ -419,6 +432,8 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 		/* issued_ms 0 means "no cookie yet" on the wire, so a cookie never carries it. */
 		uint64_t now = now_ms ? now_ms : 1;
 
+		if (shed_reply(s))
+			return;
 		cookie_of(s, src->ip_be, src->udp_port_be, b->stream_key, partition, request_id,
 			  now, cookie);
 		memset(&c, 0, sizeof(c));
@@ -439,11 +454,13 @@ static void on_subscribe(struct rly_ctl_subs *s, const struct rly_endpoint *src,
 	cookie_of(s, src->ip_be, src->udp_port_be, b->stream_key, partition, request_id, issued,
 		  cookie);
 	if (sodium_memcmp(cookie, b->cookie, RLY_COOKIE_LEN) != 0) {
-		refuse(s, src, &k, request_id, RLY_SUB_BAD_COOKIE);
+		if (!shed_reply(s))
+			refuse(s, src, &k, request_id, RLY_SUB_BAD_COOKIE);
 		return;
 	}
 	if (issued > now_ms || now_ms - issued > s->cfg.challenge_ttl_ms) {
-		refuse(s, src, &k, request_id, RLY_SUB_COOKIE_EXPIRED);
+		if (!shed_reply(s))
+			refuse(s, src, &k, request_id, RLY_SUB_COOKIE_EXPIRED);
 		return;
 	}
 

@@ -46,6 +46,12 @@ struct rly_ctl_subs_io {
 	int (*send)(void *ctx, struct rly_pkt_rec *rec);
 	/** Queue one command; fills cmd->seq. 0, or -ENOMEM. Commands are sent in submit order. */
 	int (*submit)(void *ctx, struct rly_cmd *cmd);
+	/**
+	 * Optional: 1 when the tx path is at least half full. Replies to requests nobody proved
+	 * yet (CHALLENGE, SUB_ACK BAD_COOKIE / COOKIE_EXPIRED) are then not sent (counted
+	 * CTL_REPLY_SHED), so acks to existing subscriptions find room during a SUBSCRIBE flood.
+	 */
+	int (*tx_crowded)(void *ctx);
 };
 
 struct rly_ctl_subs;

@@ -29,6 +29,7 @@ struct fake_dp {
 	unsigned n_cmds;
 	uint32_t next_seq;
 	int tx_full;
+	int crowded;
 };
 
 static struct fake_dp dp;
@@ -45,6 +46,11 @@ static int fake_send(void *ctx, struct rly_pkt_rec *rec)
 	return 0;
 }
 
+static int fake_tx_crowded(void *ctx)
+{
+	return ((struct fake_dp *)ctx)->crowded;
+}
+
 static int fake_submit(void *ctx, struct rly_cmd *cmd)
 {
 	struct fake_dp *d = ctx;
@@ -56,7 +62,8 @@ static int fake_submit(void *ctx, struct rly_cmd *cmd)
 
 static struct rly_ctl_subs *make_subs(const struct rly_ctl_subs_cfg *cfg, const uint8_t *key)
 {
-	struct rly_ctl_subs_io io = {.ctx = &dp, .send = fake_send, .submit = fake_submit};
+	struct rly_ctl_subs_io io = {.ctx = &dp, .send = fake_send, .submit = fake_submit,
+				     .tx_crowded = fake_tx_crowded};
 	struct rly_ctl_subs *s;
 	cr_assert_eq(rly_ctl_subs_create(&s, cfg, key, &io), 0);
 	return s;
@@ -416,6 +423,35 @@ Test(control_subs, lines_anyone_can_cause_are_limited_per_second_and_summed_up)
 	tc_subscribe(&rec, "10.7.0.1", 1000, 0, 1000, 1, 0, NULL);
 	rly_ctl_subs_on_packet(subs, &rec, 6001);
 	cr_assert_eq(count_in_log("\"event\":\"challenge_sent\""), RLY_CTL_UNAUTH_LOG_PER_S + 1);
+}
+
+Test(control_subs, a_crowded_tx_ring_sheds_challenges_and_cookie_refusals_but_not_acks)
+{
+	struct rly_wire_ack a = subscribe("10.0.0.8", 8000, 0, 6000, 1000, RLY_CMD_OK);
+	struct rly_pkt_rec rec;
+	uint8_t bad[RLY_COOKIE_LEN];
+	unsigned sent;
+
+	dp.crowded = 1;
+	sent = dp.n_sent;
+	tc_subscribe(&rec, "10.6.0.1", 1000, 0, 1000, 1, 0, NULL);
+	rly_ctl_subs_on_packet(subs, &rec, 2000);
+	memset(bad, 0x5a, sizeof(bad));
+	tc_subscribe(&rec, "10.6.0.2", 1000, 0, 1000, 1, 1990, bad);
+	rly_ctl_subs_on_packet(subs, &rec, 2000);
+	cr_assert_eq(dp.n_sent, sent, "no CHALLENGE, no BAD_COOKIE while the ring is crowded");
+	cr_assert_eq(ctr(RLY_CTR_CTL_REPLY_SHED), 2);
+	/* An existing subscriber's heartbeat is still answered. */
+	tc_ref(&rec, RLY_MSG_HEARTBEAT, "10.0.0.8", 8000, 0, 5, a.token);
+	cr_assert_eq(rly_ctl_subs_on_packet(subs, &rec, 2000), 0);
+	cr_assert_eq(dp.n_sent, sent + 1);
+	cr_assert_not_null(tc_body(&dp.sent[sent], RLY_MSG_HEARTBEAT_ACK));
+	/* Room again: challenges go out. */
+	dp.crowded = 0;
+	tc_subscribe(&rec, "10.6.0.1", 1000, 0, 1000, 1, 0, NULL);
+	rly_ctl_subs_on_packet(subs, &rec, 2001);
+	cr_assert_eq(dp.n_sent, sent + 2);
+	cr_assert_not_null(tc_body(&dp.sent[sent + 1], RLY_MSG_CHALLENGE));
 }
 
 Test(control_subs, leases_expire_in_order_of_their_end)

@@ -90,7 +90,8 @@ extern "C" {
 	X(CTL_KEY_TIMEOUTS, COUNT, "forwarded KEY_REQUESTs that no key holder answered in time")      \
 	X(CTL_KEY_HOLDERS, GAUGE, "key holders registered")                                          \
 	X(DROP_PUNT_OPEN, COUNT, "SUBSCRIBEs dropped: relay-control's ring is half full, the rest is kept for existing subscriptions") \
-	X(CTL_LEASE_GRACE, COUNT, "lease ends postponed because the dataplane dropped control datagrams (heartbeats may be among them)")
+	X(CTL_LEASE_GRACE, COUNT, "lease ends postponed because the dataplane dropped control datagrams (heartbeats may be among them)") \
+	X(CTL_REPLY_SHED, COUNT, "CHALLENGEs and cookie refusals not sent: the tx ring is half full, the rest is kept for existing subscriptions")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,
