@@ -134,6 +134,35 @@ static inline const struct rly_sub_set *rly_subtable_lookup(const struct rly_sub
 	return rcu_dereference(caa_container_of(node, struct rly_stream_entry, node)->set);
 }
 
+/** Where an endpoint sorts in a set: by address, then port (both compared as stored). */
+static inline uint64_t rly_sub_set_order(uint32_t ip_be, uint16_t udp_port_be)
+{
+	return (uint64_t)ip_be << 16 | udp_port_be;
+}
+
+/**
+ * 1 if @p s has the endpoint (@p ip_be, @p udp_port_be). Sets are kept sorted by
+ * rly_sub_set_order, so this is a binary search: cheap enough for the worker to ask it of every
+ * control datagram that claims a subscription.
+ */
+static inline int rly_sub_set_has(const struct rly_sub_set *s, uint32_t ip_be, uint16_t udp_port_be)
+{
+	uint64_t want = rly_sub_set_order(ip_be, udp_port_be);
+	uint32_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint64_t got = rly_sub_set_order(s->ep[mid].ip_be, s->ep[mid].udp_port_be);
+		if (got == want)
+			return 1;
+		if (got < want)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
 /** Allocate a table for at most @p max_streams streams of at most @p max_subs endpoints each. */
 struct rly_subtable *rly_subtable_create(uint32_t max_streams, uint32_t max_subs);
 /** Free the table and everything in it; no reader may be using it. */

@@ -136,16 +136,37 @@ static int is_client_to_relay(unsigned type)
 }
 
 /*
+ * 1 if a control datagram comes from an existing subscriber: a HEARTBEAT, UNSUBSCRIBE or
+ * KEY_REQUEST from an address and port in its stream's subscriber set. The token it carries is
+ * relay-control's to check (the dataplane does not have the secret); the address is what a
+ * spoofer cannot pick without being in the set already.
+ */
+static int from_subscriber(const struct rly_worker *w, const struct rly_wire_view *v,
+			   const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp)
+{
+	const struct rly_sub_set *set;
+	const uint8_t *key = v->body; /* every one of these bodies starts with key, partition */
+	uint32_t partition;
+
+	if (v->type != RLY_MSG_HEARTBEAT && v->type != RLY_MSG_UNSUBSCRIBE &&
+	    v->type != RLY_MSG_KEY_REQUEST)
+		return 0;
+	partition = rly_be32_load((const rly_be32_t *)(key + RLY_STREAM_KEY_LEN));
+	set = rly_subtable_lookup(w->table, key, partition);
+	return set != NULL && rly_sub_set_has(set, ip->src_addr, udp->src_port);
+}
+
+/*
  * Hand a control datagram to relay-control. Two limits keep a flood from crowding out the control
- * traffic of existing subscriptions: a rate per source address, and a reserve: SUBSCRIBEs, which
- * anyone can send from any spoofed address, may fill only half of the ring, so heartbeats,
- * unsubscribes and key messages always find room while relay-control keeps up with them. (A
- * flood of those, with wrong tokens, still competes with the real ones: checking a token needs
- * relay-control's secret, which the dataplane does not have.)
+ * traffic of existing subscriptions: a rate per source address, and a reserve: what does not
+ * come from an existing subscriber (SUBSCRIBEs, which anyone can send from any spoofed address,
+ * key holders' traffic, heartbeats from addresses that subscribe to nothing) may fill only half
+ * of the ring, so subscribers' heartbeats, unsubscribes and key requests always find room while
+ * relay-control keeps up with them.
  */
 static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr *eth,
 		 const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, const uint8_t *payload,
-		 uint16_t len, unsigned type)
+		 uint16_t len, int subscriber)
 {
 	struct rly_pkt_rec *r = &w->punt_rec;
 	uint64_t now = rte_rdtsc();
@@ -154,8 +175,7 @@ static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr
 		RLY_CTR_ADD(w, DROP_PUNT_RATE, 1);
 		return;
 	}
-	if ((type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_SUBSCRIBE_SIGNED) &&
-	    rte_ring_count(w->punt) >= w->punt_open_max) {
+	if (!subscriber && rte_ring_count(w->punt) >= w->punt_open_max) {
 		RLY_CTR_ADD(w, DROP_PUNT_OPEN, 1);
 		return;
 	}
@@ -270,7 +290,7 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 		RLY_CTR_ADD(w, DROP_WRONG_WAY, 1);
 		return FRAME_FREE;
 	}
-	punt(w, port, eth, ip, udp, payload, udp_len - RLY_L4_LEN, v.type);
+	punt(w, port, eth, ip, udp, payload, udp_len - RLY_L4_LEN, from_subscriber(w, &v, ip, udp));
 	return FRAME_FREE;
 }
 

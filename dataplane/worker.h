@@ -131,7 +131,7 @@ struct rly_worker {
 	struct rte_mempool *pool;
 	struct rly_ctr_block *ctr;
 	struct rte_ring *punt;   /* to relay-control */
-	uint32_t punt_open_max;  /* SUBSCRIBEs are punted only while the ring holds fewer */
+	uint32_t punt_open_max;  /* what is not from a subscriber is punted only below this fill */
 	struct rte_ring *ctl_tx; /* from relay-control; worker 0 only, else NULL */
 	struct rte_eth_dev_tx_buffer *txb[RLY_SHM_MAX_PORTS];
 	uint64_t last_drain_tsc;

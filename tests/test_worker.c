@@ -325,10 +325,12 @@ Test(worker, punts_control_datagrams_with_their_source_and_counts_a_full_ring)
 	cr_assert_eq(memcmp(rec.data, cbuf, (size_t)n), 0);
 
 	/* 256-slot ring holds 255: nobody drains it, so the rest are dropped and counted.
-	 * Heartbeats: SUBSCRIBEs would stop at half the ring (the next test). */
+	 * Heartbeats from a subscriber: anything else would stop at half the ring (next test). */
 	{
 		struct rly_wire_sub_ref hb = {0};
+		struct rly_endpoint e = h_ep(42, 40001);
 		h_key(hb.stream_key, 3);
+		cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, hb.stream_key, 0, &e), RLY_CMD_OK);
 		n = rly_wire_build_control(cbuf, sizeof(cbuf), RLY_MSG_HEARTBEAT, &hb);
 		cr_assert_gt(n, 0);
 	}
@@ -345,10 +347,12 @@ Test(worker, punts_control_datagrams_with_their_source_and_counts_a_full_ring)
 	h_teardown(&H);
 }
 
-Test(worker, subscribes_fill_only_half_the_punt_ring_so_heartbeats_find_room)
+Test(worker, subscribes_fill_only_half_the_punt_ring_so_subscribers_heartbeats_find_room)
 {
 	struct rly_wire_subscribe sub = {0};
 	struct rly_wire_sub_ref hb = {0};
+	struct rly_endpoint others[3] = {h_ep(249, 41000), h_ep(251, 41000), h_ep(250, 40999)};
+	struct rly_endpoint e = h_ep(250, 41000);
 	uint8_t sbuf[256], hbuf[256];
 	struct rte_mbuf *m;
 	int ns, nh;
@@ -356,6 +360,11 @@ Test(worker, subscribes_fill_only_half_the_punt_ring_so_heartbeats_find_room)
 	h_setup(&H, 1, 1, 1500);
 	h_key(sub.stream_key, 3);
 	h_key(hb.stream_key, 3);
+	/* 10.0.0.250:41000 subscribes, among neighbours that sort either side of it. */
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, hb.stream_key, 0, &others[0]), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, hb.stream_key, 0, &e), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, hb.stream_key, 0, &others[2]), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, hb.stream_key, 1, &others[1]), RLY_CMD_OK);
 	rly_be32_store(&sub.lease_ms, 5000);
 	ns = rly_wire_build_control(sbuf, sizeof(sbuf), RLY_MSG_SUBSCRIBE, &sub);
 	nh = rly_wire_build_control(hbuf, sizeof(hbuf), RLY_MSG_HEARTBEAT, &hb);
@@ -373,6 +382,19 @@ Test(worker, subscribes_fill_only_half_the_punt_ring_so_heartbeats_find_room)
 	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 127);
 	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), 200 - 127);
 	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_FULL), 0);
+	/* Heartbeats for that stream from addresses that are not its subscribers (another port,
+	 * another partition's subscriber, a stranger) are treated like SUBSCRIBEs. */
+	{
+		const unsigned src[3] = {250, 251, 7};
+		const uint16_t sport[3] = {41001, 41000, 41000};
+		for (unsigned i = 0; i < 3; i++) {
+			m = h_frame(&H, src[i], sport[i], hbuf, (uint16_t)nh);
+			h_inject(&H, 0, &m, 1);
+		}
+		h_run(&H, 10);
+		cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 127);
+		cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), 200 - 127 + 3);
+	}
 	/* Heartbeats of existing subscribers still get in, up to the full ring. */
 	for (unsigned i = 0; i < 130; i++) {
 		m = h_frame(&H, 250, 41000, hbuf, (uint16_t)nh);
@@ -398,7 +420,7 @@ Test(worker, subscribes_fill_only_half_the_punt_ring_so_heartbeats_find_room)
 		m = h_frame(&H, 251, 41001, buf, (uint16_t)n2);
 		h_inject(&H, 0, &m, 1);
 		h_run(&H, 10);
-		cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), 200 - 127 + 1);
+		cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), 200 - 127 + 3 + 1);
 	}
 	h_teardown(&H);
 }

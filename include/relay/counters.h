@@ -89,7 +89,7 @@ extern "C" {
 	X(CTL_KEY_UNEXPECTED, COUNT, "KEY_RESPONSEs dropped: not from a key holder, or nobody waits for them") \
 	X(CTL_KEY_TIMEOUTS, COUNT, "forwarded KEY_REQUESTs that no key holder answered in time")      \
 	X(CTL_KEY_HOLDERS, GAUGE, "key holders registered")                                          \
-	X(DROP_PUNT_OPEN, COUNT, "SUBSCRIBEs dropped: relay-control's ring is half full, the rest is kept for existing subscriptions") \
+	X(DROP_PUNT_OPEN, COUNT, "control datagrams not from a subscriber (SUBSCRIBE, ...) dropped: relay-control's ring is half full, the rest is kept for subscribers") \
 	X(CTL_LEASE_GRACE, COUNT, "lease ends postponed because the dataplane dropped control datagrams (heartbeats may be among them)") \
 	X(CTL_REPLY_SHED, COUNT, "CHALLENGEs and cookie refusals not sent: the tx ring is half full, the rest is kept for existing subscriptions")
 
