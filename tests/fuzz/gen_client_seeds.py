@@ -35,7 +35,9 @@ def msg(seq, chain=1, back=1, who=0, payload=b"hello", enc=None, tamper=None, op
 def burst(count, seq=1, chain=1, who=0, enc=None, per_dgram=12):
     """count signed messages of one chain in a row, per_dgram to a datagram."""
     sel = who | (2 if enc else 0) | (chain - 1) << 2 | (per_dgram - 1) << 4
-    b = bytes([BURST, sel]) + u16(count - 1) + u16(seq - 1)
+    c = count - 1 if count <= 32 else 224 + (count - 257) // 2
+    assert count <= 32 or (257 <= count <= 319 and count % 2 == 1)
+    b = bytes([BURST, sel, c]) + u16(seq - 1)
     return b + (bytes([enc[0]]) + u16(enc[1]) if enc else b"")
 
 
@@ -102,8 +104,8 @@ SEEDS = {
     "session_refused_and_unsubscribe": bytes([0]) + bytes([START, 0]) + ack(0, False, 5)
     + subscribe() + bytes([UNSUB]) + clock_ms(150) + ack(2) + bytes([UNSUB]),
     "encrypted_burst_fills_the_key_queue": bytes([0]) + subscribe()
-    + burst(300, enc=(0, 0)) + key_resp() + burst(20, seq=301, enc=(0, 1), per_dgram=5),
-    "plain_burst_then_stale": bytes([0]) + burst(50, per_dgram=6) + burst(10, seq=45, chain=1)
+    + burst(301, enc=(0, 0)) + key_resp() + burst(20, seq=302, enc=(0, 1), per_dgram=5),
+    "plain_burst_then_stale": bytes([0]) + burst(30, per_dgram=6) + burst(10, seq=25, chain=1)
     + burst(10, seq=1, chain=2, who=1),
     "raw_datagrams": bytes([0]) + bytes([RAW, 1]) + u16(12) + b"\x00" * 3 + b"\x01"
     + b"\x00\x00\x00\x01" + b"junk" + bytes([RAW, 0]) + u16(3) + b"RY\x01"
