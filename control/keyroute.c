@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "control/key_holders.h"
 #include "control/log.h"
+#include "control/rec_build.h"
 #include "security/e2e.h"
 #include "security/registry.h"
 
@@ -148,18 +149,9 @@ static void send_body(struct rly_ctl_keys *k, const struct rly_endpoint *to, uns
 		      const void *body)
 {
 	struct rly_pkt_rec rec;
-	int len;
 
-	memset(&rec, 0, offsetof(struct rly_pkt_rec, data));
-	rec.port_id = to->port_id;
-	rec.ip_be = to->ip_be;
-	rec.udp_port_be = to->udp_port_be;
-	memcpy(rec.mac, to->mac, sizeof(rec.mac));
-	len = rly_wire_build_control(rec.data, sizeof(rec.data), type, body);
-	if (len < 0)
-		return;
-	rec.len = (uint16_t)len;
-	k->io.send(k->io.ctx, &rec);
+	if (rly_ctl_rec_build(&rec, to, type, body) == 0)
+		k->io.send(k->io.ctx, &rec);
 }
 
 /* The relay's own answer: unsigned, nothing sealed, so a subscriber only ever retries on it. */

@@ -13,6 +13,7 @@
 #include "control/keyroute.h"
 #include "control/log.h"
 #include "control/ratelimit.h"
+#include "control/rec_build.h"
 #include "control/sub_table.h"
 #include "security/registry.h"
 
@@ -235,18 +236,9 @@ static void send_control(struct rly_ctl_subs *s, const struct rly_endpoint *to, 
 			 const void *body)
 {
 	struct rly_pkt_rec rec;
-	int len;
 
-	memset(&rec, 0, offsetof(struct rly_pkt_rec, data));
-	rec.port_id = to->port_id;
-	rec.ip_be = to->ip_be;
-	rec.udp_port_be = to->udp_port_be;
-	memcpy(rec.mac, to->mac, sizeof(rec.mac));
-	len = rly_wire_build_control(rec.data, sizeof(rec.data), type, body);
-	if (len < 0)
-		return;
-	rec.len = (uint16_t)len;
-	s->io.send(s->io.ctx, &rec);
+	if (rly_ctl_rec_build(&rec, to, type, body) == 0)
+		s->io.send(s->io.ctx, &rec);
 }
 
 static void send_ack(struct rly_ctl_subs *s, const struct rly_endpoint *to, unsigned type,

@@ -49,6 +49,19 @@ int tool_parse_u64(const char *prog, const char *opt, const char *s, uint64_t mi
 	return 0;
 }
 
+int tool_parse_canary(const char *prog, const char *s, const char **out, size_t *len)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 256) {
+		tool_bad_arg(prog, "--canary: give 1 to 256 characters, not %zu", n);
+		return -1;
+	}
+	*out = s;
+	*len = n;
+	return 0;
+}
+
 int tool_parse_double(const char *prog, const char *opt, const char *s, double min, double max,
 		      double *out)
 {

@@ -6,6 +6,7 @@
 #ifndef RLY_TOOLS_ARGS_H
 #define RLY_TOOLS_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "relay/wire.h"
@@ -23,6 +24,9 @@ int tool_parse_u64(const char *prog, const char *opt, const char *s, uint64_t mi
 /* Parse a number (fractions allowed) in [min, max]; on error print why and return -1. */
 int tool_parse_double(const char *prog, const char *opt, const char *s, double min, double max,
 		      double *out);
+
+/* --canary TEXT: 1 to 256 characters into @p out / @p len; on error print why and return -1. */
+int tool_parse_canary(const char *prog, const char *s, const char **out, size_t *len);
 
 /* Stream key from --stream NAME (@p is_hex 0) or --stream-key HEX; on error print, return -1.
  * (tools/stream_arg.c: needs librelay-client.) */

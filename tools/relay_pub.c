@@ -225,10 +225,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->identity = optarg;
 			break;
 		case O_CANARY:
-			o->canary = optarg;
-			o->canary_len = strlen(optarg);
-			if (o->canary_len == 0 || o->canary_len > 256)
-				return tool_bad_arg(PROG, "--canary: give 1 to 256 characters");
+			if (tool_parse_canary(PROG, optarg, &o->canary, &o->canary_len) < 0)
+				return 2;
 			break;
 		case O_ENCRYPT:
 			o->encrypt = 1;
