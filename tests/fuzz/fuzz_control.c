@@ -20,14 +20,17 @@
  *   CLOCK      the clock moves; rly_ctl_subs_tick
  *   RESYNC / DETACH / LOSS   rly_ctl_subs_resync_begin, rly_ctl_subs_on_detach,
  *              rly_ctl_subs_note_control_loss
+ *   TX         the tx path crowded (io.tx_crowded: replies to unproven requests are shed) or
+ *              full (io.send fails with -ENOBUFS after the harness checked the datagram)
  * Invariants, after every event: the CTL_KEY_HOLDERS gauge equals the holder table's size, which
  * stays within its bound, as do pending key requests; commands pending equal what the harness
  * submitted and the model says is unanswered; no command names the key holders' partition
  * (but the SUB_DEL of such an entry the dataplane reported in a dump);
  * every datagram sent parses with rly_wire_parse and is a relay-to-client type; a reply to a
  * SUBSCRIBE is never larger than the SUBSCRIBE; a SUB_ACK OK carries the token of
- * its destination; a forwarded KEY_REQUEST has its token zeroed and a valid signature, and goes
- * to a registered holder; a KEY_RESPONSE goes only to an address that asked; no leak, no UB.
+ * its destination; no CHALLENGE while the tx path is crowded; a forwarded KEY_REQUEST has its token
+ * zeroed and a valid signature, and goes to a registered holder; a KEY_RESPONSE goes only to an
+ * address that asked; no leak, no UB.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -75,6 +78,7 @@ enum kind {
 	K_RESYNC,
 	K_DETACH,
 	K_LOSS,
+	K_TX,
 	K_MAX
 };
 
@@ -113,6 +117,8 @@ static struct {
 	struct sent_to challenges[N_KEEP], forwarded[N_KEEP];
 	unsigned n_challenges, n_forwarded;
 	uint32_t requesters[N_SRC]; /* bit per source: sent a KEY_REQUEST */
+	/* the tx path: half full (replies to unproven requests shed), or full (send fails) */
+	int tx_crowded, tx_full;
 	/* the punt being handled, if any */
 	const struct rly_pkt_rec *punt;
 	unsigned sent_for_punt;
@@ -205,6 +211,8 @@ static int fake_send(void *ctx, struct rly_pkt_rec *rec)
 	      rec->len >= 4 ? rec->data[3] : 0, rly_wire_err_name(e));
 	CHECK(is_from_relay(v.type), "sent a %s", rly_msg_type_name(v.type));
 	CHECK(rec->ip_be != 0 && rec->udp_port_be != 0, "sent to no address");
+	if (T.tx_crowded)
+		CHECK(v.type != RLY_MSG_CHALLENGE, "a CHALLENGE sent while the tx path is crowded");
 	memset(&ep, 0, sizeof(ep));
 	ep.ip_be = rec->ip_be;
 	ep.udp_port_be = rec->udp_port_be;
@@ -267,6 +275,31 @@ static int fake_send(void *ctx, struct rly_pkt_rec *rec)
 		break;
 	}
 	return 0;
+}
+
+static int tx_crowded(void *ctx)
+{
+	(void)ctx;
+	return T.tx_crowded;
+}
+
+/* The ring is full: the datagram is checked, then lost (nobody will answer it). */
+static int fake_send_or_drop(void *ctx, struct rly_pkt_rec *rec)
+{
+	struct sent_to keep_ch[N_KEEP], keep_fw[N_KEEP];
+	unsigned n_ch = T.n_challenges, n_fw = T.n_forwarded;
+	int rc;
+
+	if (!T.tx_full)
+		return fake_send(ctx, rec);
+	memcpy(keep_ch, T.challenges, sizeof(keep_ch));
+	memcpy(keep_fw, T.forwarded, sizeof(keep_fw));
+	rc = fake_send(ctx, rec);
+	memcpy(T.challenges, keep_ch, sizeof(keep_ch));
+	memcpy(T.forwarded, keep_fw, sizeof(keep_fw));
+	T.n_challenges = n_ch;
+	T.n_forwarded = n_fw;
+	return rc < 0 ? rc : -ENOBUFS;
 }
 
 static int fake_submit(void *ctx, struct rly_cmd *cmd)
@@ -616,7 +649,10 @@ static void init_once(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rly_ctl_subs_cfg cfg = RLY_CTL_SUBS_CFG_DEFAULT;
-	struct rly_ctl_subs_io io = {.ctx = NULL, .send = fake_send, .submit = fake_submit};
+	struct rly_ctl_subs_io io = {.ctx = NULL,
+				     .send = fake_send_or_drop,
+				     .submit = fake_submit,
+				     .tx_crowded = tx_crowded};
 	uint8_t mode;
 
 	init_once();
@@ -673,6 +709,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_LOSS:
 			rly_ctl_subs_note_control_loss(T.subs, T.now);
 			break;
+		case K_TX: {
+			uint8_t sel = u8();
+			T.tx_crowded = sel & 1;
+			T.tx_full = (sel >> 1) & 1;
+			break;
+		}
 		}
 		check_state();
 	}

@@ -11,7 +11,7 @@ import os
 import struct
 import sys
 
-RAW, SUB, ANSWER, REF, KEY_REQ, KEY_RESP, EVENT, CLOCK, RESYNC, DETACH, LOSS = range(11)
+RAW, SUB, ANSWER, REF, KEY_REQ, KEY_RESP, EVENT, CLOCK, RESYNC, DETACH, LOSS, TX = range(12)
 HOLDER = 2
 
 
@@ -148,6 +148,9 @@ SEEDS = {
     + done(which=3) + done(which=2) + done(status=1) + done(),
     "rate_limited_sources": bytes([2]) + b"".join(sub(0, req=r) for r in range(5))
     + key_req(0) + clock_ms(1000) + sub(0),
+    "tx_crowded_and_full": bytes([0]) + bytes([TX, 1]) + sub(0) + answer() + bytes([TX, 0])
+    + sub(0) + bytes([TX, 1]) + answer(bad_cookie=1) + answer() + done() + ref(0)
+    + bytes([TX, 2]) + ref(0) + sub(1) + bytes([TX, 0]) + answer(),
     "raw_records": bytes([0]) + bytes([RAW, 0, 1]) + u16(12) + b"\x00\x00\x00\x15" + b"\x00" * 8
     + bytes([RAW, 1, 3]) + u16(8) + b"\x00\x00\x00\x01\x00\x00\x00\x01"
     + bytes([RAW, 2, 9]) + u16(0) + b"\x07" + bytes([RAW, 3, 1]) + u16(3) + b"RY\x01",
