@@ -20,8 +20,10 @@
 # Lease check (full runs): one paced run per flood in --lease-items (default subscribe, badcookie
 # and heartbeat at 1 M pps, mix at max) with 6 s leases, heartbeats every 2 s as relay-control
 # asks, and --lease-secs windows (default 12 s): do the subscribers keep their subscriptions?
-# Where the flood went includes drop_punt_open (SUBSCRIBEs refused at a half-full punt ring) and
-# ctl_lease_grace (lease ends relay-control postponed because the punt ring overflowed).
+# Where the flood went includes drop_punt_open (control datagrams not from a subscriber refused at
+# a half-full punt ring), ctl_reply_shed (CHALLENGEs and cookie refusals relay-control did not send
+# because its tx ring was half full) and ctl_lease_grace (lease ends relay-control postponed
+# because the punt ring overflowed).
 # The relay and relay-control run with their default limits (--punt-rate 200 --punt-burst 400,
 # --sub-rate 50 --sub-burst 100, log level info) unless --relay-args / --control-args say more.
 #
@@ -163,7 +165,7 @@ for label, ws in runs.items():
         # Where the relay's share of the flood went, per second of the on window.
         for c in ("drop_wire", "drop_punt_rate", "drop_punt_open", "drop_punt_full", "punted",
                   "ctl_challenges", "ctl_sub_refused", "ctl_bad_token", "ctl_tx", "ctl_tx_full",
-                  "tx_drop", "ctl_lease_grace"):
+                  "tx_drop", "ctl_lease_grace", "ctl_reply_shed"):
             rec[c] = ctr(on, c) / secs
         rec["ctl_us"] = ctl_us(on, a, b)
         rec["ns_msg_off"] = (mean2(ctr(a, "busy_cycles"), ctr(b, "busy_cycles")) / hz * 1e9 /
@@ -240,38 +242,41 @@ for key in sorted(pairs, key=lambda k: (k[1], k[0] != "peak")):
             print("    %-24s %s" % (name, "  ".join("%.0f->%.0f" % (r.get("p99_off", 0), r.get("p99_on", 0))
                                                      for r in items[name])))
     print("  where the flood went (k/s, medians): relay parser drop_wire | punt limit drop_punt_rate |"
-          " SUBSCRIBE at a half-full punt ring drop_punt_open | punt ring full drop_punt_full |"
+          " not from a subscriber, at a half-full punt ring drop_punt_open | punt ring full drop_punt_full |"
           " punted -> relay-control: challenges sent, subscribes refused (rate limit or"
-          " bad cookie), bad tokens | replies sent (ctl_tx) | relay tx drops on / off |"
+          " bad cookie), bad tokens | replies sent (ctl_tx) | replies shed at a half-full tx ring"
+          " (ctl_reply_shed) | relay tx drops on / off |"
           " relay-control us per punted datagram | lease ends postponed (ctl_lease_grace, count)")
     for name in order[key]:
         v = items[name]
         g = lambda c: med([r[c] for r in v]) / 1e3
         us = med([r["ctl_us"] for r in v])
-        print("    %-24s %8.1f | %8.1f | %8.1f | %8.1f | %8.1f -> %7.1f %7.1f %7.1f | %7.1f | %6.1f / %.1f"
-              " | %5s | %d" % (
+        print("    %-24s %8.1f | %8.1f | %8.1f | %8.1f | %8.1f -> %7.1f %7.1f %7.1f | %7.1f | %7.1f |"
+              " %6.1f / %.1f | %5s | %d" % (
             name, g("drop_wire"), g("drop_punt_rate"), g("drop_punt_open"), g("drop_punt_full"),
             g("punted"), g("ctl_challenges"), g("ctl_sub_refused"), g("ctl_bad_token"), g("ctl_tx"),
-            g("tx_drop"), g("tx_drop_off"), "-" if us != us else "%.2f" % us,
+            g("ctl_reply_shed"), g("tx_drop"), g("tx_drop_off"), "-" if us != us else "%.2f" % us,
             med([r["ctl_lease_grace"] * r.get("secs", 1) for r in v])))
     print("  the subscribers' heartbeats in the flood windows, summed over runs: sent | reached"
-          " relay-control (ctl_heartbeats) | acked OK; replies relay-control could not queue (ctl_tx_full)")
+          " relay-control (ctl_heartbeats) | acked OK; replies relay-control could not queue (ctl_tx_full) |"
+          " replies it shed (ctl_reply_shed)")
     for name in order[key]:
         v = items[name]
-        print("    %-24s %6d | %6d | %6d | %8d" % (name, sum(r["hb"][1] for r in v),
+        print("    %-24s %6d | %6d | %6d | %8d | %8d" % (name, sum(r["hb"][1] for r in v),
               sum(r["hb_rcvd"] for r in v), sum(r["hb"][0] for r in v),
-              sum(r["ctl_tx_full"] * r["secs"] for r in v)))
+              sum(r["ctl_tx_full"] * r["secs"] for r in v),
+              sum(r["ctl_reply_shed"] * r["secs"] for r in v)))
 lease = [(l, ws) for l, ws in runs.items() if l.startswith("lease-")]
 if lease:
     print("\nLease check: leases of 6 s (max-lease-ms 6000), each endpoint heartbeats every 2 s as its"
           " SUB_ACK asks, %.0f s windows, paced" % lease[0][1][0].get("relay", {}).get("secs", 0))
-    print("%-22s %-7s %9s %9s %12s %7s %12s %10s %9s %11s %11s %11s %7s" % ("flood", "window", "sent/s",
-          "deliv/msg", "hb acks ok", "hb rcvd", "ctl_expired", "subs at end", "ctl cpu", "punt_open",
-          "punt_full", "lease_grace", "ctl us"))
+    print("%-22s %-7s %9s %9s %12s %7s %12s %10s %9s %11s %11s %11s %11s %11s %7s" % ("flood", "window",
+          "sent/s", "deliv/msg", "hb acks ok", "hb rcvd", "ctl_expired", "subs at end", "ctl cpu",
+          "punt_open", "punt_full", "lease_grace", "reply_shed", "ctl_tx_full", "ctl us"))
     for l, ws in lease:
         for w in ws:
             us = ctl_us(w) if w["flood"] else None
-            print("%-22s %-7s %8.2fM %9.2f %5d / %-5d %7d %12d %11d %8.0f %% %11d %11d %11d %7s" % (
+            print("%-22s %-7s %8.2fM %9.2f %5d / %-5d %7d %12d %11d %8.0f %% %11d %11d %11d %11d %11d %7s" % (
                 item_name(w["flood"]) if w["flood"] else "", w["window"],
                 (w["flood"] or {}).get("sent_s", 0) / 1e6,
                 w["deliveries_s"] / w["pub_msgs_s"] if w["pub_msgs_s"] else 0,
@@ -279,6 +284,7 @@ if lease:
                 ctr(w, "ctl_expired"),
                 w.get("relay", {}).get("subscribers", 0), 100 * (w.get("relay", {}).get("ctl_cpu") or 0),
                 ctr(w, "drop_punt_open"), ctr(w, "drop_punt_full"), ctr(w, "ctl_lease_grace"),
+                ctr(w, "ctl_reply_shed"), ctr(w, "ctl_tx_full"),
                 "-" if us is None else "%.2f" % us))
 print("\non/off: deliveries/s in the flood window over the mean of the two flood-free windows beside it,"
       " per run;")
