@@ -41,7 +41,11 @@ static inline void rly_punt_limit_init(struct rly_punt_limit *l, uint32_t per_s,
 	l->seed = seed;
 }
 
-/** 1 if @p ip_be may punt one more datagram at TSC @p now, else 0. */
+/**
+ * 1 if source @p ip_be may punt one more datagram at TSC @p now, else 0. The key is an IPv4
+ * address, or any 32-bit value standing for a source (the worker keys a subscriber's own
+ * traffic by address and port).
+ */
 static inline int rly_punt_allow(struct rly_punt_limit *l, uint32_t ip_be, uint64_t now)
 {
 	struct rly_punt_slot *s;

@@ -170,8 +170,16 @@ static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr
 {
 	struct rly_pkt_rec *r = &w->punt_rec;
 	uint64_t now = rte_rdtsc();
+	/*
+	 * A subscriber's own traffic has a bucket of its own, keyed by its address and port: a
+	 * flood from its address on other ports (spoofed, or a neighbour behind the same NAT) uses
+	 * the address's bucket and cannot spend its heartbeats' tokens.
+	 */
+	uint32_t source = subscriber
+			      ? ip->src_addr ^ (0x85ebca6bu * ((uint32_t)udp->src_port | 0x10000u))
+			      : ip->src_addr;
 
-	if (!rly_punt_allow(&w->punt_limit, ip->src_addr, now)) {
+	if (!rly_punt_allow(&w->punt_limit, source, now)) {
 		RLY_CTR_ADD(w, DROP_PUNT_RATE, 1);
 		return;
 	}

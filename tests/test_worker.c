@@ -536,6 +536,38 @@ Test(worker, punts_key_requests_and_key_responses_whole_to_relay_control)
 	h_teardown(&H);
 }
 
+Test(worker, a_flood_from_a_subscribers_address_on_other_ports_leaves_its_heartbeats_alone)
+{
+	struct rly_wire_sub_ref hb = {0};
+	struct rly_endpoint e = h_ep(42, 40001);
+	struct rte_mbuf *m[20];
+	uint8_t hbuf[256];
+	int n;
+
+	h_punt_rate = 1; /* one per second: within this test, only the burst gets through */
+	h_punt_burst = 5;
+	h_setup(&H, 1, 1, 1500);
+	h_key(hb.stream_key, 3);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, hb.stream_key, 0, &e), RLY_CMD_OK);
+	n = rly_wire_build_control(hbuf, sizeof(hbuf), RLY_MSG_HEARTBEAT, &hb);
+	cr_assert_gt(n, 0);
+	/* 20 heartbeats from 10.0.0.42 on other ports: the address's bucket runs dry. */
+	for (unsigned i = 0; i < 20; i++)
+		m[i] = h_frame(&H, 42, (uint16_t)(50000 + i), hbuf, (uint16_t)n);
+	h_inject(&H, 0, m, 20);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 5);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_RATE), 15);
+	/* The subscriber's own heartbeats come from 10.0.0.42:40001: a bucket of their own. */
+	for (unsigned i = 0; i < 3; i++)
+		m[i] = h_frame(&H, 42, 40001, hbuf, (uint16_t)n);
+	h_inject(&H, 0, m, 3);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 8);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_RATE), 15);
+	h_teardown(&H);
+}
+
 Test(worker, punts_are_rate_limited_per_source_address)
 {
 	struct rly_wire_subscribe sub = {0};
