@@ -16,6 +16,7 @@
 
 #include "client/internal.h"
 #include "common/err.h"
+#include "common/hex.h"
 
 const char *rly_client_errmsg(void)
 {
@@ -58,17 +59,6 @@ void rly_stream_key_from_name(const char *name, uint8_t key[RLY_STREAM_KEY_LEN])
 			   0);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int rly_stream_key_parse_hex(const char *hex, uint8_t key[RLY_STREAM_KEY_LEN])
 {
 	uint8_t tmp[RLY_STREAM_KEY_LEN];
@@ -77,7 +67,7 @@ int rly_stream_key_parse_hex(const char *hex, uint8_t key[RLY_STREAM_KEY_LEN])
 		return rly_err_set(EINVAL, "stream key '%s' must be exactly %u hex digits",
 				   hex ? hex : "", 2 * RLY_STREAM_KEY_LEN);
 	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+		int hi = rly_hex_digit(hex[2 * i]), lo = rly_hex_digit(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return rly_err_set(EINVAL, "stream key '%s': '%c%c' is not hex", hex,
 					   hex[2 * i], hex[2 * i + 1]);

@@ -13,44 +13,19 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "security/identity.h"
+#include "security/sodium_ready.h"
 
 /* Canonical encoding: name length, name, grantee, perms, not-after, issued, issuer. */
 #define ENC_FIXED   (2 + RLY_ID_LEN + 4 + 8 + 8 + RLY_ID_LEN)
 #define ENC_MAX	    (ENC_FIXED + RLY_STREAM_NAME_MAX)
 #define CONTEXT_LEN (sizeof(RLY_GRANT_SIG_CONTEXT) - 1)
 
-static int sodium_ready(void)
-{
-	if (sodium_init() < 0)
-		return rly_err_set(EIO, "libsodium failed to initialise");
-	return 0;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly 2 * n hex digits in [s, s + len): 0, or -1. */
 static int hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
 {
-	if (len != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return len == 2 * n ? rly_hex_decode(s, out, n) : -1;
 }
 
 /* ------------------------------------------------------------------ stream names */
@@ -86,7 +61,7 @@ int rly_stream_name_parse(const char *name, uint8_t owner[RLY_ID_LEN],
 			    "stream path has byte 0x%02x at offset %zu: only printable "
 			    "ASCII without spaces",
 			    (unsigned char)name[i], i);
-	if (sodium_ready() < 0)
+	if (rly_sodium_ready() < 0)
 		return -EIO;
 	hex_decode(name, 2 * RLY_ID_LEN, tmp, RLY_ID_LEN);
 	memcpy(owner, tmp, RLY_ID_LEN);
@@ -156,7 +131,7 @@ int rly_grant_sign(struct rly_grant *g, const struct rly_identity *id)
 	size_t len;
 	int rc;
 
-	if ((rc = sodium_ready()) < 0)
+	if ((rc = rly_sodium_ready()) < 0)
 		return rc;
 	if ((rc = rly_stream_name_parse(g->stream, g->owner, g->stream_key)) < 0 ||
 	    (rc = check_meaning(g)) < 0)
@@ -172,7 +147,7 @@ int rly_grant_sig_ok(const struct rly_grant *g)
 	uint8_t msg[CONTEXT_LEN + ENC_MAX];
 	size_t len;
 
-	if (sodium_ready() < 0 || (len = signed_bytes(g, msg)) == 0)
+	if (rly_sodium_ready() < 0 || (len = signed_bytes(g, msg)) == 0)
 		return 0;
 	return crypto_sign_verify_detached(g->sig, msg, len, g->issuer) == 0;
 }

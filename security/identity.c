@@ -16,6 +16,8 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "common/hex.h"
+#include "security/sodium_ready.h"
 
 #define ID_HEADER "relay-identity v1"
 #define ID_PUBLIC "public "
@@ -25,38 +27,6 @@
 	(sizeof(ID_HEADER) + sizeof(ID_PUBLIC) + 2 * RLY_ID_LEN + sizeof(ID_SECRET) + 128)
 /* Room to notice that a file is longer than an identity file can be. */
 #define ID_READ_MAX 512
-
-static int sodium_ready(void)
-{
-	/* Idempotent and thread-safe; it also picks the fastest implementations for this CPU. */
-	if (sodium_init() < 0)
-		return rly_err_set(EIO, "libsodium failed to initialise");
-	return 0;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Exactly 2 * n hex digits at @p hex (no terminator needed): 0, or -1. */
-static int hex_decode(const char *hex, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
 
 void rly_pk_format(const uint8_t pk[RLY_ID_LEN], char out[2 * RLY_ID_LEN + 1])
 {
@@ -68,7 +38,7 @@ int rly_pk_parse(const char *hex, uint8_t pk[RLY_ID_LEN])
 	uint8_t tmp[RLY_ID_LEN];
 
 	if (hex == NULL || strnlen(hex, 2 * RLY_ID_LEN + 1) != 2 * RLY_ID_LEN ||
-	    hex_decode(hex, tmp, RLY_ID_LEN) < 0)
+	    rly_hex_decode(hex, tmp, RLY_ID_LEN) < 0)
 		return rly_err_set(EINVAL, "public key '%.80s' must be exactly %u hex digits",
 				   hex ? hex : "", 2 * RLY_ID_LEN);
 	memcpy(pk, tmp, RLY_ID_LEN);
@@ -127,7 +97,7 @@ int rly_identity_save(const struct rly_identity *id, const char *path)
 	char text[ID_FILE_LEN + 1], pk_hex[2 * RLY_ID_LEN + 1], sk_hex[2 * sizeof(id->sk) + 1];
 	int fd, rc, len;
 
-	if ((rc = sodium_ready()) < 0)
+	if ((rc = rly_sodium_ready()) < 0)
 		return rc;
 	if (check_pair(id) < 0)
 		return rly_err_set(
@@ -173,7 +143,7 @@ static int take_line(const char **p, const char *end, const char *label, uint8_t
 
 	if ((size_t)(end - s) < ll + 2 * n || memcmp(s, label, ll) != 0)
 		return -1;
-	if (hex_decode(s + ll, out, n) < 0)
+	if (rly_hex_decode(s + ll, out, n) < 0)
 		return -1;
 	s += ll + 2 * n;
 	if (s < end && *s++ != '\n')
@@ -224,7 +194,7 @@ int rly_identity_load(struct rly_identity *id, const char *path)
 	unsigned line;
 	int fd, rc;
 
-	if ((rc = sodium_ready()) < 0)
+	if ((rc = rly_sodium_ready()) < 0)
 		return rc;
 	/* No O_NOFOLLOW: a symlink to a private file is fine, and /proc/self/fd/N is one. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -289,7 +259,7 @@ out:
 
 int rly_identity_x25519(const struct rly_identity *id, uint8_t pk[32], uint8_t *sk)
 {
-	if (sodium_ready() < 0)
+	if (rly_sodium_ready() < 0)
 		return -EIO;
 	/* Fails for keys of small order or off the curve, which no generated identity has. */
 	if (crypto_sign_ed25519_pk_to_curve25519(pk, id->pk) != 0)

@@ -26,6 +26,7 @@
 
 #include "common/err.h"
 #include "security/identity.h"
+#include "security/sodium_ready.h"
 
 /* Bounds on what a registry directory can make relay-control allocate and verify. */
 #define MAX_GRANTS     1000000u
@@ -34,13 +35,6 @@
 #define GRANTS_SUFFIX  ".grants"
 
 static const uint8_t zero_id[RLY_ID_LEN];
-
-static int sodium_ready(void)
-{
-	if (sodium_init() < 0)
-		return rly_err_set(EIO, "libsodium failed to initialise");
-	return 0;
-}
 
 struct rec {
 	uint32_t stream; /* index into streams */
@@ -615,7 +609,7 @@ int rly_registry_load(struct rly_registry **out, const char *dir, rly_registry_w
 	DIR *d = NULL;
 	int rc;
 
-	if ((rc = sodium_ready()) < 0)
+	if ((rc = rly_sodium_ready()) < 0)
 		return rc;
 	d = opendir(dir);
 	if (d == NULL)
