@@ -23,18 +23,12 @@
 #include "security/e2e.h"
 #include "security/identity.h"
 #include "security/registry.h"
+#include "test_control_fake_dp.h"
 #include "test_control_helpers.h"
 
-#define MAXREC 512
 #define HOLDER RLY_KEY_HOLDER_PARTITION
 
-static struct {
-	struct rly_pkt_rec sent[MAXREC];
-	unsigned n_sent;
-	struct rly_cmd cmds[MAXREC];
-	unsigned n_cmds;
-	uint32_t next_seq;
-} dp;
+static struct tc_fake_dp dp;
 
 static struct rly_ctl_subs *subs;
 static struct rly_registry *reg;
@@ -52,23 +46,6 @@ static uint64_t test_now(void)
 	return clock_s;
 }
 
-static int fake_send(void *ctx, struct rly_pkt_rec *rec)
-{
-	(void)ctx;
-	cr_assert_lt(dp.n_sent, MAXREC);
-	dp.sent[dp.n_sent++] = *rec;
-	return 0;
-}
-
-static int fake_submit(void *ctx, struct rly_cmd *cmd)
-{
-	(void)ctx;
-	cmd->seq = dp.next_seq++;
-	cr_assert_lt(dp.n_cmds, MAXREC);
-	dp.cmds[dp.n_cmds++] = *cmd;
-	return 0;
-}
-
 static uint64_t ctr(enum rly_ctr id)
 {
 	return rly_ctl_subs_counters(subs)->v[id];
@@ -76,7 +53,7 @@ static uint64_t ctr(enum rly_ctr id)
 
 static void make_subs(const struct rly_ctl_subs_cfg *cfg)
 {
-	struct rly_ctl_subs_io io = {.ctx = NULL, .send = fake_send, .submit = fake_submit};
+	struct rly_ctl_subs_io io = tc_fake_io(&dp);
 
 	rly_ctl_subs_free(subs);
 	cr_assert_eq(rly_ctl_subs_create(&subs, cfg, secret, &io), 0);
@@ -296,15 +273,7 @@ static void send_request(const struct rly_wire_key_request *r, const char *ip, u
 
 static void log_has(const char *needle)
 {
-	static char buf[1 << 18];
-	size_t n;
-
-	fflush(log_file);
-	rewind(log_file);
-	n = fread(buf, 1, sizeof(buf) - 1, log_file);
-	buf[n] = '\0';
-	fseek(log_file, 0, SEEK_END);
-	cr_assert_not_null(strstr(buf, needle), "log has no '%s'", needle);
+	cr_assert_not_null(strstr(tc_log_text(log_file), needle), "log has no '%s'", needle);
 }
 
 static struct rly_ctl_sub_key holder_key(const char *ip)

@@ -19,17 +19,10 @@
 #include "control/subscriptions.h"
 #include "security/identity.h"
 #include "security/registry.h"
+#include "test_control_fake_dp.h"
 #include "test_control_helpers.h"
 
-#define MAXREC 512
-
-static struct {
-	struct rly_pkt_rec sent[MAXREC];
-	unsigned n_sent;
-	struct rly_cmd cmds[MAXREC];
-	unsigned n_cmds;
-	uint32_t next_seq;
-} dp;
+static struct tc_fake_dp dp;
 
 static struct rly_ctl_subs *subs;
 static struct rly_registry *reg;
@@ -44,23 +37,6 @@ static const uint8_t secret[RLY_CTL_SECRET_LEN] = {9, 8, 7};
 static uint64_t test_now(void)
 {
 	return clock_s;
-}
-
-static int fake_send(void *ctx, struct rly_pkt_rec *rec)
-{
-	(void)ctx;
-	cr_assert_lt(dp.n_sent, MAXREC);
-	dp.sent[dp.n_sent++] = *rec;
-	return 0;
-}
-
-static int fake_submit(void *ctx, struct rly_cmd *cmd)
-{
-	(void)ctx;
-	cmd->seq = dp.next_seq++;
-	cr_assert_lt(dp.n_cmds, MAXREC);
-	dp.cmds[dp.n_cmds++] = *cmd;
-	return 0;
 }
 
 static uint64_t ctr(enum rly_ctr id)
@@ -110,7 +86,7 @@ static void write_grants(const struct rly_identity *grantee, uint32_t perms, uin
 static void setup(void)
 {
 	struct rly_ctl_subs_cfg cfg = RLY_CTL_SUBS_CFG_DEFAULT;
-	struct rly_ctl_subs_io io = {.ctx = NULL, .send = fake_send, .submit = fake_submit};
+	struct rly_ctl_subs_io io = tc_fake_io(&dp);
 	char hex[2 * RLY_ID_LEN + 1];
 	uint8_t own[RLY_ID_LEN];
 

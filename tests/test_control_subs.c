@@ -18,52 +18,17 @@
 #include "control/secret.h"
 #include "control/sub_table.h"
 #include "control/subscriptions.h"
+#include "test_control_fake_dp.h"
 #include "test_control_helpers.h"
 
-#define MAXREC 256
-
-struct fake_dp {
-	struct rly_pkt_rec sent[MAXREC];
-	unsigned n_sent;
-	struct rly_cmd cmds[MAXREC];
-	unsigned n_cmds;
-	uint32_t next_seq;
-	int tx_full;
-	int crowded;
-};
-
-static struct fake_dp dp;
+static struct tc_fake_dp dp;
 static struct rly_ctl_subs *subs;
 static FILE *log_file;
 static const uint8_t secret[RLY_CTL_SECRET_LEN] = {7, 7, 7, 7, 1, 2, 3, 4};
 
-static int fake_send(void *ctx, struct rly_pkt_rec *rec)
-{
-	struct fake_dp *d = ctx;
-	if (d->tx_full || d->n_sent == MAXREC)
-		return -ENOBUFS;
-	d->sent[d->n_sent++] = *rec;
-	return 0;
-}
-
-static int fake_tx_crowded(void *ctx)
-{
-	return ((struct fake_dp *)ctx)->crowded;
-}
-
-static int fake_submit(void *ctx, struct rly_cmd *cmd)
-{
-	struct fake_dp *d = ctx;
-	cmd->seq = d->next_seq++;
-	cr_assert_lt(d->n_cmds, MAXREC);
-	d->cmds[d->n_cmds++] = *cmd;
-	return 0;
-}
-
 static struct rly_ctl_subs *make_subs(const struct rly_ctl_subs_cfg *cfg, const uint8_t *key)
 {
-	struct rly_ctl_subs_io io = {.ctx = &dp, .send = fake_send, .submit = fake_submit,
-				     .tx_crowded = fake_tx_crowded};
+	struct rly_ctl_subs_io io = tc_fake_io(&dp);
 	struct rly_ctl_subs *s;
 	cr_assert_eq(rly_ctl_subs_create(&s, cfg, key, &io), 0);
 	return s;
@@ -94,15 +59,7 @@ static uint64_t ctr(enum rly_ctr id)
 /* Everything logged so far, as one string (static buffer). */
 static const char *logged(void)
 {
-	static char buf[65536];
-	size_t n;
-
-	fflush(log_file);
-	rewind(log_file);
-	n = fread(buf, 1, sizeof(buf) - 1, log_file);
-	buf[n] = '\0';
-	fseek(log_file, 0, SEEK_END);
-	return buf;
+	return tc_log_text(log_file);
 }
 
 static void answer(const struct rly_cmd *c, unsigned status, uint64_t now)
