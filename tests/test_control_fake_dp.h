@@ -12,6 +12,8 @@
 #include <stdio.h>
 
 #include "control/subscriptions.h"
+#include "security/identity.h"
+#include "security/registry.h"
 
 #define TC_MAXREC 512
 
@@ -58,6 +60,29 @@ static inline struct rly_ctl_subs_io tc_fake_io(struct tc_fake_dp *d)
 					.send = tc_fake_send,
 					.submit = tc_fake_submit,
 					.tx_crowded = tc_fake_tx_crowded};
+}
+
+/*
+ * One grant line on @p f: @p owner lets @p grantee (NULL: the public) have @p perms on @p stream
+ * from @p issued to @p not_after, signed and formatted as relay-keys writes it.
+ */
+static inline void tc_write_grant(FILE *f, const char *stream, const struct rly_identity *owner,
+				  const struct rly_identity *grantee, uint32_t perms, uint64_t issued,
+				  uint64_t not_after)
+{
+	struct rly_grant g;
+	char line[1024];
+
+	memset(&g, 0, sizeof(g));
+	snprintf(g.stream, sizeof(g.stream), "%s", stream);
+	if (grantee)
+		memcpy(g.grantee, grantee->pk, RLY_ID_LEN);
+	g.perms = perms;
+	g.issued = issued;
+	g.not_after = not_after;
+	cr_assert_eq(rly_grant_sign(&g, owner), 0);
+	cr_assert_gt(rly_grant_format(&g, line, sizeof(line)), 0);
+	fprintf(f, "%s\n", line);
 }
 
 /* Everything logged to @p f so far, as one string (static buffer; f stays at its end). */

@@ -62,24 +62,14 @@ static void make_subs(const struct rly_ctl_subs_cfg *cfg)
 /* Grants on `stream`: @p n identities with @p perms each; then load and use the registry. */
 static void write_grants(const struct rly_identity *const *ids, const uint32_t *perms, unsigned n)
 {
-	char path[128], line[1024];
-	struct rly_grant g;
+	char path[128];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/test.grants", dir);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
-	for (unsigned i = 0; i < n; i++) {
-		memset(&g, 0, sizeof(g));
-		snprintf(g.stream, sizeof(g.stream), "%s", stream);
-		memcpy(g.grantee, ids[i]->pk, RLY_ID_LEN);
-		g.perms = perms[i];
-		g.issued = clock_s - 10;
-		g.not_after = clock_s + 3600;
-		cr_assert_eq(rly_grant_sign(&g, &owner), 0);
-		cr_assert_gt(rly_grant_format(&g, line, sizeof(line)), 0);
-		fprintf(f, "%s\n", line);
-	}
+	for (unsigned i = 0; i < n; i++)
+		tc_write_grant(f, stream, &owner, ids[i], perms[i], clock_s - 10, clock_s + 3600);
 	fclose(f);
 	rly_registry_free(reg);
 	reg = NULL;

@@ -48,34 +48,17 @@ static uint64_t ctr(enum rly_ctr id)
 static void write_grants(const struct rly_identity *grantee, uint32_t perms, uint64_t not_after,
 			 int public_subscribe)
 {
-	char path[128], line[1024];
+	char path[128];
 	FILE *f;
-	struct rly_grant g;
 
 	snprintf(path, sizeof(path), "%s/test.grants", dir);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
-	if (grantee) {
-		memset(&g, 0, sizeof(g));
-		snprintf(g.stream, sizeof(g.stream), "%s", stream);
-		memcpy(g.grantee, grantee->pk, RLY_ID_LEN);
-		g.perms = perms;
-		g.issued = clock_s - 10;
-		g.not_after = not_after;
-		cr_assert_eq(rly_grant_sign(&g, &owner), 0);
-		cr_assert_gt(rly_grant_format(&g, line, sizeof(line)), 0);
-		fprintf(f, "%s\n", line);
-	}
-	if (public_subscribe) {
-		memset(&g, 0, sizeof(g));
-		snprintf(g.stream, sizeof(g.stream), "%s", stream);
-		g.perms = RLY_PERM_SUBSCRIBE;
-		g.issued = clock_s - 10;
-		g.not_after = clock_s + 3600;
-		cr_assert_eq(rly_grant_sign(&g, &owner), 0);
-		cr_assert_gt(rly_grant_format(&g, line, sizeof(line)), 0);
-		fprintf(f, "%s\n", line);
-	}
+	if (grantee)
+		tc_write_grant(f, stream, &owner, grantee, perms, clock_s - 10, not_after);
+	if (public_subscribe)
+		tc_write_grant(f, stream, &owner, NULL, RLY_PERM_SUBSCRIBE, clock_s - 10,
+			       clock_s + 3600);
 	fclose(f);
 	rly_registry_free(reg);
 	reg = NULL;
