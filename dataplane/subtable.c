@@ -133,11 +133,7 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		return RLY_CMD_NO_MEMORY;
 	/* In address order (rly_sub_set_has searches it); the others keep their order. */
 	{
-		uint64_t at = rly_sub_set_order(ep->ip_be, ep->udp_port_be);
-		uint32_t pos = 0;
-		while (pos < old->n &&
-		       rly_sub_set_order(old->ep[pos].ip_be, old->ep[pos].udp_port_be) < at)
-			pos++;
+		uint32_t pos = rly_sub_set_lower_bound(old, ep->ip_be, ep->udp_port_be);
 		memcpy(s->ep, old->ep, pos * sizeof(*ep));
 		s->ep[pos] = *ep;
 		memcpy(s->ep + pos + 1, old->ep + pos, (old->n - pos) * sizeof(*ep));

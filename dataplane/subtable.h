@@ -141,26 +141,34 @@ static inline uint64_t rly_sub_set_order(uint32_t ip_be, uint16_t udp_port_be)
 }
 
 /**
- * 1 if @p s has the endpoint (@p ip_be, @p udp_port_be). Sets are kept sorted by
- * rly_sub_set_order, so this is a binary search: cheap enough for the worker to ask it of every
- * control datagram that claims a subscription.
+ * Where (@p ip_be, @p udp_port_be) is or would go in @p s: the first index whose endpoint does not
+ * sort before it (sets are kept sorted by rly_sub_set_order). A binary search.
  */
-static inline int rly_sub_set_has(const struct rly_sub_set *s, uint32_t ip_be, uint16_t udp_port_be)
+static inline uint32_t rly_sub_set_lower_bound(const struct rly_sub_set *s, uint32_t ip_be,
+					       uint16_t udp_port_be)
 {
 	uint64_t want = rly_sub_set_order(ip_be, udp_port_be);
 	uint32_t lo = 0, hi = s->n;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		uint64_t got = rly_sub_set_order(s->ep[mid].ip_be, s->ep[mid].udp_port_be);
-		if (got == want)
-			return 1;
-		if (got < want)
+		if (rly_sub_set_order(s->ep[mid].ip_be, s->ep[mid].udp_port_be) < want)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return 0;
+	return lo;
+}
+
+/**
+ * 1 if @p s has the endpoint (@p ip_be, @p udp_port_be): cheap enough for the worker to ask it of
+ * every control datagram that claims a subscription.
+ */
+static inline int rly_sub_set_has(const struct rly_sub_set *s, uint32_t ip_be, uint16_t udp_port_be)
+{
+	uint32_t i = rly_sub_set_lower_bound(s, ip_be, udp_port_be);
+
+	return i < s->n && s->ep[i].ip_be == ip_be && s->ep[i].udp_port_be == udp_port_be;
 }
 
 /** Allocate a table for at most @p max_streams streams of at most @p max_subs endpoints each. */

@@ -151,7 +151,7 @@ static int from_subscriber(const struct rly_worker *w, const struct rly_wire_vie
 	if (v->type != RLY_MSG_HEARTBEAT && v->type != RLY_MSG_UNSUBSCRIBE &&
 	    v->type != RLY_MSG_KEY_REQUEST)
 		return 0;
-	partition = rly_be32_load((const rly_be32_t *)(key + RLY_STREAM_KEY_LEN));
+	partition = rly_be32_load(key + RLY_STREAM_KEY_LEN);
 	set = rly_subtable_lookup(w->table, key, partition);
 	return set != NULL && rly_sub_set_has(set, ip->src_addr, udp->src_port);
 }
