@@ -33,6 +33,17 @@ int rly_wire_body_size(unsigned type)
 		return (int)sizeof(struct rly_wire_key_request);
 	case RLY_MSG_KEY_RESPONSE:
 		return (int)sizeof(struct rly_wire_key_response);
+	case RLY_MSG_PEER_HELLO:
+		return (int)sizeof(struct rly_wire_peer_hello);
+	case RLY_MSG_PEER_JOIN:
+	case RLY_MSG_PEER_PRUNE:
+		return (int)sizeof(struct rly_wire_peer_link);
+	case RLY_MSG_PEER_IHAVE:
+		return (int)sizeof(struct rly_wire_peer_ihave);
+	case RLY_MSG_PEER_IWANT:
+		return (int)sizeof(struct rly_wire_peer_iwant);
+	case RLY_MSG_PEER_DISCOVER:
+		return (int)sizeof(struct rly_wire_peer_discover);
 	default:
 		return -1;
 	}
@@ -114,6 +125,100 @@ static enum rly_wire_err check_data(const uint8_t *body, size_t len, unsigned co
 	return off == len ? RLY_WIRE_ERR_OK : RLY_WIRE_ERR_TRAILING_BYTES;
 }
 
+static enum rly_wire_err check_peer_hello(const struct rly_wire_peer_hello *b)
+{
+	unsigned kind = b->kind;
+	int cookied = kind == RLY_PEER_CHALLENGE || kind == RLY_PEER_PROOF;
+	int named = kind == RLY_PEER_HELLO || kind == RLY_PEER_PROOF || kind == RLY_PEER_WELCOME;
+	int signed_ = kind == RLY_PEER_PROOF || kind == RLY_PEER_WELCOME;
+	int tokened = kind >= RLY_PEER_PROOF;
+
+	if (!all_zero(b->reserved0, sizeof(b->reserved0)) || b->reserved1 != 0 ||
+	    !all_zero(b->reserved2, sizeof(b->reserved2)))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (kind < RLY_PEER_HELLO || kind > RLY_PEER_HELLO_KIND_MAX ||
+	    rly_be64_load(&b->request_id) == 0)
+		return RLY_WIRE_ERR_BAD_FIELD;
+	/* Each kind carries exactly the fields its step of the handshake needs. */
+	if (cookied != (rly_be64_load(&b->issued_ms) != 0) ||
+	    cookied == all_zero(b->cookie, sizeof(b->cookie)) ||
+	    named == all_zero(b->sender, sizeof(b->sender)) ||
+	    signed_ == all_zero(b->sig, sizeof(b->sig)) ||
+	    tokened == all_zero(b->token, sizeof(b->token)))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+static enum rly_wire_err check_peer_link(unsigned type, const struct rly_wire_peer_link *b)
+{
+	unsigned lo = type == RLY_MSG_PEER_JOIN ? RLY_LINK_JOIN : RLY_LINK_PRUNE;
+	unsigned hi = type == RLY_MSG_PEER_JOIN ? RLY_LINK_GRAFT : RLY_LINK_LEAVE;
+
+	if (b->reserved0 != 0 || !all_zero(b->reserved1, sizeof(b->reserved1)))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b->kind < lo || b->kind > hi || b->reason > RLY_REASON_MAX ||
+	    rly_be64_load(&b->request_id) == 0 || all_zero(b->token, sizeof(b->token)))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+static enum rly_wire_err check_peer_ihave(const struct rly_wire_peer_ihave *b)
+{
+	if (!all_zero(b->reserved0, sizeof(b->reserved0)) ||
+	    !all_zero(b->reserved1, sizeof(b->reserved1)))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	for (unsigned i = 0; i < RLY_IHAVE_MAX; i++)
+		if (b->e[i].reserved != 0 ||
+		    (i >= b->n && !all_zero((const uint8_t *)&b->e[i], sizeof(b->e[i]))))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b->n > RLY_IHAVE_MAX || all_zero(b->token, sizeof(b->token)))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	for (unsigned i = 0; i < b->n; i++)
+		if (rly_be64_load(&b->e[i].highest) == 0 || all_zero(b->e[i].publisher, RLY_ID_LEN))
+			return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+static enum rly_wire_err check_peer_iwant(const struct rly_wire_peer_iwant *b)
+{
+	uint64_t from = rly_be64_load(&b->from_seq);
+
+	if (from == 0 || rly_be64_load(&b->to_seq) < from || rly_be64_load(&b->request_id) == 0 ||
+	    all_zero(b->publisher, RLY_ID_LEN) || all_zero(b->token, sizeof(b->token)))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+static enum rly_wire_err check_peer_discover(const struct rly_wire_peer_discover *b)
+{
+	const struct rly_disc_record *r = &b->rec;
+	/* Everything after the stream key and partition: a LOOKUP leaves it zero. */
+	const uint8_t *rest = (const uint8_t *)r + offsetof(struct rly_disc_record, ip_be);
+	const size_t rest_len = sizeof(*r) - offsetof(struct rly_disc_record, ip_be);
+
+	if (b->reserved0 != 0 || b->reserved1 != 0 || !all_zero(b->reserved2, sizeof(b->reserved2)) ||
+	    r->flags != 0 || r->reserved != 0)
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b->kind < RLY_DISC_ANNOUNCE || b->kind > RLY_DISC_KIND_MAX ||
+	    rly_be64_load(&b->request_id) == 0 || all_zero(b->token, sizeof(b->token)))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	switch (b->kind) {
+	case RLY_DISC_ANNOUNCE:
+		if (all_zero(r->relay, RLY_ID_LEN) || rly_be64_load(&r->expires_ms) == 0)
+			return RLY_WIRE_ERR_BAD_FIELD;
+		break;
+	case RLY_DISC_LOOKUP:
+		if (!all_zero(rest, rest_len))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		break;
+	default: /* RESULT: a record, or nothing at all */
+		if (all_zero(r->relay, RLY_ID_LEN) != all_zero((const uint8_t *)r, sizeof(*r)))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		break;
+	}
+	return RLY_WIRE_ERR_OK;
+}
+
 static enum rly_wire_err check_control(unsigned type, const uint8_t *body)
 {
 	switch (type) {
@@ -188,6 +293,17 @@ static enum rly_wire_err check_control(unsigned type, const uint8_t *body)
 			return RLY_WIRE_ERR_BAD_FIELD;
 		return RLY_WIRE_ERR_OK;
 	}
+	case RLY_MSG_PEER_HELLO:
+		return check_peer_hello((const void *)body);
+	case RLY_MSG_PEER_JOIN:
+	case RLY_MSG_PEER_PRUNE:
+		return check_peer_link(type, (const void *)body);
+	case RLY_MSG_PEER_IHAVE:
+		return check_peer_ihave((const void *)body);
+	case RLY_MSG_PEER_IWANT:
+		return check_peer_iwant((const void *)body);
+	case RLY_MSG_PEER_DISCOVER:
+		return check_peer_discover((const void *)body);
 	default:
 		return RLY_WIRE_ERR_UNKNOWN_TYPE;
 	}

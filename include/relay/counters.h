@@ -91,7 +91,31 @@ extern "C" {
 	X(CTL_KEY_HOLDERS, GAUGE, "key holders registered")                                          \
 	X(DROP_PUNT_OPEN, COUNT, "control datagrams not from a subscriber (SUBSCRIBE, ...) dropped: relay-control's ring is half full, the rest is kept for subscribers") \
 	X(CTL_LEASE_GRACE, COUNT, "lease ends postponed because the dataplane dropped control datagrams (heartbeats may be among them)") \
-	X(CTL_REPLY_SHED, COUNT, "CHALLENGEs and cookie refusals not sent: the tx ring is half full, the rest is kept for existing subscriptions")
+	X(CTL_REPLY_SHED, COUNT, "CHALLENGEs and cookie refusals not sent: the tx ring is half full, the rest is kept for existing subscriptions") \
+	X(DEDUP_DUPLICATES, COUNT, "data messages dropped as duplicates (same publisher, chain and seq seen before)") \
+	X(DEDUP_TOO_OLD, COUNT, "data messages dropped: older than the chain's dedup window (relay --dedup-window)") \
+	X(DEDUP_UNTRACKED, COUNT, "data messages forwarded without dedup: no free chain slot (relay --dedup-chains)") \
+	X(DEDUP_CHAINS, GAUGE, "publisher chains in the dedup table")                                \
+	X(PEER_RX_MSGS, COUNT, "data messages received from peer relays")                            \
+	X(PEER_DELIVERIES, COUNT, "data messages sent to peer relays (part of deliveries)")          \
+	X(SPLIT_HORIZON, COUNT, "deliveries not made: the peer the message came from")              \
+	X(PUNT_REPORTS, COUNT, "publisher-seen and duplicate reports handed to relay-control")       \
+	X(NEIGH_LEARNT, COUNT, "ARP packets handed to relay-control as neighbour entries")           \
+	X(ARP_REQUESTS, COUNT, "ARP requests sent for relay-control")                               \
+	X(CTL_PEERS, GAUGE, "peer relay sessions established")                                      \
+	X(CTL_PEER_REFUSED, COUNT, "peer messages dropped: no session, bad token, cookie or signature") \
+	X(CTL_PEER_DEAD, COUNT, "peer sessions ended because the peer stopped answering")           \
+	X(CTL_OVERLAYS, GAUGE, "stream overlays this relay is a member of")                          \
+	X(CTL_LINKS_EAGER, GAUGE, "eager overlay links (messages pushed)")                         \
+	X(CTL_LINKS_LAZY, GAUGE, "lazy overlay links (IHAVE summaries only)")                      \
+	X(CTL_PRUNES, COUNT, "eager links made lazy after a duplicate (PRUNE sent or received)")    \
+	X(CTL_GRAFTS, COUNT, "lazy links made eager after a missed message (GRAFT sent or received)") \
+	X(CTL_IHAVE_SENT, COUNT, "IHAVE summaries sent over lazy links")                            \
+	X(CTL_JOIN_REFUSED, COUNT, "overlay JOINs refused (full, or not serving the stream)")       \
+	X(CTL_DISC_RECORDS, GAUGE, "discovery records held (own and learnt)")                       \
+	X(CTL_DISC_ANNOUNCES, COUNT, "discovery records announced")                                 \
+	X(CTL_DISC_LOOKUPS, COUNT, "discovery lookups made")                                       \
+	X(CTL_DISC_BAD, COUNT, "discovery records refused: bad signature or expired")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,

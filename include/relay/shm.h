@@ -8,7 +8,7 @@
  * relay (O_EXCL) and unlinked when it stops. It holds, at the offsets the header gives:
  *
  *   header | counters page (one rly_ctr_block per writer) | cmd ring | event ring |
- *   punt ring per worker | tx ring
+ *   punt ring per worker | tx ring | dedup region (dedup_chains x dedup_stride bytes)
  *
  * The rings are DPDK rte_ring structures initialised in place with fixed-size elements
  * (rte_ring_init + rte_ring_*_elem); they hold no pointers, so each process maps the object at its
@@ -39,8 +39,11 @@ extern "C" {
 
 /** "RLYSHM01" read as a little-endian u64. */
 #define RLY_SHM_MAGIC 0x31304d4853594c52ull
-/** Bumped on any change to the layout below or to a record. v2: publisher admission commands. */
-#define RLY_SHM_ABI_VERSION 2u
+/**
+ * Bumped on any change to the layout below or to a record. v2: publisher admission commands.
+ * v3: peer endpoints (RLY_EP_F_PEER), packet record flags, the dedup region.
+ */
+#define RLY_SHM_ABI_VERSION 3u
 /** shm_open name of an instance: "/relay." followed by the instance name. */
 #define RLY_SHM_NAME_PREFIX "/relay."
 /** Instance names: 1..31 characters of [A-Za-z0-9_-]. */
@@ -93,7 +96,11 @@ struct rly_shm_header {
 	uint64_t tsc_hz;           /**< the dataplane's TSC frequency, for tools */
 	uint8_t port_mac[RLY_SHM_MAX_PORTS][8]; /**< MAC of each port, 6 bytes used */
 	char instance[RLY_INSTANCE_MAX + 1];
-	uint8_t reserved0[64];
+	uint64_t dedup_off;        /**< first struct rly_dedup_chain */
+	uint64_t dedup_stride;     /**< bytes per chain: sizeof(struct rly_dedup_chain) + 8 x window */
+	uint32_t dedup_chains;     /**< chains the region holds (power of two) */
+	uint32_t dedup_window;     /**< sequence slots per chain (power of two) */
+	uint8_t reserved0[40];
 
 	/* live: written by the relay */
 	uint32_t state __attribute__((aligned(64))); /**< enum rly_shm_state */
@@ -115,13 +122,22 @@ static_assert(offsetof(struct rly_shm_header, control_pid) % 64 == 0, "control f
 static_assert(offsetof(struct rly_shm_header, control_pid) - offsetof(struct rly_shm_header, state) == 64,
 	      "one cache line of relay live fields");
 
-/** A subscriber endpoint as the dataplane stores it: where and how to send. */
+/** rly_endpoint.flags */
+#define RLY_EP_F_PEER 0x01u /**< another relay (an eager overlay link), not a subscriber */
+
+/**
+ * A subscriber endpoint as the dataplane stores it: where and how to send. A peer relay's eager
+ * overlay link for a stream is an endpoint too, flagged RLY_EP_F_PEER: it gets the stream's
+ * messages like a subscriber, except those that came from it (split horizon), and a stream with a
+ * peer endpoint has its messages de-duplicated by (publisher, chain, seq).
+ */
 struct rly_endpoint {
 	uint32_t ip_be;       /**< IPv4 address, network order */
 	uint16_t udp_port_be; /**< UDP port, network order */
 	uint16_t port_id;     /**< relay port the endpoint is reached through */
 	uint8_t mac[6];       /**< next-hop MAC (learnt from the subscriber's own frames) */
-	uint8_t reserved[2];
+	uint8_t flags;        /**< RLY_EP_F_* */
+	uint8_t reserved;
 } __attribute__((packed, aligned(4)));
 static_assert(sizeof(struct rly_endpoint) == 16, "endpoint is 16 bytes");
 
@@ -224,10 +240,30 @@ static_assert(sizeof(struct rly_event) == 64, "event record is 64 bytes");
 static_assert(RLY_PKT_REC_DATA >= RLY_WIRE_MAX_DGRAM, "a record holds any relay datagram");
 
 /**
+ * rly_pkt_rec.flags. A record without flags is a UDP datagram (see below). The others:
+ *  - RLY_PKT_F_NEIGH (punt): no datagram (len 0); the worker saw an ARP request or reply from
+ *    ip_be with mac on port_id (a neighbour to remember).
+ *  - RLY_PKT_F_PUBLISHED (punt): data[0..95] is the header of a data message that arrived from a
+ *    source that is not a peer endpoint of its stream (a local publisher), from ip_be:udp_port_be.
+ *    At most one per stream per worker per second: relay-control joins the stream's overlay.
+ *  - RLY_PKT_F_DUPLICATE (punt): data[0..95] is the header of a data message that arrived again
+ *    (dedup) from the peer ip_be:udp_port_be. Rate-limited per stream per worker (RLY_DUP_REPORT_MS):
+ *    relay-control prunes that eager link (Plumtree).
+ *  - RLY_PKT_F_ARP_RESOLVE (tx): send no datagram; broadcast an ARP request for ip_be on port_id.
+ */
+#define RLY_PKT_F_NEIGH 0x0001u
+#define RLY_PKT_F_PUBLISHED 0x0002u
+#define RLY_PKT_F_DUPLICATE 0x0004u
+#define RLY_PKT_F_ARP_RESOLVE 0x0008u
+
+/** Shortest interval between two DUPLICATE reports of one stream from one worker. */
+#define RLY_DUP_REPORT_MS 10u
+
+/**
  * A UDP datagram crossing between the dataplane and relay-control (2048 bytes).
  * Punt: what a worker received (addresses are the sender's). Tx: what relay-control wants sent
  * (addresses are the destination's); the worker adds Ethernet, IPv4 and UDP headers from the
- * relay's own address and port.
+ * relay's own address and port. `flags` (RLY_PKT_F_*) marks the records that are not datagrams.
  */
 struct rly_pkt_rec {
 	uint16_t port_id;
@@ -236,13 +272,46 @@ struct rly_pkt_rec {
 	uint16_t udp_port_be;
 	uint8_t mac[6];
 	uint16_t worker;      /**< punt: the worker that received it */
-	uint16_t reserved;
+	uint16_t flags;       /**< RLY_PKT_F_* */
 	uint32_t reserved2;
 	uint64_t rx_tsc;      /**< punt: worker TSC at receive */
 	uint8_t data[RLY_PKT_REC_DATA];
 };
 static_assert(sizeof(struct rly_pkt_rec) == 2048, "packet record is 2048 bytes");
 static_assert(offsetof(struct rly_pkt_rec, data) == 32, "record header is 32 bytes");
+
+/**
+ * One publisher chain in the dedup region (dedup_stride bytes: this header, then dedup_window
+ * uint64_t sequence slots). Workers share it without locks:
+ *  - a chain is found by open addressing from its keyed hash (`tag`, never 0, 1 or 2) and
+ *    claimed with a CAS of `tag` from 0 (the identity fields are written before the tag is
+ *    released, so a reader that sees a tag sees the identity);
+ *  - a message is new when a CAS moves slot[seq % window] from a lower value to seq; it is a
+ *    duplicate when the slot already holds seq, and too old when it holds more (or when seq is a
+ *    whole window below `highest`);
+ *  - the manager reclaims chains idle for the relay's --dedup-idle-s: tag -> 2 (reclaiming), and
+ *    after an RCU grace period the slots are zeroed and tag -> 0.
+ * relay-control reads `highest` per chain for its IHAVE summaries (re-reading `tag` after the
+ * identity to be sure it read one chain).
+ */
+struct rly_dedup_chain {
+	uint64_t tag;        /**< live: 0 free, 1 being claimed, 2 being reclaimed, else in use */
+	uint64_t highest;    /**< live: highest seq accepted */
+	uint64_t last_tsc;   /**< live: dataplane TSC of the last accepted message */
+	uint64_t accepted;   /**< live: messages accepted (approximate under concurrency) */
+	uint64_t duplicates; /**< live: duplicates and too-old messages dropped (approximate) */
+	uint32_t partition;
+	uint32_t chain;
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	uint8_t publisher[RLY_ID_LEN];
+	uint8_t reserved[32];
+	/* uint64_t slot[dedup_window] follows */
+} __attribute__((aligned(64)));
+static_assert(sizeof(struct rly_dedup_chain) == 128, "dedup chain header is 128 bytes");
+
+#define RLY_DEDUP_TAG_FREE 0u
+#define RLY_DEDUP_TAG_CLAIMING 1u
+#define RLY_DEDUP_TAG_RECLAIMING 2u
 
 #ifdef __cplusplus
 }

@@ -69,11 +69,12 @@ extern "C" {
 	X(GAP, 0x21, reserved, "relay->sub/relay", "reserved: requested range no longer in history")   \
 	X(KEY_REQUEST, 0x30, rly_wire_key_request, "sub->relay->key holder", "ask a publisher for the group key of its chain") \
 	X(KEY_RESPONSE, 0x31, rly_wire_key_response, "key holder->relay->sub", "group key sealed to the requester, or why not") \
-	X(PEER_HELLO, 0x40, reserved, "relay<->relay", "reserved: peer handshake")                     \
-	X(PEER_JOIN, 0x41, reserved, "relay<->relay", "reserved: join a stream overlay")               \
-	X(PEER_PRUNE, 0x42, reserved, "relay<->relay", "reserved: leave or demote an overlay link")    \
-	X(PEER_IHAVE, 0x43, reserved, "relay<->relay", "reserved: lazy repair, announce held messages") \
-	X(PEER_IWANT, 0x44, reserved, "relay<->relay", "reserved: lazy repair, fetch missed messages") \
+	X(PEER_HELLO, 0x40, rly_wire_peer_hello, "relay<->relay", "peer session: hello, challenge, proof, welcome, ping, pong, bye") \
+	X(PEER_JOIN, 0x41, rly_wire_peer_link, "relay<->relay", "join a stream overlay, accept or refuse, graft a lazy link") \
+	X(PEER_PRUNE, 0x42, rly_wire_peer_link, "relay<->relay", "demote an overlay link to lazy, or leave it") \
+	X(PEER_IHAVE, 0x43, rly_wire_peer_ihave, "relay<->relay", "lazy link summary: highest sequence held per chain") \
+	X(PEER_IWANT, 0x44, rly_wire_peer_iwant, "relay<->relay", "ask a peer for a range of a chain it holds") \
+	X(PEER_DISCOVER, 0x45, rly_wire_peer_discover, "relay<->relay", "discovery: announce a signed record, look a stream up, results") \
 	X(RECEIPT, 0x50, reserved, "sub/relay->relay", "reserved: signed per-epoch delivery receipt")  \
 	X(RECEIPT_ACK, 0x51, reserved, "relay->sub/relay", "reserved: receipt accepted or refused")
 
@@ -421,6 +422,193 @@ static_assert(sizeof(struct rly_wire_key_request) >= sizeof(struct rly_wire_key_
 	      "a KEY_REQUEST must not be smaller than the KEY_RESPONSE it provokes");
 static_assert(sizeof(struct rly_wire_subscribe) >= sizeof(struct rly_wire_challenge),
 	      "a SUBSCRIBE must not be smaller than the CHALLENGE it provokes");
+
+/*
+ * Relay-to-relay messages (section 9 of docs/wire-protocol.md). A relay accepts them only from the
+ * network side of another relay; clients never send them. Everything but the first two kinds of
+ * PEER_HELLO carries a session token: the 16 bytes the receiver handed out when the session was
+ * made, so that the receiver can check with one MAC that the datagram comes from the peer's
+ * address and session. Only authenticated peers get an answer larger than what they sent.
+ */
+
+/** PEER_HELLO kinds. X(name, value, description) */
+#define RLY_FOREACH_PEER_HELLO_KIND(X)                                                                 \
+	X(HELLO, 1, "open a session: sender identity, no cookie")                                      \
+	X(CHALLENGE, 2, "return-routability cookie for a HELLO; unsigned, never larger than it")       \
+	X(PROOF, 3, "HELLO with the cookie, the sender's token, signed by the sender")                 \
+	X(WELCOME, 4, "session accepted: the responder's identity and token, signed")                  \
+	X(PING, 5, "keepalive inside a session")                                                       \
+	X(PONG, 6, "keepalive answer")                                                                 \
+	X(BYE, 7, "session closed by the sender")
+
+enum rly_peer_hello_kind {
+#define X(name, value, desc) RLY_PEER_##name = value,
+	RLY_FOREACH_PEER_HELLO_KIND(X)
+#undef X
+	RLY_PEER_HELLO_KIND_MAX = 7
+};
+
+/** Domain separator of a PEER_HELLO signature (PROOF, WELCOME), ASCII, no NUL. */
+#define RLY_PEER_HELLO_SIG_CONTEXT "relay-peer-hello-v1"
+
+/**
+ * PEER_HELLO body (192 bytes). The session handshake between relays is the subscribe handshake
+ * made mutual: HELLO -> CHALLENGE (a MAC over the initiator's address, port and request) ->
+ * PROOF (cookie echoed, signed by the initiator's Ed25519 identity, carrying the token the
+ * responder must put on everything it sends to the initiator) -> WELCOME (signed by the responder
+ * over the same request_id, carrying the responder's token). PING/PONG/BYE carry the receiver's
+ * token. `sig` covers RLY_PEER_HELLO_SIG_CONTEXT followed by bytes 0..127; it is zero in the
+ * unsigned kinds.
+ */
+struct rly_wire_peer_hello {
+	uint8_t kind;                    /**< enum rly_peer_hello_kind */
+	uint8_t reserved0[3];            /**< zero */
+	rly_be32_t reserved1;            /**< zero */
+	rly_be64_t request_id;           /**< the initiator's, never 0; echoed by every answer */
+	rly_be64_t issued_ms;            /**< CHALLENGE, PROOF: the cookie's time; else 0 */
+	uint8_t cookie[RLY_COOKIE_LEN];  /**< CHALLENGE, PROOF: the cookie; else zero */
+	uint8_t token[RLY_COOKIE_LEN];   /**< PROOF, WELCOME: the sender's token for the receiver to use;
+					      PING, PONG, BYE: the receiver's token; else zero */
+	uint8_t sender[RLY_ID_LEN];      /**< HELLO, PROOF, WELCOME: the sender's identity */
+	uint8_t target[RLY_ID_LEN];      /**< identity the sender expects to reach, or zero: any */
+	uint8_t reserved2[8];            /**< zero */
+	uint8_t sig[RLY_WIRE_SIG_LEN];   /**< PROOF, WELCOME: signature by `sender`; else zero */
+} __attribute__((packed));
+
+/** PEER_JOIN and PEER_PRUNE kinds (one space for both types). X(name, value, description) */
+#define RLY_FOREACH_PEER_LINK_KIND(X)                                                                  \
+	X(JOIN, 1, "PEER_JOIN: make an eager overlay link for the stream")                             \
+	X(ACCEPT, 2, "PEER_JOIN: the link exists (eager)")                                             \
+	X(REFUSE, 3, "PEER_JOIN: no link; `reason` says why")                                          \
+	X(GRAFT, 4, "PEER_JOIN: make a lazy link eager again (a message was missed)")                  \
+	X(PRUNE, 5, "PEER_PRUNE: make an eager link lazy (a duplicate arrived over it)")               \
+	X(LEAVE, 6, "PEER_PRUNE: drop the link")
+
+enum rly_peer_link_kind {
+#define X(name, value, desc) RLY_LINK_##name = value,
+	RLY_FOREACH_PEER_LINK_KIND(X)
+#undef X
+	RLY_LINK_KIND_MAX = 6
+};
+
+/** Why a JOIN was refused or a link left. */
+#define RLY_FOREACH_PEER_REASON(X)                                                                     \
+	X(NONE, 0, "no reason given")                                                                  \
+	X(FULL, 1, "the relay has the most links it takes for this stream")                            \
+	X(NOT_SERVING, 2, "the relay does not serve this stream")                                      \
+	X(NO_SESSION, 3, "no peer session with the sender")                                            \
+	X(SHUTDOWN, 4, "the relay is stopping")                                                        \
+	X(DEAD, 5, "the peer stopped answering")
+
+enum rly_peer_reason {
+#define X(name, value, desc) RLY_REASON_##name = value,
+	RLY_FOREACH_PEER_REASON(X)
+#undef X
+	RLY_REASON_MAX = 5
+};
+
+/** PEER_JOIN and PEER_PRUNE body (64 bytes). */
+struct rly_wire_peer_link {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	uint8_t kind;                   /**< enum rly_peer_link_kind: JOIN..GRAFT in PEER_JOIN,
+					     PRUNE and LEAVE in PEER_PRUNE */
+	uint8_t reason;                 /**< enum rly_peer_reason (REFUSE, LEAVE); else 0 */
+	rly_be16_t reserved0;           /**< zero */
+	rly_be64_t request_id;          /**< never 0; an ACCEPT or REFUSE echoes the JOIN's */
+	uint8_t token[RLY_COOKIE_LEN];  /**< the receiver's session token */
+	uint8_t reserved1[16];          /**< zero */
+} __attribute__((packed));
+
+/** Chains one PEER_IHAVE describes at most. */
+#define RLY_IHAVE_MAX 8u
+
+/** One chain in a PEER_IHAVE. */
+struct rly_wire_ihave_entry {
+	uint8_t publisher[RLY_ID_LEN];
+	rly_be32_t chain;
+	rly_be32_t reserved; /**< zero */
+	rly_be64_t highest;  /**< highest seq the sender holds of (publisher, chain); >= 1 */
+} __attribute__((packed));
+
+/** PEER_IHAVE body (432 bytes): sent over lazy links, the gossipsub-style summary. */
+struct rly_wire_peer_ihave {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	uint8_t n;                      /**< entries used, 0..RLY_IHAVE_MAX; the rest are zero */
+	uint8_t reserved0[3];           /**< zero */
+	uint8_t token[RLY_COOKIE_LEN];  /**< the receiver's session token */
+	uint8_t reserved1[8];           /**< zero */
+	struct rly_wire_ihave_entry e[RLY_IHAVE_MAX];
+} __attribute__((packed));
+
+/** PEER_IWANT body (96 bytes): the range [from_seq, to_seq] of one chain. */
+struct rly_wire_peer_iwant {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t chain;
+	uint8_t publisher[RLY_ID_LEN];
+	rly_be64_t from_seq;            /**< >= 1 */
+	rly_be64_t to_seq;              /**< >= from_seq */
+	rly_be64_t request_id;          /**< never 0 */
+	uint8_t token[RLY_COOKIE_LEN];  /**< the receiver's session token */
+} __attribute__((packed));
+
+/** Domain separator of a discovery record signature, ASCII, no NUL. */
+#define RLY_DISC_RECORD_SIG_CONTEXT "relay-disc-record-v1"
+
+/**
+ * A discovery record (136 bytes): "relay `relay` at ip:port serves (stream, partition) until
+ * expires_ms". Signed by the relay's identity over RLY_DISC_RECORD_SIG_CONTEXT followed by bytes
+ * 0..71; every reader verifies it and drops it after expires_ms. The same bytes are the value
+ * stored in a DHT.
+ */
+struct rly_disc_record {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t ip_be;               /**< the relay's IPv4 address (network order, as on the wire) */
+	rly_be16_t udp_port;            /**< the relay's UDP port */
+	rly_be16_t flags;               /**< zero */
+	rly_be32_t reserved;            /**< zero */
+	rly_be64_t expires_ms;          /**< CLOCK_REALTIME, ms since the epoch */
+	uint8_t relay[RLY_ID_LEN];      /**< the relay's Ed25519 identity */
+	uint8_t sig[RLY_WIRE_SIG_LEN];
+} __attribute__((packed));
+
+/** PEER_DISCOVER kinds. X(name, value, description) */
+#define RLY_FOREACH_DISC_KIND(X)                                                                       \
+	X(ANNOUNCE, 1, "store this signed record until it expires")                                    \
+	X(LOOKUP, 2, "which relays serve record.stream_key/partition? (the rest of record is zero)")   \
+	X(RESULT, 3, "one record answering a LOOKUP (all zero: none); `more` records follow")
+
+enum rly_disc_kind {
+#define X(name, value, desc) RLY_DISC_##name = value,
+	RLY_FOREACH_DISC_KIND(X)
+#undef X
+	RLY_DISC_KIND_MAX = 3
+};
+
+/** PEER_DISCOVER body (176 bytes): the static-seed discovery backend's messages. */
+struct rly_wire_peer_discover {
+	uint8_t kind;                   /**< enum rly_disc_kind */
+	uint8_t reserved0;              /**< zero */
+	rly_be16_t more;                /**< RESULT: records still to come for this request */
+	rly_be32_t reserved1;           /**< zero */
+	rly_be64_t request_id;          /**< never 0; a RESULT echoes the LOOKUP's */
+	uint8_t token[RLY_COOKIE_LEN];  /**< the receiver's session token */
+	struct rly_disc_record rec;
+	uint8_t reserved2[8];           /**< zero */
+} __attribute__((packed));
+
+static_assert(sizeof(struct rly_wire_peer_hello) == 192, "peer hello body is 192 bytes");
+static_assert(offsetof(struct rly_wire_peer_hello, sig) == 128, "peer hello sig at 128");
+static_assert(sizeof(struct rly_wire_peer_link) == 64, "peer link body is 64 bytes");
+static_assert(sizeof(struct rly_wire_ihave_entry) == 48, "ihave entry is 48 bytes");
+static_assert(sizeof(struct rly_wire_peer_ihave) == 432, "peer ihave body is 432 bytes");
+static_assert(sizeof(struct rly_wire_peer_iwant) == 96, "peer iwant body is 96 bytes");
+static_assert(sizeof(struct rly_disc_record) == 136, "discovery record is 136 bytes");
+static_assert(offsetof(struct rly_disc_record, sig) == 72, "discovery record sig at 72");
+static_assert(sizeof(struct rly_wire_peer_discover) == 176, "peer discover body is 176 bytes");
 
 /**
  * Body size a control type requires, 0 for DATA (variable), or -1 for an undefined or reserved
