@@ -75,9 +75,11 @@ struct chunk {
 
 struct link {
 	uint32_t peer;
-	uint32_t lat : 31; /* one-way, us, drawn once when the link forms, the same both ways */
-	uint32_t eager : 1;
+	uint32_t lat; /* one-way, us, drawn once when the link forms, the same both ways */
+	uint32_t eager; /* bit p: eager for publisher p; all bits move together unless per-chain */
 };
+
+#define ALL_EAGER 0xffffu
 
 /* One relay's view of one publisher chain. */
 struct chain {
@@ -116,7 +118,8 @@ struct params {
 	double kill_pct;
 	int64_t interval, kill_at, t_ihave, t_miss, t_dead, t_ka, proc, drain;
 	double dup_bound;
-	bool m_given;
+	bool m_given, per_chain;
+	uint32_t flag_hops;
 };
 
 struct sim {
@@ -344,7 +347,7 @@ static void link_add(struct sim *s, uint32_t r, uint32_t peer, uint32_t lat)
 		s->degree_violations++;
 		return;
 	}
-	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, 1};
+	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, ALL_EAGER};
 }
 
 static void link_del(struct sim *s, uint32_t r, int i)
@@ -451,11 +454,20 @@ static void send_msg(struct sim *s, uint32_t to, uint32_t from, uint32_t lat, ui
 		s->sent_msg++;
 }
 
-static void send_ctl(struct sim *s, uint8_t type, uint32_t to, uint32_t from, uint32_t lat)
+static void send_ctl(struct sim *s, uint8_t type, uint32_t to, uint32_t from, uint32_t lat,
+		     uint32_t pub)
 {
 	struct ev *e = post(s, s->now + s->p.proc + lat, type, to);
 
 	e->from = from;
+	e->pub = (uint8_t)pub;
+}
+
+/* The eager bits a PRUNE or GRAFT about publisher pub's chain moves: all of them (the algorithm
+ * as specified: one tree per stream) or pub's alone (--trees per-chain: one tree per chain). */
+static uint32_t chain_mask(const struct sim *s, uint32_t pub)
+{
+	return s->p.per_chain ? 1u << pub : ALL_EAGER;
 }
 
 /* A repaired copy is forwarded like a fresh one (the relay's own eager subtree missed it too),
@@ -467,7 +479,7 @@ static void forward(struct sim *s, uint32_t r, uint32_t except, uint32_t pub, ui
 	struct link *l = links_of(s, r);
 
 	for (int i = 0; i < s->relay[r].deg; i++)
-		if (l[i].eager && l[i].peer != except)
+		if ((l[i].eager >> pub & 1) && l[i].peer != except)
 			send_msg(s, l[i].peer, r, l[i].lat, pub, seq, hops, flags);
 }
 
@@ -515,11 +527,13 @@ static void on_msg(struct sim *s, const struct ev *e)
 			return;
 		}
 		s->dup_push++;
-		/* Plumtree: a duplicate over an eager link means a second path; keep it as a lazy
-		 * link (degree unchanged) and tell the sender to do the same. */
-		if (li >= 0 && links_of(s, r)[li].eager) {
-			links_of(s, r)[li].eager = 0;
-			send_ctl(s, EV_PRUNE, e->from, r, links_of(s, r)[li].lat);
+		/* Plumtree: a duplicate pushed over a link means a second path; keep it as a lazy
+		 * link (degree unchanged) and tell the sender to do the same. The PRUNE goes out
+		 * even if this end already holds the link lazy: the sender pushed, so it holds it
+		 * eager, which happens when a PRUNE and a GRAFT cross (README: link state races). */
+		if (li >= 0) {
+			links_of(s, r)[li].eager &= ~chain_mask(s, e->pub);
+			send_ctl(s, EV_PRUNE, e->from, r, links_of(s, r)[li].lat, e->pub);
 			s->n_prune++;
 		}
 		return;
@@ -545,7 +559,8 @@ static void on_msg(struct sim *s, const struct ev *e)
 		if (e->pub == 0)
 			s->relay[r].parent = e->from;
 	}
-	forward(s, r, e->from, e->pub, e->seq, e->hops + 1u, e->flags);
+	forward(s, r, e->from, e->pub, e->seq, e->hops + 1u,
+		repair && e->hops < s->p.flag_hops ? F_REPAIR : 0);
 }
 
 static void on_ihave_tick(struct sim *s, const struct ev *e)
@@ -556,11 +571,9 @@ static void on_ihave_tick(struct sim *s, const struct ev *e)
 	if (s->now + s->p.t_ihave <= s->t_end)
 		post(s, s->now + s->p.t_ihave, EV_IHAVE_TICK, r);
 	for (int i = 0; i < s->relay[r].deg; i++) {
-		if (l[i].eager)
-			continue;
 		for (uint32_t p = 0; p < s->p.pubs; p++) {
 			int32_t hi = chain_of(s, r, p)->max_seq;
-			if (hi < 0)
+			if (hi < 0 || (l[i].eager >> p & 1))
 				continue;
 			struct ev *n = post(s, s->now + s->p.proc + l[i].lat, EV_IHAVE, l[i].peer);
 			n->from = r;
@@ -604,6 +617,7 @@ static void on_miss_timer(struct sim *s, const struct ev *e)
 	const uint64_t *b = have_of(s, r, e->pub);
 	int li;
 	int32_t lo;
+	bool full;
 
 	c->miss_pending = 0;
 	if (c->contig > c->miss_high || s->p.break_repair)
@@ -611,15 +625,16 @@ static void on_miss_timer(struct sim *s, const struct ev *e)
 	li = link_find(s, r, c->miss_from);
 	if (li < 0)
 		return; /* the announcer is gone; the next IHAVE re-arms the timer */
+	/* GRAFT even if this end holds the link eager: the announcer sent an IHAVE, so it holds
+	 * the link lazy and pushes nothing (the other half of a crossed PRUNE and GRAFT). */
 	struct link *l = &links_of(s, r)[li];
-	if (!l->eager) {
-		l->eager = 1;
-		send_ctl(s, EV_GRAFT, l->peer, r, l->lat);
-		s->n_graft++;
-	}
+	l->eager |= chain_mask(s, e->pub);
+	send_ctl(s, EV_GRAFT, l->peer, r, l->lat, e->pub);
+	s->n_graft++;
 	/* Do not ask twice for what is already on its way (one RTT is at most 160 ms). */
+	full = s->now - c->req_at >= s->retry_gap;
 	lo = c->contig;
-	if (s->now - c->req_at < s->retry_gap && c->req_high + 1 > lo)
+	if (!full && c->req_high + 1 > lo)
 		lo = c->req_high + 1;
 	for (int32_t q = lo; q <= c->miss_high;) {
 		if (bit_test(b, (uint32_t)q)) {
@@ -635,9 +650,14 @@ static void on_miss_timer(struct sim *s, const struct ev *e)
 		send_iwant(s, r, l->peer, l->lat, e->pub, (uint32_t)run,
 			   q > c->miss_high ? UINT32_MAX : (uint32_t)(q - 1));
 	}
-	if (c->miss_high > c->req_high || s->now - c->req_at >= s->retry_gap)
+	/* Holes asked for less than retry_gap ago are left alone; the clock restarts only with a
+	 * full request, so a hole the responder could not fill is asked for again. */
+	if (full) {
+		c->req_at = s->now;
 		c->req_high = c->miss_high;
-	c->req_at = s->now;
+	} else if (c->miss_high > c->req_high) {
+		c->req_high = c->miss_high;
+	}
 }
 
 static void on_iwant(struct sim *s, const struct ev *e)
@@ -661,8 +681,12 @@ static void on_prune_graft(struct sim *s, const struct ev *e)
 {
 	int li = link_find(s, e->node, e->from);
 
-	if (li >= 0)
-		links_of(s, e->node)[li].eager = e->type == EV_GRAFT;
+	if (li < 0)
+		return;
+	if (e->type == EV_GRAFT)
+		links_of(s, e->node)[li].eager |= chain_mask(s, e->pub);
+	else
+		links_of(s, e->node)[li].eager &= ~chain_mask(s, e->pub);
 }
 
 static void join_start(struct sim *s, uint32_t r)
@@ -733,7 +757,7 @@ static void on_join_reply(struct sim *s, const struct ev *e)
 			link_add(s, y, c, e->aux);
 			s->n_join_ok++;
 		} else {
-			send_ctl(s, EV_LEAVE, c, y, e->aux); /* filled up by inbound joins meanwhile */
+			send_ctl(s, EV_LEAVE, c, y, e->aux, 0); /* filled up by inbound joins meanwhile */
 		}
 	}
 	if (s->relay[y].deg < s->p.d) {
@@ -949,7 +973,7 @@ static bool connected(struct sim *s, bool eager_only)
 		struct link *l = links_of(s, r);
 		for (int i = 0; i < s->relay[r].deg; i++) {
 			uint32_t x = l[i].peer;
-			if (seen[x] || !s->relay[x].alive || (eager_only && !l[i].eager))
+			if (seen[x] || !s->relay[x].alive || (eager_only && !(l[i].eager & 1)))
 				continue;
 			seen[x] = 1;
 			seen_n++;
@@ -972,7 +996,7 @@ static void measure_eager(struct sim *s)
 			continue;
 		live++;
 		for (int i = 0; i < s->relay[r].deg; i++)
-			e += links_of(s, r)[i].eager;
+			e += links_of(s, r)[i].eager & 1; /* publisher 0's tree */
 		eager += e;
 		deg += s->relay[r].deg;
 		if (e > s->eager_max_pre)
@@ -1077,6 +1101,13 @@ static double ms(uint64_t us)
 	return (double)us / 1000.0;
 }
 
+/* IHAVEs are per lazy link per T_ihave whatever the message rate, so a rate says more than a
+ * ratio to deliveries. */
+static double ihave_rate(const struct sim *s, const struct report *rp)
+{
+	return (double)s->n_ihave / (double)rp->live / ((double)s->t_end / 1e6);
+}
+
 static void print_text(struct sim *s, struct report *rp)
 {
 	const struct params *p = &s->p;
@@ -1109,14 +1140,13 @@ static void print_text(struct sim *s, struct report *rp)
 	printf("eager degree after convergence: mean %.2f max %u; eager links %u (a tree has %u); "
 	       "link degree mean %.2f\n",
 	       s->eager_mean_pre, s->eager_max_pre, s->eager_links_pre, p->n - 1, s->deg_mean_pre);
-	printf("traffic per delivered message: pushes %.3f, repair copies %.4f, ihave %.3f, "
-	       "prune %.4f, graft %.4f, iwant %.4f\n",
+	printf("traffic per delivered message: pushes %.3f, repair copies %.4f, prune %.4f, "
+	       "graft %.4f, iwant %.4f; IHAVE per relay per second %.1f\n",
 	       (double)s->sent_msg / (double)rp->delivered_total,
 	       (double)s->sent_repair / (double)rp->delivered_total,
-	       (double)s->n_ihave / (double)rp->delivered_total,
 	       (double)s->n_prune / (double)rp->delivered_total,
 	       (double)s->n_graft / (double)rp->delivered_total,
-	       (double)s->n_iwant / (double)rp->delivered_total);
+	       (double)s->n_iwant / (double)rp->delivered_total, ihave_rate(s, rp));
 	if (s->t_kill >= 0) {
 		if (p->kill_tree)
 			printf("kill: relay %u (eager-tree subtree of %u relays) at %.0f ms (msg %u)\n",
@@ -1178,9 +1208,9 @@ static void print_json(struct sim *s, struct report *rp)
 	       "\"eager_mean\":%.3f,\"eager_max\":%u,\"eager_links\":%u,",
 	       rp->dup0, rp->dup10, rp->dup_steady, rp->converged, s->eager_mean_pre,
 	       s->eager_max_pre, s->eager_links_pre);
-	printf("\"ihave_per_delivery\":%.4f,\"graft\":%" PRIu64 ",\"prune\":%" PRIu64
+	printf("\"ihave_per_relay_s\":%.2f,\"graft\":%" PRIu64 ",\"prune\":%" PRIu64
 	       ",\"iwant\":%" PRIu64 ",",
-	       (double)s->n_ihave / (double)rp->delivered_total, s->n_graft, s->n_prune,
+	       ihave_rate(s, rp), s->n_graft, s->n_prune,
 	       s->n_iwant);
 	printf("\"kill_pct\":%.2f,\"kill_tree\":%s,\"killed\":%u,\"kill_ms\":%.1f,"
 	       "\"connected_after_kill\":%s,\"missed_relays\":%" PRIu64
@@ -1259,14 +1289,15 @@ static int parse(int argc, char **argv, struct params *p)
 		{"messages", 1, 0, 'm'},   {"interval-us", 1, 0, 'i'}, {"kill-pct", 1, 0, 'p'},
 		{"kill-tree", 0, 0, 't'},  {"kill-at-ms", 1, 0, 'a'}, {"json", 0, 0, 'j'},
 		{"check", 0, 0, 'c'},	   {"dup-bound", 1, 0, 'b'},  {"break-repair", 0, 0, 'r'},
-		{"help", 0, 0, 'h'},	   {0, 0, 0, 0},
+		{"help", 0, 0, 'h'},	   {"flag-hops", 1, 0, 'f'},
+		{"trees", 1, 0, 'T'},	   {0, 0, 0, 0},
 	};
 	int o;
 
 	*p = (struct params){.n = 1000, .d = 4, .seed = 1, .pubs = 1, .m = 1000,
 			     .interval = 1000, .kill_at = 500000, .t_ihave = 50000,
 			     .t_miss = 100000, .t_dead = 3000000, .t_ka = 1000000, .proc = 10,
-			     .drain = 2000000, .dup_bound = 0.01, .kill_pct = 0};
+			     .drain = 2000000, .dup_bound = 0.01, .kill_pct = 0, .flag_hops = 1};
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'n': p->n = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -1288,6 +1319,12 @@ static int parse(int argc, char **argv, struct params *p)
 		case 'c': p->check = true; break;
 		case 'b': p->dup_bound = strtod(optarg, NULL); break;
 		case 'r': p->break_repair = true; break;
+		case 'T':
+			if (strcmp(optarg, "shared") && strcmp(optarg, "per-chain"))
+				return -1;
+			p->per_chain = !strcmp(optarg, "per-chain");
+			break;
+		case 'f': p->flag_hops = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
