@@ -110,6 +110,7 @@ struct msg_stat {
 	uint32_t first; /* relays that received it (publisher's relay excluded) */
 	uint32_t dup;
 	uint32_t rep; /* first copies that came by repair */
+	uint32_t first_pre, dup_pre; /* the same, counted only before the kill */
 };
 
 struct params {
@@ -520,8 +521,11 @@ static void on_msg(struct sim *s, const struct ev *e)
 	bool repair = e->flags & F_REPAIR;
 	int li = link_find(s, r, e->from);
 
+	bool pre = s->t_kill < 0 || s->now < s->t_kill;
+
 	if (!deliver(s, r, e->pub, e->seq)) {
 		ms->dup++;
+		ms->dup_pre += pre;
 		if (repair) {
 			s->dup_repair++;
 			return;
@@ -539,6 +543,7 @@ static void on_msg(struct sim *s, const struct ev *e)
 		return;
 	}
 	ms->first++;
+	ms->first_pre += pre;
 	rly_hist_record(&s->lat[e->pub], (uint64_t)(s->now - pub_time(s, e->pub, e->seq)));
 	if (repair) {
 		struct chain *c = chain_of(s, r, e->pub);
@@ -1008,15 +1013,17 @@ static void measure_eager(struct sim *s)
 	s->pre_measured = true;
 }
 
-/* Duplicates per delivered message over seqs [lo, hi), all publishers together. */
-static double dup_ratio(struct sim *s, uint32_t lo, uint32_t hi)
+/* Duplicates per delivered message over seqs [lo, hi), all publishers together; with pre, only
+ * copies that arrived before the kill, so repair traffic does not count against steady state. */
+static double dup_ratio(struct sim *s, uint32_t lo, uint32_t hi, bool pre)
 {
 	uint64_t d = 0, f = 0;
 
 	for (uint32_t p = 0; p < s->p.pubs; p++)
 		for (uint32_t q = lo; q < hi && q < s->p.m; q++) {
-			d += s->msg[(size_t)p * s->p.m + q].dup;
-			f += s->msg[(size_t)p * s->p.m + q].first;
+			const struct msg_stat *ms = &s->msg[(size_t)p * s->p.m + q];
+			d += pre ? ms->dup_pre : ms->dup;
+			f += pre ? ms->first_pre : ms->first;
 		}
 	return f ? (double)d / (double)f : 0;
 }
@@ -1043,12 +1050,12 @@ static void analyse(struct sim *s, struct report *rp)
 	/* Steady state: the second half of the messages published before any kill. */
 	rp->steady_lo = end / 2;
 	rp->steady_hi = end;
-	rp->dup0 = dup_ratio(s, 0, 1);
-	rp->dup10 = dup_ratio(s, 0, 10);
-	rp->dup_steady = dup_ratio(s, rp->steady_lo, rp->steady_hi);
-	rp->dup_after_kill = s->t_kill >= 0 ? dup_ratio(s, s->kill_seq, s->p.m) : 0;
+	rp->dup0 = dup_ratio(s, 0, 1, true);
+	rp->dup10 = dup_ratio(s, 0, 10, true);
+	rp->dup_steady = dup_ratio(s, rp->steady_lo, rp->steady_hi, true);
+	rp->dup_after_kill = s->t_kill >= 0 ? dup_ratio(s, s->kill_seq, s->p.m, false) : 0;
 	for (uint32_t q = 0; q < end; q++)
-		if (dup_ratio(s, q, q + 1) > DUP_CONVERGE)
+		if (dup_ratio(s, q, q + 1, true) > DUP_CONVERGE)
 			rp->converged = q + 1;
 	rp->deg_min = UINT32_MAX;
 	for (uint32_t r = 0; r < s->p.n; r++) {
