@@ -33,6 +33,9 @@ struct rly_shm_sizes {
 	uint32_t event_slots;
 	uint32_t punt_slots;
 	uint32_t tx_slots;
+	/* The dedup region (rly_dedup_chain): chains and window are powers of two; 0 chains: none. */
+	uint32_t dedup_chains;
+	uint32_t dedup_window;
 };
 
 /** Build "/relay.<instance>" into @p out, refusing invalid instance names with a message. */
@@ -70,12 +73,17 @@ int rly_pid_alive(pid_t pid);
  */
 int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm_sizes *z);
 
-/** Check that the rings were laid out by the same rte_ring implementation as ours. */
+/**
+ * Check that the rings were laid out by the same rte_ring implementation as ours, and that the
+ * rings and the dedup region lie inside the object.
+ */
 int rly_shm_check_rings(const struct rly_shm *s);
 
 struct rte_ring *rly_shm_cmd_ring(const struct rly_shm *s);
 struct rte_ring *rly_shm_event_ring(const struct rly_shm *s);
 struct rte_ring *rly_shm_punt_ring(const struct rly_shm *s, unsigned worker);
 struct rte_ring *rly_shm_tx_ring(const struct rly_shm *s);
+/** Chain @p i of the dedup region (i < dedup_chains; after rly_shm_check_rings). */
+struct rly_dedup_chain *rly_shm_dedup_chain(const struct rly_shm *s, uint32_t i);
 
 #endif

@@ -44,7 +44,7 @@ static int init_ring(void *mem, const char *name, uint32_t slots)
 int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm_sizes *z)
 {
 	struct rly_shm_header *h;
-	uint64_t cmd_sz, ev_sz, punt_sz, tx_sz, off;
+	uint64_t cmd_sz, ev_sz, punt_sz, tx_sz, off, dedup_stride = 0;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -60,6 +60,13 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	    (rc = ring_size(sizeof(struct rly_pkt_rec), z->punt_slots, &punt_sz, "punt")) < 0 ||
 	    (rc = ring_size(sizeof(struct rly_pkt_rec), z->tx_slots, &tx_sz, "tx")) < 0)
 		return rc;
+	if (z->dedup_chains) {
+		if ((z->dedup_chains & (z->dedup_chains - 1)) != 0 || z->dedup_window == 0 ||
+		    (z->dedup_window & (z->dedup_window - 1)) != 0)
+			return rly_err_set(EINVAL, "dedup region: %u chains of %u slots: both must be "
+						   "powers of two", z->dedup_chains, z->dedup_window);
+		dedup_stride = sizeof(struct rly_dedup_chain) + (uint64_t)z->dedup_window * 8u;
+	}
 
 	/* A live relay keeps its object; a dead one's leftover is replaced. */
 	s->fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL, 0660);
@@ -88,7 +95,9 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	uint64_t ev_off = cmd_off + cmd_sz;
 	uint64_t punt_off = ev_off + ev_sz;
 	uint64_t tx_off = punt_off + (uint64_t)z->n_workers * punt_sz;
-	s->size = (size_t)(tx_off + tx_sz);
+	/* Chains are whole cache lines: workers on different cores claim neighbouring ones. */
+	uint64_t dedup_off = ALIGN_UP(tx_off + tx_sz, 64);
+	s->size = (size_t)(dedup_off + (uint64_t)z->dedup_chains * dedup_stride);
 
 	if (ftruncate(s->fd, (off_t)s->size) < 0) {
 		rc = rly_err_set(errno, "ftruncate /dev/shm%s to %zu bytes: %s", s->name, s->size,
@@ -122,6 +131,10 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	h->cmd_rec_size = sizeof(struct rly_cmd);
 	h->event_rec_size = sizeof(struct rly_event);
 	h->pkt_rec_size = sizeof(struct rly_pkt_rec);
+	h->dedup_off = dedup_off;
+	h->dedup_stride = dedup_stride;
+	h->dedup_chains = z->dedup_chains;
+	h->dedup_window = z->dedup_window;
 	h->relay_pid = getpid();
 	h->start_realtime_ns = rly_real_ns();
 	snprintf(h->instance, sizeof(h->instance), "%s", instance);
@@ -157,6 +170,25 @@ static int ring_fits(uint64_t off, uint32_t esize, uint32_t slots, uint64_t end)
 	return sz > 0 && off <= end && (uint64_t)sz <= end - off;
 }
 
+/*
+ * The dedup region: whole chains of the advertised stride, after the tx ring, inside the object.
+ * No region at all is dedup_chains 0. Checked with divisions, never a product that could wrap.
+ */
+static int dedup_fits(const struct rly_shm_header *h, uint64_t size)
+{
+	uint64_t tx_end = h->tx_ring_off + (uint64_t)rte_ring_get_memsize_elem(h->pkt_rec_size,
+										h->tx_ring_slots);
+
+	if (h->dedup_chains == 0)
+		return h->dedup_off <= size;
+	if ((h->dedup_chains & (h->dedup_chains - 1)) != 0 || h->dedup_window == 0 ||
+	    (h->dedup_window & (h->dedup_window - 1)) != 0 ||
+	    h->dedup_stride != sizeof(struct rly_dedup_chain) + (uint64_t)h->dedup_window * 8u ||
+	    h->dedup_off % 64 != 0 || h->dedup_off < tx_end || h->dedup_off > size)
+		return 0;
+	return (size - h->dedup_off) / h->dedup_stride >= h->dedup_chains;
+}
+
 int rly_shm_check_rings(const struct rly_shm *s)
 {
 	const struct rly_shm_header *h = rly_shm_hdr(s);
@@ -168,6 +200,12 @@ int rly_shm_check_rings(const struct rly_shm *s)
 	    !ring_fits(h->tx_ring_off, h->pkt_rec_size, h->tx_ring_slots, s->size))
 		return rly_err_set(EPROTO, "relay instance '%s': shm ring sizes are inconsistent",
 				   h->instance);
+	if (!dedup_fits(h, s->size))
+		return rly_err_set(EPROTO,
+				   "relay instance '%s': shm dedup region (%u chains of %u slots at offset "
+				   "%llu) does not fit the object",
+				   h->instance, h->dedup_chains, h->dedup_window,
+				   (unsigned long long)h->dedup_off);
 	if (h->ring_impl != RTE_VERSION)
 		return rly_err_set(EPROTO,
 				   "relay instance '%s' laid out its rings with DPDK %u.%u but this program "
@@ -201,4 +239,10 @@ struct rte_ring *rly_shm_punt_ring(const struct rly_shm *s, unsigned worker)
 struct rte_ring *rly_shm_tx_ring(const struct rly_shm *s)
 {
 	return at(s, rly_shm_hdr(s)->tx_ring_off);
+}
+
+struct rly_dedup_chain *rly_shm_dedup_chain(const struct rly_shm *s, uint32_t i)
+{
+	const struct rly_shm_header *h = rly_shm_hdr(s);
+	return (struct rly_dedup_chain *)((uint8_t *)s->base + h->dedup_off + i * h->dedup_stride);
 }

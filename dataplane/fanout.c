@@ -21,6 +21,13 @@
  *
  * Order: within a group, slices keep arrival order and each endpoint's datagrams are sent in
  * layout order on one tx queue, so every subscriber sees each publisher chain in order.
+ *
+ * Peers (see dataplane/README.md): a set with peer endpoints (n_peers > 0) has its messages
+ * checked against the dedup table first, and a message that came from one of its peers skips that
+ * peer (split horizon): groups are per (set, skipped endpoint). Sets without peers take none of
+ * these branches beyond one test of n_peers per message. Messages from anything but a peer of
+ * their stream are reported to relay-control as the stream's publisher now and then (the stream
+ * joins the overlay), and duplicates from a peer as such (that eager link is pruned).
  */
 #include <rte_memcpy.h>
 
@@ -30,7 +37,7 @@
 #include "dataplane/worker.h"
 #include "relay/wire.h"
 
-void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx)
+void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx, uint16_t port)
 {
 	struct rly_fanout *fo = &w->fo;
 
@@ -38,6 +45,7 @@ void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx)
 	fo->n_slices = 0;
 	fo->reused_mask = 0;
 	fo->rx = rx;
+	fo->port = port;
 	/* One shared load per burst: a changed table empties the lookup cache. */
 	uint64_t gen = rly_subtable_generation(w->table);
 	if (unlikely(gen != fo->cache_gen)) {
@@ -168,6 +176,8 @@ static void emit_single(struct rly_worker *w, const struct rly_endpoint *ep, str
 	}
 	RLY_CTR_ADD(w, DELIVERIES, delivered);
 	RLY_CTR_ADD(w, DROP_NOMBUF, dropped);
+	if (unlikely(ep->flags & RLY_EP_F_PEER))
+		RLY_CTR_ADD(w, PEER_DELIVERIES, delivered);
 }
 
 /*
@@ -201,34 +211,46 @@ static struct rte_mbuf *shared_payload(struct rly_worker *w, const struct rly_fo
  * endpoint on a port that sends chained mbufs gets a 42-byte header mbuf chained to it (the
  * ipv4_multicast pattern: the payload's reference count is set once, not touched per copy), and
  * others get a copy. Below --chain-min-bytes a copy is cheaper than the extra mbuf, and is used.
+ * Endpoint @p skip (or none, -1) gets nothing: the endpoints are walked as the ranges around it,
+ * so the plain case pays no test per endpoint.
  */
-static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, struct rly_fo_out *out,
-			unsigned n_out)
+static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, int32_t skip,
+			struct rly_fo_out *out, unsigned n_out)
 {
 	const struct rly_dp_config *cfg = w->cfg;
-	uint64_t delivered = 0, dropped = 0;
+	const uint32_t targets = set->n - (skip >= 0);
+	const unsigned n_ranges = skip >= 0 ? 2 : 1;
+	const uint32_t first_end = skip >= 0 ? (uint32_t)skip : set->n;
+	uint64_t delivered = 0, dropped = 0, peer_msgs = 0, peer_dropped = 0;
 
 	for (unsigned k = 0; k < n_out; k++) {
 		const struct rly_fo_out *o = &out[k];
 		const uint16_t udp_len = (uint16_t)(sizeof(struct rly_wire_dgram_hdr) + o->bytes);
 		const int chain_size = cfg->chain_min && udp_len >= cfg->chain_min;
 		struct rte_mbuf *p = shared_payload(w, o, udp_len);
-		uint32_t refs = 0;
+		uint32_t refs = 0, chained = 0;
 
 		if (unlikely(p == NULL)) {
-			dropped += (uint64_t)o->n_msgs * set->n;
+			dropped += (uint64_t)o->n_msgs * targets;
 			continue;
 		}
+		peer_msgs += o->n_msgs;
 		/*
 		 * Every reference exists before the first frame leaves: a PMD may free it at once. A
 		 * reference count is 16 bits: past RLY_CHAIN_MAX_REFS endpoints the rest get copies.
 		 */
-		if (chain_size)
-			for (uint32_t e = 0; e < set->n && refs < RLY_CHAIN_MAX_REFS; e++)
+		if (chain_size) {
+			uint32_t e;
+			for (e = 0; e < set->n && refs < RLY_CHAIN_MAX_REFS; e++)
 				refs += cfg->port_chain[set->ep[e].port_id];
+			/* The skipped endpoint was counted if the walk reached it. */
+			if (skip >= 0 && (uint32_t)skip < e)
+				refs -= cfg->port_chain[set->ep[skip].port_id];
+		}
 		rte_mbuf_refcnt_update(p, (int16_t)refs);
 
-		for (uint32_t e = 0, chained = 0; e < set->n; e++) {
+		for (unsigned r = 0; r < n_ranges; r++)
+		for (uint32_t e = r ? (uint32_t)skip + 1 : 0, end = r ? set->n : first_end; e < end; e++) {
 			const struct rly_endpoint *ep = &set->ep[e];
 			const int chain = chained < refs && cfg->port_chain[ep->port_id];
 			struct rte_mbuf *m = mbuf_get(w);
@@ -239,6 +261,8 @@ static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, str
 				if (chain)
 					rte_pktmbuf_free(p); /* the reference this frame would have held */
 				dropped += o->n_msgs;
+				if (ep->flags & RLY_EP_F_PEER)
+					peer_dropped += o->n_msgs;
 				continue;
 			}
 			if (chain) {
@@ -260,17 +284,34 @@ static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, str
 	}
 	RLY_CTR_ADD(w, DELIVERIES, delivered);
 	RLY_CTR_ADD(w, DROP_NOMBUF, dropped);
+	if (unlikely(set->n_peers)) {
+		uint32_t peers = set->n_peers - (skip >= 0 && (set->ep[skip].flags & RLY_EP_F_PEER));
+		RLY_CTR_ADD(w, PEER_DELIVERIES, peer_msgs * peers - peer_dropped);
+	}
 }
 
 static void emit_group(struct rly_worker *w, const struct rly_fo_group *g)
 {
+	const struct rly_sub_set *set = g->set;
 	struct rly_fo_out *out = w->fo.out;
-	const unsigned n_out = layout(w, g, out);
+	unsigned n_out;
 
-	if (g->set->n == 1)
-		emit_single(w, &g->set->ep[0], out, n_out);
+	if (unlikely(g->skip >= 0)) {
+		RLY_CTR_ADD(w, SPLIT_HORIZON, g->n_msgs);
+		if (set->n == 1)
+			return; /* its only endpoint is the peer it came from */
+		if (set->n == 2) {
+			/* One endpoint left: it gets the received frame itself where it can. */
+			n_out = layout(w, g, out);
+			emit_single(w, &set->ep[g->skip == 0 ? 1 : 0], out, n_out);
+			return;
+		}
+	}
+	n_out = layout(w, g, out);
+	if (set->n == 1)
+		emit_single(w, &set->ep[0], out, n_out);
 	else
-		emit_shared(w, g->set, out, n_out);
+		emit_shared(w, set, g->skip, out, n_out);
 }
 
 void rly_fanout_flush(struct rly_worker *w)
@@ -283,25 +324,34 @@ void rly_fanout_flush(struct rly_worker *w)
 	fo->n_slices = 0;
 }
 
-static int group_of(struct rly_fanout *fo, const struct rly_sub_set *set)
+/*
+ * The group to append to: the set's latest group if it skips the same endpoint, else a new one
+ * (appending to an earlier group of the set would send its messages before ones that arrived
+ * earlier in another group). -1 when the scratch is full.
+ */
+static int group_of(struct rly_fanout *fo, const struct rly_sub_set *set, int32_t skip)
 {
-	for (uint16_t g = 0; g < fo->n_groups; g++)
-		if (fo->group[g].set == set)
+	for (int g = fo->n_groups - 1; g >= 0; g--) {
+		if (fo->group[g].set != set)
+			continue;
+		if (fo->group[g].skip == skip)
 			return g;
+		break;
+	}
 	if (fo->n_groups == RLY_FANOUT_GROUPS)
 		return -1;
-	fo->group[fo->n_groups] = (struct rly_fo_group){.set = set, .head = -1, .tail = -1};
+	fo->group[fo->n_groups] =
+		(struct rly_fo_group){.set = set, .head = -1, .tail = -1, .skip = skip};
 	return fo->n_groups++;
 }
 
 /*
- * The message's subscriber set, or NULL when it goes nowhere. With admission on, a message whose
- * publisher the stream's admission list does not admit goes nowhere either (*@p refused = 1):
- * a slot remembers the last publisher it admitted, so a run of messages from one publisher costs
- * one 32-byte compare each.
+ * The message's lookup slot, whose set (NULL: no subscriber) is where it goes; NULL when
+ * admission is on and the stream's admission list does not admit its publisher. A slot remembers
+ * the last publisher it admitted, so a run of messages from one publisher costs one 32-byte
+ * compare each.
  */
-static const struct rly_sub_set *lookup(struct rly_worker *w, const struct rly_wire_msg_hdr *h,
-					int *refused)
+static struct rly_lookup_slot *lookup(struct rly_worker *w, const struct rly_wire_msg_hdr *h)
 {
 	struct rly_fanout *fo = &w->fo;
 	uint32_t partition = rly_be32_load(&h->partition);
@@ -324,18 +374,104 @@ static const struct rly_sub_set *lookup(struct rly_worker *w, const struct rly_w
 	}
 	if (fo->admit_on &&
 	    !(c->admitted_valid && memcmp(c->admitted_pk, h->publisher, RLY_ID_LEN) == 0)) {
-		if (!rly_admit_allows(c->admit, h->publisher)) {
-			*refused = 1;
+		if (!rly_admit_allows(c->admit, h->publisher))
 			return NULL;
-		}
 		memcpy(c->admitted_pk, h->publisher, RLY_ID_LEN);
 		c->admitted_valid = 1;
 	}
-	return c->set;
+	return c;
+}
+
+/* 1 if a report about message @p h's stream may go now (struct rly_report_gate). */
+static int report_due(struct rly_report_gate *g, const struct rly_wire_msg_hdr *h, uint64_t now,
+		      uint64_t every)
+{
+	const uint32_t partition = rly_be32_load(&h->partition);
+	const int same = g->partition == partition &&
+			 memcmp(g->key, h->stream_key, RLY_STREAM_KEY_LEN) == 0;
+
+	if (now - g->tsc < (same ? every : every / 2))
+		return 0;
+	g->tsc = now;
+	g->partition = partition;
+	memcpy(g->key, h->stream_key, RLY_STREAM_KEY_LEN);
+	return 1;
+}
+
+/*
+ * Tell relay-control about message @p h (its 96-byte header) and where it came from: the
+ * datagram's source, and the sender's MAC from rx frame @p src. Reports are not subscriber
+ * traffic: they use the open half of the punt ring.
+ */
+static void report(struct rly_worker *w, uint16_t flags, const struct rly_wire_msg_hdr *h,
+		   uint8_t src)
+{
+	struct rly_fanout *fo = &w->fo;
+	struct rly_pkt_rec *r = &w->punt_rec;
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(fo->rx[src], const struct rte_ether_hdr *);
+
+	r->port_id = fo->port;
+	r->len = sizeof(*h);
+	r->ip_be = fo->src_ip_be;
+	r->udp_port_be = fo->src_port_be;
+	memcpy(r->mac, &eth->src_addr, sizeof(r->mac));
+	r->worker = w->id;
+	r->flags = flags;
+	r->reserved2 = 0;
+	r->rx_tsc = w->now;
+	memcpy(r->data, h, sizeof(*h));
+	if (rly_worker_punt(w, 0))
+		RLY_CTR_ADD(w, PUNT_REPORTS, 1);
+}
+
+/* A message from a local publisher: report it now and then (once per second per stream). */
+static inline void on_published(struct rly_worker *w, struct rly_lookup_slot *c,
+				const struct rly_wire_msg_hdr *h, uint8_t src)
+{
+	/* The common case is one subtraction and one compare: a report went out less than
+	 * half an interval ago. */
+	if (likely(w->now - c->published.tsc < w->pub_every / 2))
+		return;
+	if (report_due(&c->published, h, w->now, w->pub_every))
+		report(w, RLY_PKT_F_PUBLISHED, h, src);
+}
+
+/* What a message of a set with peers does: the endpoint it skips, or SKIP_ALL (not forwarded). */
+#define SKIP_ALL (-2)
+
+static int32_t on_peer_set(struct rly_worker *w, struct rly_lookup_slot *c,
+			   const struct rly_sub_set *set, const struct rly_wire_msg_hdr *h, uint8_t src)
+{
+	struct rly_fanout *fo = &w->fo;
+	const int32_t from = rly_sub_set_peer(set, fo->src_ip_be, fo->src_port_be);
+	const struct rly_dedup *d = w->cfg->dedup;
+
+	if (from >= 0)
+		RLY_CTR_ADD(w, PEER_RX_MSGS, 1);
+	else
+		on_published(w, c, h, src);
+	switch (d ? rly_dedup_check(d, h, w->now) : RLY_DEDUP_UNTRACKED) {
+	case RLY_DEDUP_NEW:
+		return from;
+	case RLY_DEDUP_UNTRACKED:
+		RLY_CTR_ADD(w, DEDUP_UNTRACKED, 1);
+		return from;
+	case RLY_DEDUP_DUPLICATE:
+		RLY_CTR_ADD(w, DEDUP_DUPLICATES, 1);
+		/* Plumtree: a duplicate over an eager link makes relay-control prune it. */
+		if (from >= 0 && report_due(&c->duplicate, h, w->now, w->dup_every))
+			report(w, RLY_PKT_F_DUPLICATE, h, src);
+		return SKIP_ALL;
+	case RLY_DEDUP_TOO_OLD:
+	default:
+		RLY_CTR_ADD(w, DEDUP_TOO_OLD, 1);
+		return SKIP_ALL;
+	}
 }
 
 void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
-			  const struct rly_wire_view *v, uint16_t payload_sum)
+			  const struct rly_wire_view *v, uint16_t payload_sum, uint32_t src_ip_be,
+			  uint16_t src_port_be)
 {
 	struct rly_fanout *fo = &w->fo;
 	const struct rly_wire_msg_hdr *h;
@@ -343,20 +479,38 @@ void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
 	int cur_group = -1, cur_slice = -1, first_slice = -1;
 	unsigned slices_here = 0, flushed = 0, no_subs = 0, refused_msgs = 0;
 
+	fo->src_ip_be = src_ip_be;
+	fo->src_port_be = src_port_be;
 	while ((h = rly_wire_next_msg(v, &off)) != NULL) {
-		int refused = 0;
-		const struct rly_sub_set *set = lookup(w, h, &refused);
+		struct rly_lookup_slot *c = lookup(w, h);
+		const struct rly_sub_set *set;
 		const uint16_t size = (uint16_t)rly_wire_msg_size(h);
 		struct rly_fo_group *grp;
+		int32_t skip = -1;
 		int g;
 
-		if (set == NULL) {
-			refused_msgs += (unsigned)refused;
-			no_subs += (unsigned)!refused;
+		if (unlikely(c == NULL)) {
+			refused_msgs++;
 			cur_group = -1;
 			continue;
 		}
-		g = group_of(fo, set);
+		set = c->set;
+		if (likely(set == NULL || set->n_peers == 0)) {
+			/* No peer here: the source is a publisher (joining the overlay needs it). */
+			on_published(w, c, h, src);
+			if (set == NULL) {
+				no_subs++;
+				cur_group = -1;
+				continue;
+			}
+		} else {
+			skip = on_peer_set(w, c, set, h, src);
+			if (skip == SKIP_ALL) {
+				cur_group = -1;
+				continue;
+			}
+		}
+		g = group_of(fo, set, skip);
 		if (g >= 0 && g == cur_group) {
 			fo->slice[cur_slice].len += size;
 			fo->slice[cur_slice].n_msgs++;
@@ -367,7 +521,7 @@ void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
 			/* Scratch full: send what is collected, then go on with an empty one. */
 			rly_fanout_flush(w);
 			flushed = 1;
-			g = group_of(fo, set);
+			g = group_of(fo, set, skip);
 		}
 		grp = &fo->group[g];
 		cur_slice = fo->n_slices++;

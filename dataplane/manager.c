@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_ring_elem.h>
 
 /* Commands applied per turn before the grace period that frees what they replaced. */
@@ -137,6 +138,11 @@ unsigned rly_manager_poll_once(struct rly_manager *m)
 	}
 	if (rly_subtable_reclaim(m->table))
 		m->ctr->v[RLY_CTR_RCU_SYNCS]++;
+	if (m->dedup) {
+		if (rly_dedup_reclaim(m->dedup, rte_rdtsc()))
+			m->ctr->v[RLY_CTR_RCU_SYNCS]++;
+		m->ctr->v[RLY_CTR_DEDUP_CHAINS] = m->dedup->in_use;
+	}
 	if (m->dumping)
 		handled += continue_dump(m);
 	return handled;

@@ -12,6 +12,7 @@
 
 #include <rte_ring.h>
 
+#include "dataplane/dedup.h"
 #include "dataplane/subtable.h"
 #include "relay/shm.h"
 
@@ -22,6 +23,7 @@ struct rly_manager {
 	struct rly_ctr_block *ctr;
 	struct rly_shm_header *hdr; /* table_generation is bumped here; may be NULL in tests */
 	uint16_t n_ports;
+	struct rly_dedup *dedup;    /* idle chains reclaimed here; NULL: no dedup table */
 	/* a dump in progress: further commands wait until it ends */
 	int dumping;
 	uint32_t dump_seq;
@@ -34,7 +36,8 @@ void rly_manager_init(struct rly_manager *m, struct rly_subtable *table, struct 
 		      uint16_t n_ports);
 
 /**
- * One turn: continue a dump, or apply up to a batch of commands and reclaim. The calling thread is
+ * One turn: continue a dump, or apply up to a batch of commands and reclaim (table entries, and
+ * dedup chains idle longer than the dedup table's idle time). The calling thread is
  * a registered QSBR thread. Returns commands handled plus dump entries sent (0: nothing to do).
  */
 unsigned rly_manager_poll_once(struct rly_manager *m);

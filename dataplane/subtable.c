@@ -65,10 +65,18 @@ static struct rly_sub_set *set_alloc(uint32_t n)
 	struct rly_sub_set *s = malloc(sizeof(*s) + (size_t)n * sizeof(struct rly_endpoint));
 	if (s) {
 		s->n = n;
-		s->reserved = 0;
+		s->n_peers = 0;
 		s->retired_next = NULL;
 	}
 	return s;
+}
+
+/* The writer recounts after every change: sets are small and changes rare. */
+static void count_peers(struct rly_sub_set *s)
+{
+	s->n_peers = 0;
+	for (uint32_t i = 0; i < s->n; i++)
+		s->n_peers += (s->ep[i].flags & RLY_EP_F_PEER) != 0;
 }
 
 static void retire_set(struct rly_subtable *t, struct rly_sub_set *s)
@@ -96,6 +104,7 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		memcpy(e->key, key, RLY_STREAM_KEY_LEN);
 		e->partition = partition;
 		s->ep[0] = *ep;
+		count_peers(s);
 		e->set = s;
 		cds_lfht_node_init(&e->node);
 		cds_lfht_add(t->ht, rly_subtable_hash(t, key, partition), &e->node);
@@ -115,12 +124,16 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 			continue;
 		if (memcmp(&old->ep[i], ep, sizeof(*ep)) == 0)
 			return RLY_CMD_EXISTS;
-		/* Same subscriber, new next hop or port: replace the set with the updated copy. */
+		/*
+		 * Same address and port, new next hop, port or flags (a subscriber's address that
+		 * turns out to be a peer relay, or the reverse): replace the set with an updated copy.
+		 */
 		s = set_alloc(old->n);
 		if (s == NULL)
 			return RLY_CMD_NO_MEMORY;
 		memcpy(s->ep, old->ep, old->n * sizeof(*ep));
 		s->ep[i] = *ep;
+		count_peers(s);
 		rcu_assign_pointer(e->set, s);
 		retire_set(t, old);
 		changed(t);
@@ -138,6 +151,7 @@ int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		s->ep[pos] = *ep;
 		memcpy(s->ep + pos + 1, old->ep + pos, (old->n - pos) * sizeof(*ep));
 	}
+	count_peers(s);
 	rcu_assign_pointer(e->set, s);
 	retire_set(t, old);
 	t->n_subs++;
@@ -184,6 +198,7 @@ int rly_subtable_del(struct rly_subtable *t, const uint8_t *key, uint32_t partit
 		s->ep[j] = old->ep[j];
 	for (j = i + 1; j < old->n; j++)
 		s->ep[j - 1] = old->ep[j];
+	count_peers(s);
 	rcu_assign_pointer(e->set, s);
 	retire_set(t, old);
 	t->n_subs--;

@@ -23,10 +23,13 @@
 
 #include "relay/shm.h"
 
-/** An immutable set of endpoints, replaced as a whole on every change. */
+/**
+ * An immutable set of endpoints, replaced as a whole on every change. n_peers counts the endpoints
+ * flagged RLY_EP_F_PEER: the fan-out de-duplicates a set's messages only when it is not 0.
+ */
 struct rly_sub_set {
 	uint32_t n;
-	uint32_t reserved;
+	uint32_t n_peers;
 	struct rly_sub_set *retired_next; /* writer only */
 	struct rly_endpoint ep[];
 };
@@ -171,6 +174,18 @@ static inline int rly_sub_set_has(const struct rly_sub_set *s, uint32_t ip_be, u
 	return i < s->n && s->ep[i].ip_be == ip_be && s->ep[i].udp_port_be == udp_port_be;
 }
 
+/** Index of the peer endpoint (@p ip_be, @p udp_port_be) in @p s, or -1 if it is not a peer of it. */
+static inline int32_t rly_sub_set_peer(const struct rly_sub_set *s, uint32_t ip_be,
+				       uint16_t udp_port_be)
+{
+	uint32_t i = rly_sub_set_lower_bound(s, ip_be, udp_port_be);
+
+	if (i < s->n && s->ep[i].ip_be == ip_be && s->ep[i].udp_port_be == udp_port_be &&
+	    (s->ep[i].flags & RLY_EP_F_PEER))
+		return (int32_t)i;
+	return -1;
+}
+
 /** Allocate a table for at most @p max_streams streams of at most @p max_subs endpoints each. */
 struct rly_subtable *rly_subtable_create(uint32_t max_streams, uint32_t max_subs);
 /** Free the table and everything in it; no reader may be using it. */
@@ -178,7 +193,11 @@ void rly_subtable_free(struct rly_subtable *t);
 
 /* Writer side: one thread only, registered with rcu_register_thread() and online. */
 
-/** Add or update @p ep (keyed by address and UDP port) under (key, partition). */
+/**
+ * Add or update @p ep (keyed by address and UDP port) under (key, partition): RLY_CMD_EXISTS when
+ * an identical endpoint is there already, RLY_CMD_OK when it was added or when an endpoint with
+ * that address and port had another port id, MAC or flags (it is replaced).
+ */
 int rly_subtable_add(struct rly_subtable *t, const uint8_t *key, uint32_t partition,
 		     const struct rly_endpoint *ep);
 /** Remove the endpoint with @p ep's address and UDP port from (key, partition). */

@@ -55,6 +55,8 @@ int rly_worker_init(struct rly_worker *w, uint16_t id, const struct rly_dp_confi
 	w->n_rx = cfg->n_ports;
 	rly_punt_limit_init(&w->punt_limit, cfg->punt_rate, cfg->punt_burst, rte_get_tsc_hz(),
 			    (uint32_t)rte_rdtsc());
+	w->pub_every = rte_get_tsc_hz();
+	w->dup_every = rte_get_tsc_hz() / 1000u * RLY_DUP_REPORT_MS;
 	for (uint16_t p = 0; p < cfg->n_ports; p++) {
 		w->rx_port[p] = p;
 		w->rx_queue[p] = id;
@@ -95,7 +97,50 @@ void rly_worker_flush(struct rly_worker *w)
 	w->last_drain_tsc = rte_rdtsc();
 }
 
-/* Answer "who has <our address>" in place: the request frame becomes the reply. */
+int rly_worker_punt(struct rly_worker *w, int reserve)
+{
+	if (!reserve && rte_ring_count(w->punt) >= w->punt_open_max) {
+		RLY_CTR_ADD(w, DROP_PUNT_OPEN, 1);
+		return 0;
+	}
+	if (rte_ring_sp_enqueue_elem(w->punt, &w->punt_rec, sizeof(w->punt_rec)) != 0) {
+		RLY_CTR_ADD(w, DROP_PUNT_FULL, 1);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Tell relay-control that @p ip_be is at @p mac on @p port (the sender of an ARP request for our
+ * address, or of a reply to us): it learns peer relays' MACs before its first datagram to them.
+ * The sender's address pays from its punt bucket like any control datagram.
+ */
+static void punt_neigh(struct rly_worker *w, uint16_t port, uint32_t ip_be,
+		       const struct rte_ether_addr *mac)
+{
+	struct rly_pkt_rec *r = &w->punt_rec;
+
+	if (!rly_punt_allow(&w->punt_limit, ip_be, w->now)) {
+		RLY_CTR_ADD(w, DROP_PUNT_RATE, 1);
+		return;
+	}
+	r->port_id = port;
+	r->len = 0;
+	r->ip_be = ip_be;
+	r->udp_port_be = 0;
+	memcpy(r->mac, mac, sizeof(r->mac));
+	r->worker = w->id;
+	r->flags = RLY_PKT_F_NEIGH;
+	r->reserved2 = 0;
+	r->rx_tsc = w->now;
+	if (rly_worker_punt(w, 0))
+		RLY_CTR_ADD(w, NEIGH_LEARNT, 1);
+}
+
+/*
+ * Answer "who has <our address>" in place: the request frame becomes the reply. Both that request
+ * and a reply to us tell relay-control where their sender is.
+ */
 static enum disposition on_arp(struct rly_worker *w, uint16_t port, struct rte_mbuf *m,
 			       struct rte_ether_hdr *eth, uint16_t len)
 {
@@ -109,11 +154,17 @@ static enum disposition on_arp(struct rly_worker *w, uint16_t port, struct rte_m
 	if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
 	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
 	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4 ||
-	    arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
-	    arp->arp_data.arp_tip != w->cfg->ip_be) {
+	    arp->arp_data.arp_tip != w->cfg->ip_be ||
+	    (arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+	     arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REPLY))) {
 		RLY_CTR_ADD(w, DROP_ARP, 1);
 		return FRAME_FREE;
 	}
+	/* No neighbour is 0.0.0.0 (an address probe), a broadcast or a multicast MAC. */
+	if (arp->arp_data.arp_sip != 0 && rte_is_unicast_ether_addr(&arp->arp_data.arp_sha))
+		punt_neigh(w, port, arp->arp_data.arp_sip, &arp->arp_data.arp_sha);
+	if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY))
+		return FRAME_FREE;
 	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
 	rte_ether_addr_copy(mac, &eth->src_addr);
 	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
@@ -126,20 +177,25 @@ static enum disposition on_arp(struct rly_worker *w, uint16_t port, struct rte_m
 	return FRAME_SENT;
 }
 
-/* Types a relay receives and relay-control handles: subscriber requests, and group-key requests
- * and answers, which relay-control routes between subscribers and key holders. */
-static int is_client_to_relay(unsigned type)
+/*
+ * Types a relay receives and relay-control handles: subscriber requests, group-key requests and
+ * answers, which relay-control routes between subscribers and key holders, and everything
+ * between relays (sessions, overlay links, repair, discovery).
+ */
+static int is_punted(unsigned type)
 {
 	return type == RLY_MSG_SUBSCRIBE || type == RLY_MSG_SUBSCRIBE_SIGNED ||
 	       type == RLY_MSG_UNSUBSCRIBE || type == RLY_MSG_HEARTBEAT ||
-	       type == RLY_MSG_KEY_REQUEST || type == RLY_MSG_KEY_RESPONSE;
+	       type == RLY_MSG_KEY_REQUEST || type == RLY_MSG_KEY_RESPONSE ||
+	       (type >= RLY_MSG_PEER_HELLO && type <= RLY_MSG_PEER_DISCOVER);
 }
 
 /*
- * 1 if a control datagram comes from an existing subscriber: a HEARTBEAT, UNSUBSCRIBE or
- * KEY_REQUEST from an address and port in its stream's subscriber set. The token it carries is
- * relay-control's to check (the dataplane does not have the secret); the address is what a
- * spoofer cannot pick without being in the set already.
+ * 1 if a control datagram comes from an existing subscription: a HEARTBEAT, UNSUBSCRIBE or
+ * KEY_REQUEST from an address and port in its stream's subscriber set, or a PEER_JOIN, PRUNE,
+ * IHAVE or IWANT from a peer endpoint of its stream's set (an overlay link that exists). The
+ * token it carries is relay-control's to check (the dataplane does not have the secret); the
+ * address is what a spoofer cannot pick without being in the set already.
  */
 static int from_subscriber(const struct rly_worker *w, const struct rly_wire_view *v,
 			   const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp)
@@ -147,13 +203,29 @@ static int from_subscriber(const struct rly_worker *w, const struct rly_wire_vie
 	const struct rly_sub_set *set;
 	const uint8_t *key = v->body; /* every one of these bodies starts with key, partition */
 	uint32_t partition;
+	int peer;
 
-	if (v->type != RLY_MSG_HEARTBEAT && v->type != RLY_MSG_UNSUBSCRIBE &&
-	    v->type != RLY_MSG_KEY_REQUEST)
+	switch (v->type) {
+	case RLY_MSG_HEARTBEAT:
+	case RLY_MSG_UNSUBSCRIBE:
+	case RLY_MSG_KEY_REQUEST:
+		peer = 0;
+		break;
+	case RLY_MSG_PEER_JOIN:
+	case RLY_MSG_PEER_PRUNE:
+	case RLY_MSG_PEER_IHAVE:
+	case RLY_MSG_PEER_IWANT:
+		peer = 1;
+		break;
+	default:
 		return 0;
+	}
 	partition = rly_be32_load(key + RLY_STREAM_KEY_LEN);
 	set = rly_subtable_lookup(w->table, key, partition);
-	return set != NULL && rly_sub_set_has(set, ip->src_addr, udp->src_port);
+	if (set == NULL)
+		return 0;
+	return peer ? rly_sub_set_peer(set, ip->src_addr, udp->src_port) >= 0
+		    : rly_sub_set_has(set, ip->src_addr, udp->src_port);
 }
 
 /*
@@ -169,7 +241,7 @@ static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr
 		 uint16_t len, int subscriber)
 {
 	struct rly_pkt_rec *r = &w->punt_rec;
-	uint64_t now = rte_rdtsc();
+	const uint64_t now = w->now;
 	/*
 	 * A subscriber's own traffic has a bucket of its own, keyed by its address and port: a
 	 * flood from its address on other ports (spoofed, or a neighbour behind the same NAT) uses
@@ -193,11 +265,11 @@ static void punt(struct rly_worker *w, uint16_t port, const struct rte_ether_hdr
 	r->udp_port_be = udp->src_port;
 	memcpy(r->mac, &eth->src_addr, sizeof(r->mac));
 	r->worker = w->id;
+	r->flags = 0;
+	r->reserved2 = 0;
 	r->rx_tsc = now;
 	memcpy(r->data, payload, len);
-	if (rte_ring_sp_enqueue_elem(w->punt, r, sizeof(*r)) != 0)
-		RLY_CTR_ADD(w, DROP_PUNT_FULL, 1);
-	else
+	if (rly_worker_punt(w, subscriber))
 		RLY_CTR_ADD(w, PUNTED, 1);
 }
 
@@ -291,10 +363,11 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 	if (likely(v.type == RLY_MSG_DATA)) {
 		RLY_CTR_ADD(w, RX_MSGS, v.count);
 		/* Only plain 20-byte IPv4 headers put the payload where a reply frame wants it. */
-		rly_fanout_add_dgram(w, idx, hlen == RLY_L3_LEN, &v, payload_sum);
+		rly_fanout_add_dgram(w, idx, hlen == RLY_L3_LEN, &v, payload_sum, ip->src_addr,
+				     udp->src_port);
 		return FRAME_DATA;
 	}
-	if (!is_client_to_relay(v.type)) {
+	if (!is_punted(v.type)) {
 		RLY_CTR_ADD(w, DROP_WRONG_WAY, 1);
 		return FRAME_FREE;
 	}
@@ -309,7 +382,8 @@ static void process_burst(struct rly_worker *w, uint16_t port, struct rte_mbuf *
 	uint64_t bytes = 0;
 	uint16_t n_done = 0;
 
-	rly_fanout_begin(w, pkts);
+	w->now = rly_worker_tsc(w);
+	rly_fanout_begin(w, pkts, port);
 	for (uint16_t i = 0; i < n; i++) {
 		/* The next frame's headers are read a few hundred cycles from now. */
 		if (i + 1 < n)
@@ -331,7 +405,47 @@ static void process_burst(struct rly_worker *w, uint16_t port, struct rte_mbuf *
 		rte_pktmbuf_free_bulk(done, n_done);
 }
 
-/* Replies from relay-control: wrap each UDP payload in our headers and send it. */
+/* Shortest Ethernet frame without its FCS: ARP requests are padded to it. */
+#define ETH_MIN_FRAME 60u
+
+/* "Who has ip_be? Tell <our address>", broadcast on @p port: relay-control wants a MAC. */
+static void arp_request(struct rly_worker *w, uint16_t port, uint32_t ip_be)
+{
+	const struct rte_ether_addr *mac = &w->cfg->port_mac[port];
+	struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+	struct rte_ether_hdr *eth;
+	struct rte_arp_hdr *arp;
+
+	if (m == NULL) {
+		RLY_CTR_ADD(w, DROP_NOMBUF, 1);
+		return;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, ETH_MIN_FRAME);
+	if (eth == NULL) { /* cannot happen: a fresh mbuf holds 2 KiB */
+		rte_pktmbuf_free(m);
+		return;
+	}
+	memset(eth, 0, ETH_MIN_FRAME);
+	memset(&eth->dst_addr, 0xff, sizeof(eth->dst_addr));
+	rte_ether_addr_copy(mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	arp = (struct rte_arp_hdr *)(eth + 1);
+	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	rte_ether_addr_copy(mac, &arp->arp_data.arp_sha);
+	arp->arp_data.arp_sip = w->cfg->ip_be;
+	arp->arp_data.arp_tip = ip_be;
+	rly_worker_tx(w, port, m);
+	RLY_CTR_ADD(w, ARP_REQUESTS, 1);
+}
+
+/*
+ * Records from relay-control: wrap each UDP payload in our headers and send it, or (flagged
+ * RLY_PKT_F_ARP_RESOLVE) ask the network for a neighbour's MAC.
+ */
 static unsigned ctl_tx(struct rly_worker *w)
 {
 	unsigned n = rte_ring_sc_dequeue_burst_elem(w->ctl_tx, w->ctl_rec, sizeof(w->ctl_rec[0]),
@@ -343,8 +457,13 @@ static unsigned ctl_tx(struct rly_worker *w)
 		struct rte_mbuf *m;
 		uint8_t *frame;
 
-		if (r->port_id >= w->cfg->n_ports || r->len < sizeof(struct rly_wire_dgram_hdr) ||
-		    r->len > w->cfg->dgram_max) {
+		if (r->flags == RLY_PKT_F_ARP_RESOLVE && r->port_id < w->cfg->n_ports &&
+		    r->ip_be != 0 && r->ip_be != 0xffffffffu) {
+			arp_request(w, r->port_id, r->ip_be);
+			continue;
+		}
+		if (r->flags != 0 || r->port_id >= w->cfg->n_ports ||
+		    r->len < sizeof(struct rly_wire_dgram_hdr) || r->len > w->cfg->dgram_max) {
 			RLY_CTR_ADD(w, DROP_CTL_TX_BAD, 1);
 			continue;
 		}

@@ -13,11 +13,13 @@
 
 #include <stdint.h>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "dataplane/dedup.h"
 #include "dataplane/pkt.h"
 #include "dataplane/punt_limit.h"
 #include "dataplane/subtable.h"
@@ -53,6 +55,8 @@ struct rly_dp_config {
 	uint32_t punt_burst;
 	enum rly_idle_mode idle;
 	uint32_t idle_max_us;
+	/* the dedup table in shared memory (streams with peer endpoints); NULL: none, untracked */
+	const struct rly_dedup *dedup;
 	struct rte_ether_addr port_mac[RLY_SHM_MAX_PORTS];
 	struct rly_hdr_tmpl tmpl[RLY_SHM_MAX_PORTS];
 };
@@ -85,10 +89,28 @@ struct rly_fo_out {
 	int8_t reuse_src; /* rx frame that already holds exactly this datagram, or -1 */
 };
 
+/*
+ * Messages for one subscriber set that skip the same endpoint (split horizon: the peer they came
+ * from; -1 for none). A set has several groups when its messages came from several peers; only
+ * the set's latest group is ever extended, so emitting groups in order keeps every chain's order.
+ */
 struct rly_fo_group {
 	const struct rly_sub_set *set;
 	int16_t head, tail;
+	int32_t skip;
 	uint32_t n_msgs;
+};
+
+/*
+ * Rate limit of one kind of report for the streams of one lookup slot. A stream always maps to the
+ * same slot, and a report is due when the slot's last one is a whole interval old, or half of one
+ * when it was about another stream: so each stream is reported at most once per interval, and
+ * streams sharing a slot take turns instead of the busiest one taking every turn.
+ */
+struct rly_report_gate {
+	uint64_t tsc;
+	uint32_t partition;
+	uint8_t key[RLY_STREAM_KEY_LEN];
 };
 
 /** Streams a worker remembers the subscriber set of, while the table's generation holds. */
@@ -102,6 +124,9 @@ struct rly_lookup_slot {
 	const struct rly_admit *admit; /* the stream's admission list, if admission is on */
 	uint32_t admitted_valid;       /* admitted_pk holds the last publisher found admitted */
 	uint8_t admitted_pk[RLY_ID_LEN];
+	/* kept when the slot is refilled or the cache emptied: they belong to the slot */
+	struct rly_report_gate published; /* RLY_PKT_F_PUBLISHED, once per second */
+	struct rly_report_gate duplicate; /* RLY_PKT_F_DUPLICATE, once per RLY_DUP_REPORT_MS */
 };
 
 /** Per-burst fan-out scratch. */
@@ -117,6 +142,9 @@ struct rly_fanout {
 	/* rx frames of the current burst that were sent on as a delivery instead of freed */
 	uint32_t reused_mask;
 	struct rte_mbuf **rx;
+	uint16_t port;        /* the burst's port */
+	uint16_t src_port_be; /* source of the datagram being added */
+	uint32_t src_ip_be;
 	struct rly_fo_out out[RLY_FANOUT_SLICES];
 };
 
@@ -135,6 +163,10 @@ struct rly_worker {
 	struct rte_ring *ctl_tx; /* from relay-control; worker 0 only, else NULL */
 	struct rte_eth_dev_tx_buffer *txb[RLY_SHM_MAX_PORTS];
 	uint64_t last_drain_tsc;
+	uint64_t now;            /* TSC at the start of the current burst (rly_worker_tsc) */
+	uint64_t tsc_skew;       /* added to the TSC: tests move the worker's clock; 0 otherwise */
+	uint64_t pub_every;      /* TSC cycles between PUBLISHED reports of a stream */
+	uint64_t dup_every;      /* ... and between DUPLICATE reports */
 	uint32_t pending_tx;     /* frames sitting in tx buffers */
 	uint16_t n_stash;
 	struct rte_mbuf *stash[RLY_MBUF_STASH]; /* allocated in bulk, handed out one by one */
@@ -166,16 +198,32 @@ unsigned rly_worker_poll_once(struct rly_worker *w);
 /** Send everything in the tx buffers now. */
 void rly_worker_flush(struct rly_worker *w);
 
+/** The worker's clock: the TSC, plus the skew tests use to move time without sleeping. */
+static inline uint64_t rly_worker_tsc(const struct rly_worker *w)
+{
+	return rte_rdtsc() + w->tsc_skew;
+}
+
+/**
+ * Enqueue w->punt_rec (filled by the caller) on the punt ring. @p reserve: it is traffic of an
+ * existing subscription and may use the whole ring; anything else only the open half. Counts the
+ * drops (DROP_PUNT_OPEN, DROP_PUNT_FULL); returns 1 if enqueued.
+ */
+int rly_worker_punt(struct rly_worker *w, int reserve);
+
 /* fanout.c */
-/** Start collecting a burst whose rx frames are @p rx. */
-void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx);
+/** Start collecting a burst whose rx frames are @p rx, received on @p port. */
+void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx, uint16_t port);
 /**
  * Collect the messages of the validated DATA datagram in rx frame @p src, whose UDP payload sums
  * to @p payload_sum (rly_sum_bytes). @p reusable: the frame's headers are exactly Ethernet +
- * 20-byte IPv4 + UDP, so it can be sent on as a delivery.
+ * 20-byte IPv4 + UDP, so it can be sent on as a delivery. @p src_ip_be and @p src_port_be are
+ * the datagram's source: a peer endpoint of a message's set does not get the message back, and
+ * a source that is not one is reported as the stream's publisher.
  */
 void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
-			  const struct rly_wire_view *v, uint16_t payload_sum);
+			  const struct rly_wire_view *v, uint16_t payload_sum, uint32_t src_ip_be,
+			  uint16_t src_port_be);
 /** Send every collected group; afterwards the rx frames not reused may be freed. */
 void rly_fanout_flush(struct rly_worker *w);
 

@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 	struct rly_lcore_ctx *ctx = NULL;
 	struct rte_mempool *pool = NULL;
 	struct rly_manager mgr;
+	struct rly_dedup dedup;
 	struct rly_shm_header *hdr;
 	uint16_t n_ports = 0, n_workers;
 	int dd = split_args(argc, argv), rc, exit_code = EXIT_FAILURE, ports_started = 0;
@@ -139,7 +140,9 @@ int main(int argc, char **argv)
 				       .cmd_slots = o.cmd_ring,
 				       .event_slots = o.cmd_ring,
 				       .punt_slots = o.punt_ring,
-				       .tx_slots = o.punt_ring};
+				       .tx_slots = o.punt_ring,
+				       .dedup_chains = o.dedup_chains,
+				       .dedup_window = o.dedup_window};
 	if (rly_shm_create(&shm, o.instance, &sizes) < 0) {
 		fprintf(stderr, "relay: %s\n", rly_err_msg());
 		goto cleanup;
@@ -189,6 +192,13 @@ int main(int argc, char **argv)
 	hdr->n_ports = n_ports;
 	hdr->dgram_max = cfg->dgram_max;
 	hdr->tsc_hz = rte_get_tsc_hz();
+	rc = rly_dedup_init(&dedup, rly_shm_dedup_chain(&shm, 0), o.dedup_chains, o.dedup_window,
+			    rte_get_tsc_hz() * o.dedup_idle_s, rte_get_tsc_hz());
+	if (rc < 0) {
+		fprintf(stderr, "relay: cannot set up the dedup table: %s\n", strerror(-rc));
+		goto cleanup;
+	}
+	cfg->dedup = &dedup;
 
 	table = rly_subtable_create(o.max_streams, o.max_subs);
 	if (table == NULL) {
@@ -211,6 +221,7 @@ int main(int argc, char **argv)
 	}
 	rly_manager_init(&mgr, table, rly_shm_cmd_ring(&shm), rly_shm_event_ring(&shm),
 			 rly_shm_ctr(&shm, RLY_CTR_BLOCK_MANAGER(n_workers)), hdr, n_ports);
+	mgr.dedup = &dedup;
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

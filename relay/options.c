@@ -78,6 +78,16 @@ static const struct opt_def opts[] = {
 	 "Control datagrams a source may send at once above --punt-rate."},
 	{"cmd-ring", "SLOTS", POW2(cmd_ring), 64, 65536, NULL, "4096",
 	 "Slots in the command and event rings shared with relay-control (power of two)."},
+	{"dedup-chains", "N", POW2(dedup_chains), 16, 1u << 22, NULL, "1024",
+	 "Publisher chains the dedup table tracks at once (power of two). Messages of streams with "
+	 "peer relays are de-duplicated by (publisher, chain, sequence); a chain that finds no room "
+	 "is forwarded unchecked (dedup_untracked), and subscribers drop the duplicates themselves."},
+	{"dedup-window", "N", POW2(dedup_window), 64, 65536, NULL, "1024",
+	 "Sequence numbers remembered per chain (power of two). A message more than N below its "
+	 "chain's highest is dropped as too old (dedup_too_old). The table takes "
+	 "dedup-chains x (128 + 8 x N) bytes of shared memory."},
+	{"dedup-idle-s", "S", U32(dedup_idle_s), 1, 86400, NULL, "60",
+	 "A chain with no new message for S seconds is forgotten and its slot reused."},
 	{"config", "FILE", STR(config), 0, 0, NULL, "",
 	 "Read options from FILE first: one 'key = value' per line, keys as the long options "
 	 "without '--', '#' starts a comment. The command line overrides the file."},
@@ -316,6 +326,14 @@ int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *
 		if (rc < 0)
 			return rc;
 	}
+	/* 1 GiB: well past any sensible table, and far below what would overflow a size. */
+	if ((uint64_t)o->dedup_chains * (128u + 8u * (uint64_t)o->dedup_window) > (1ull << 30))
+		return rly_err_set(EINVAL,
+				   "--dedup-chains %u with --dedup-window %u needs %llu MiB of shared "
+				   "memory, more than 1024 MiB: lower one of them",
+				   o->dedup_chains, o->dedup_window,
+				   (unsigned long long)(((uint64_t)o->dedup_chains *
+							 (128u + 8u * (uint64_t)o->dedup_window)) >> 20));
 	if (o->ip_be == 0)
 		return rly_err_set(EINVAL, "--ip is required: the IPv4 address the relay owns on its "
 					   "ports (e.g. --ip 198.18.0.1)");

@@ -32,6 +32,9 @@ struct rly_relay_opts {
 	uint32_t punt_rate;
 	uint32_t punt_burst;
 	uint32_t cmd_ring;
+	uint32_t dedup_chains;
+	uint32_t dedup_window;
+	uint32_t dedup_idle_s;
 	char config[256];
 };
 

@@ -23,6 +23,7 @@
 unsigned h_tx_ring_slots = 16384;
 unsigned h_chain_min = 0;
 unsigned h_punt_rate = 0, h_punt_burst = 0;
+unsigned h_dedup_chains = 64, h_dedup_window = 64;
 
 static void eal_init(void)
 {
@@ -71,7 +72,9 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 				  .cmd_slots = 1024,
 				  .event_slots = 1024,
 				  .punt_slots = 256,
-				  .tx_slots = 256};
+				  .tx_slots = 256,
+				  .dedup_chains = h_dedup_chains,
+				  .dedup_window = h_dedup_window};
 	char name[32], inst[32];
 	int port;
 
@@ -117,6 +120,12 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 	h->cfg.port_chain[0] = 1;
 	h->cfg.drain_tsc = rte_get_tsc_hz() / 10000; /* 100 us */
 	h->cfg.port_mac[0] = h->relay_mac;
+	if (h_dedup_chains) {
+		cr_assert(rly_dedup_init(&h->dedup, rly_shm_dedup_chain(&h->shm, 0), h_dedup_chains,
+					 h_dedup_window, rte_get_tsc_hz() / 1000 * H_DEDUP_IDLE_MS,
+					 rte_get_tsc_hz()) == 0);
+		h->cfg.dedup = &h->dedup;
+	}
 	rly_hdr_tmpl_init(&h->cfg.tmpl[0], &h->relay_mac, h->cfg.ip_be, h->cfg.udp_port_be);
 
 	h->table = rly_subtable_create(64, 64);
@@ -132,6 +141,46 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 	rly_manager_init(&h->mgr, h->table, rly_shm_cmd_ring(&h->shm), rly_shm_event_ring(&h->shm),
 			 rly_shm_ctr(&h->shm, RLY_CTR_BLOCK_MANAGER(n_queues)), rly_shm_hdr(&h->shm),
 			 1);
+	/* The manager walks the table on the real clock (so it reclaims nothing: the idle time is a
+	 * minute) and keeps the gauge; tests reclaim on the harness clock with h_reclaim. */
+	h->mgr.dedup = h_dedup_chains ? &h->dedup : NULL;
+}
+
+void h_advance_ms(struct harness *h, uint64_t ms)
+{
+	h->skew += rte_get_tsc_hz() / 1000 * ms;
+	for (uint16_t q = 0; q < h->n_queues; q++)
+		h->w[q]->tsc_skew = h->skew;
+}
+
+uint64_t h_now(struct harness *h)
+{
+	return rte_rdtsc() + h->skew;
+}
+
+unsigned h_reclaim(struct harness *h)
+{
+	h->dedup.next_scan = 0; /* the scan interval is the manager's business, not the test's */
+	return rly_dedup_reclaim(&h->dedup, h_now(h));
+}
+
+unsigned h_punts(struct harness *h, uint16_t q, struct rly_pkt_rec *out, unsigned max,
+		 unsigned flags_count[4])
+{
+	struct rte_ring *r = rly_shm_punt_ring(&h->shm, q);
+	struct rly_pkt_rec scratch;
+	unsigned n = 0;
+
+	if (flags_count)
+		memset(flags_count, 0, 4 * sizeof(unsigned));
+	while (rte_ring_sc_dequeue_elem(r, n < max ? &out[n] : &scratch, sizeof(scratch)) == 0) {
+		const struct rly_pkt_rec *rec = n < max ? &out[n] : &scratch;
+		for (unsigned b = 0; b < 4 && flags_count; b++)
+			flags_count[b] += (rec->flags >> b) & 1u;
+		if (n < max)
+			n++;
+	}
+	return n;
 }
 
 void h_teardown(struct harness *h)

@@ -32,6 +32,8 @@ struct harness {
 	struct rly_subtable *table;
 	struct rly_worker *w[H_MAX_QUEUES];
 	struct rly_manager mgr;
+	struct rly_dedup dedup;  /* over the shm object's dedup region */
+	uint64_t skew;           /* how far h_advance_ms moved the workers' clocks */
 	uint32_t cmd_seq;
 	struct rte_ether_addr relay_mac;
 };
@@ -53,6 +55,10 @@ extern unsigned h_tx_ring_slots;
 extern unsigned h_chain_min;
 /** Punt rate limit of the harness relay (per source per second, and burst; 0: none). */
 extern unsigned h_punt_rate, h_punt_burst;
+/** Dedup region of the harness relay: chains and slots per chain (powers of two); set before h_setup. */
+extern unsigned h_dedup_chains, h_dedup_window;
+/** Idle time after which the manager reclaims a dedup chain, in ms of the harness clock. */
+#define H_DEDUP_IDLE_MS 60000u
 
 /** EAL (once per process), a net_ring port with @p n_queues queue pairs, one worker per queue. */
 void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu);
@@ -85,6 +91,22 @@ void h_inject(struct harness *h, uint16_t q, struct rte_mbuf **m, unsigned n);
 void h_run(struct harness *h, unsigned max_turns);
 /** Take up to @p max frames the relay sent on queue @p q. */
 unsigned h_collect(struct harness *h, uint16_t q, struct rte_mbuf **out, unsigned max);
+/**
+ * Move every worker's clock (and the one h_reclaim uses) @p ms forward: rate limits and idle
+ * timers see time pass without the test sleeping.
+ */
+void h_advance_ms(struct harness *h, uint64_t ms);
+/** The harness clock: the TSC plus what h_advance_ms added. */
+uint64_t h_now(struct harness *h);
+/** Run the dedup table's idle reclaim at the harness clock; returns chains reclaimed. */
+unsigned h_reclaim(struct harness *h);
+/**
+ * Take the records on worker @p q's punt ring into @p out (at most @p max); returns how many.
+ * @p flags_count, if not NULL, gets how many had each of the four RLY_PKT_F_* bits
+ * ([0] NEIGH, [1] PUBLISHED, [2] DUPLICATE, [3] ARP_RESOLVE); plain datagrams are not counted.
+ */
+unsigned h_punts(struct harness *h, uint16_t q, struct rly_pkt_rec *out, unsigned max,
+		 unsigned flags_count[4]);
 /** Counter summed over all worker blocks and the manager block. */
 uint64_t h_ctr(struct harness *h, unsigned slot);
 
