@@ -46,7 +46,8 @@ enum ev_type {
 	EV_LEAVE,
 };
 
-#define F_REPAIR 1 /* EV_MSG: an IWANT answer, not an eager push */
+#define F_REPAIR 1 /* EV_MSG: an IWANT answer, or forwarded from one within --flag-hops */
+#define F_LATE	 2 /* EV_MSG, statistics only: an IWANT answer or forwarded from one, any hops */
 
 struct ev {
 	uint32_t node; /* the relay it happens at */
@@ -119,7 +120,7 @@ struct params {
 	double kill_pct;
 	int64_t interval, kill_at, t_ihave, t_miss, t_dead, t_ka, proc, drain;
 	double dup_bound;
-	bool m_given, per_chain;
+	bool m_given, per_chain, join_lazy;
 	uint32_t flag_hops;
 };
 
@@ -342,13 +343,20 @@ static int link_find(struct sim *s, uint32_t r, uint32_t peer)
 	return -1;
 }
 
-static void link_add(struct sim *s, uint32_t r, uint32_t peer, uint32_t lat)
+static void link_add(struct sim *s, uint32_t r, uint32_t peer, uint32_t lat, uint32_t eager)
 {
 	if (s->relay[r].deg >= s->p.dmax) {
 		s->degree_violations++;
 		return;
 	}
-	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, ALL_EAGER};
+	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, eager};
+}
+
+/* Links made after start-up: eager as specified, or lazy (--new-links lazy) so that a join does
+ * not reshape a working tree; IHAVE grafts the new link where it is needed. */
+static uint32_t new_link_state(const struct sim *s)
+{
+	return s->p.join_lazy ? 0 : ALL_EAGER;
 }
 
 static void link_del(struct sim *s, uint32_t r, int i)
@@ -429,8 +437,8 @@ static void bootstrap(struct sim *s)
 					continue;
 				}
 				uint32_t lat = lat_draw(s);
-				link_add(s, r, c, lat);
-				link_add(s, c, r, lat);
+				link_add(s, r, c, lat, ALL_EAGER);
+				link_add(s, c, r, lat, ALL_EAGER);
 			}
 		}
 	}
@@ -449,7 +457,7 @@ static void send_msg(struct sim *s, uint32_t to, uint32_t from, uint32_t lat, ui
 	e->seq = seq;
 	e->hops = hops > 255 ? 255 : (uint8_t)hops;
 	e->flags = flags;
-	if (flags & F_REPAIR)
+	if (flags & F_LATE)
 		s->sent_repair++;
 	else
 		s->sent_msg++;
@@ -545,7 +553,8 @@ static void on_msg(struct sim *s, const struct ev *e)
 	ms->first++;
 	ms->first_pre += pre;
 	rly_hist_record(&s->lat[e->pub], (uint64_t)(s->now - pub_time(s, e->pub, e->seq)));
-	if (repair) {
+	/* "Missed" means the first copy came through a repair, here or upstream. */
+	if (e->flags & F_LATE) {
 		struct chain *c = chain_of(s, r, e->pub);
 		ms->rep++;
 		if ((int32_t)e->seq > c->last_rep)
@@ -565,7 +574,7 @@ static void on_msg(struct sim *s, const struct ev *e)
 			s->relay[r].parent = e->from;
 	}
 	forward(s, r, e->from, e->pub, e->seq, e->hops + 1u,
-		repair && e->hops < s->p.flag_hops ? F_REPAIR : 0);
+		(e->flags & F_LATE) | (repair && e->hops < s->p.flag_hops ? F_REPAIR : 0));
 }
 
 static void on_ihave_tick(struct sim *s, const struct ev *e)
@@ -679,7 +688,8 @@ static void on_iwant(struct sim *s, const struct ev *e)
 
 	for (uint32_t q = e->seq; (int32_t)q <= hi && q <= e->aux; q++)
 		if (bit_test(b, q))
-			send_msg(s, e->from, r, links_of(s, r)[li].lat, e->pub, q, 0, F_REPAIR);
+			send_msg(s, e->from, r, links_of(s, r)[li].lat, e->pub, q, 0,
+				 F_REPAIR | F_LATE);
 }
 
 static void on_prune_graft(struct sim *s, const struct ev *e)
@@ -744,7 +754,7 @@ static void on_join_req(struct sim *s, const struct ev *e)
 	struct ev *n;
 
 	if (ok)
-		link_add(s, c, y, e->aux);
+		link_add(s, c, y, e->aux, new_link_state(s));
 	else
 		s->n_join_refused++;
 	n = post(s, s->now + s->p.proc + e->aux, EV_JOIN_REPLY, y);
@@ -759,7 +769,7 @@ static void on_join_reply(struct sim *s, const struct ev *e)
 
 	if (e->seq) {
 		if (s->relay[y].deg < s->p.dmax && link_find(s, y, c) < 0) {
-			link_add(s, y, c, e->aux);
+			link_add(s, y, c, e->aux, new_link_state(s));
 			s->n_join_ok++;
 		} else {
 			send_ctl(s, EV_LEAVE, c, y, e->aux, 0); /* filled up by inbound joins meanwhile */
@@ -1297,7 +1307,7 @@ static int parse(int argc, char **argv, struct params *p)
 		{"kill-tree", 0, 0, 't'},  {"kill-at-ms", 1, 0, 'a'}, {"json", 0, 0, 'j'},
 		{"check", 0, 0, 'c'},	   {"dup-bound", 1, 0, 'b'},  {"break-repair", 0, 0, 'r'},
 		{"help", 0, 0, 'h'},	   {"flag-hops", 1, 0, 'f'},
-		{"trees", 1, 0, 'T'},	   {0, 0, 0, 0},
+		{"trees", 1, 0, 'T'},	   {"new-links", 1, 0, 'L'},	   {0, 0, 0, 0},
 	};
 	int o;
 
@@ -1330,6 +1340,11 @@ static int parse(int argc, char **argv, struct params *p)
 			if (strcmp(optarg, "shared") && strcmp(optarg, "per-chain"))
 				return -1;
 			p->per_chain = !strcmp(optarg, "per-chain");
+			break;
+		case 'L':
+			if (strcmp(optarg, "eager") && strcmp(optarg, "lazy"))
+				return -1;
+			p->join_lazy = !strcmp(optarg, "lazy");
 			break;
 		case 'f': p->flag_hops = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);

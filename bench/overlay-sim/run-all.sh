@@ -1,0 +1,44 @@
+#!/bin/sh
+# Every run behind bench/RESULTS.md section 8, one JSON line each (plus the command line as "cmd").
+# Usage: bench/overlay-sim/run-all.sh BUILD_DIR [small|large|all] > results.jsonl
+# small: N = 1,000 (and the D sweep), a few minutes; large: N = 100,000, 10-15 minutes here.
+set -eu
+sim="$1/bench/overlay-sim/overlay-sim"
+what="${2:-all}"
+run() {
+	printf '{"cmd":"overlay-sim %s",' "$*"
+	"$sim" --json "$@" | sed 's/^{//'
+}
+if [ "$what" != large ]; then
+	for lat in dc wan; do
+		run --relays 1000 --latency $lat --seed 1
+		for trees in shared per-chain; do
+			run --relays 1000 --latency $lat --seed 1 --publishers 4 --trees $trees
+		done
+		for nl in eager lazy; do
+			for k in 1 5 10; do
+				run --relays 1000 --latency $lat --seed 1 --kill-pct $k --new-links $nl
+			done
+			run --relays 1000 --latency $lat --seed 1 --kill-tree --new-links $nl
+		done
+		run --relays 1000 --latency $lat --seed 1 --kill-pct 5 --publishers 4 --trees per-chain
+	done
+	for d in 3 4 6 8; do
+		for lat in dc wan; do
+			for seed in 1 2 3; do
+				run --relays 1000 --latency $lat --seed $seed --degree $d --kill-pct 10
+			done
+		done
+	done
+fi
+if [ "$what" != small ]; then
+	run --relays 100000 --latency dc --seed 1
+	run --relays 100000 --latency wan --seed 1 --messages 500
+	run --relays 100000 --latency dc --seed 1 --publishers 4 --trees per-chain --messages 500
+	for k in 1 5 10; do
+		run --relays 100000 --latency dc --seed 1 --kill-pct $k --messages 4000 --kill-at-ms 300
+	done
+	run --relays 100000 --latency dc --seed 1 --kill-tree --messages 4000 --kill-at-ms 300
+	run --relays 100000 --latency dc --seed 1 --kill-pct 10 --messages 4000 --kill-at-ms 300 \
+		--new-links lazy
+fi
