@@ -46,6 +46,91 @@ static struct rly_wire_msg_hdr *msg0(uint8_t *buf)
 	return (struct rly_wire_msg_hdr *)(buf + HDR);
 }
 
+static void emit_body(const char *name, unsigned type, const void *body, enum rly_wire_err want)
+{
+	uint8_t buf[4096];
+	int len = rly_wire_build_control(buf, sizeof(buf), type, body);
+
+	if (len < 0) {
+		fprintf(stderr, "%s: cannot build type 0x%02x\n", name, type);
+		exit(1);
+	}
+	emit(name, buf, (size_t)len, want);
+}
+
+/* The relay-to-relay kinds the ok_peer_* seeds above (one default kind per type) leave out. */
+static void valid_peer(void)
+{
+	struct rly_wire_peer_hello h;
+	struct rly_wire_peer_link l;
+	struct rly_wire_peer_ihave ih;
+	struct rly_wire_peer_discover d;
+
+	wb_peer_hello_body(&h, RLY_PEER_HELLO);
+	emit_body("ok_peer_hello_hello", RLY_MSG_PEER_HELLO, &h, RLY_WIRE_ERR_OK);
+	wb_peer_hello_body(&h, RLY_PEER_CHALLENGE);
+	emit_body("ok_peer_hello_challenge", RLY_MSG_PEER_HELLO, &h, RLY_WIRE_ERR_OK);
+	wb_peer_hello_body(&h, RLY_PEER_WELCOME);
+	emit_body("ok_peer_hello_welcome", RLY_MSG_PEER_HELLO, &h, RLY_WIRE_ERR_OK);
+	wb_peer_hello_body(&h, RLY_PEER_PING);
+	emit_body("ok_peer_hello_ping", RLY_MSG_PEER_HELLO, &h, RLY_WIRE_ERR_OK);
+	wb_peer_link_body(&l, RLY_LINK_REFUSE);
+	emit_body("ok_peer_join_refuse", RLY_MSG_PEER_JOIN, &l, RLY_WIRE_ERR_OK);
+	wb_peer_link_body(&l, RLY_LINK_LEAVE);
+	emit_body("ok_peer_prune_leave", RLY_MSG_PEER_PRUNE, &l, RLY_WIRE_ERR_OK);
+	wb_peer_ihave_body(&ih, 0);
+	emit_body("ok_peer_ihave_empty", RLY_MSG_PEER_IHAVE, &ih, RLY_WIRE_ERR_OK);
+	wb_peer_ihave_body(&ih, RLY_IHAVE_MAX);
+	emit_body("ok_peer_ihave_full", RLY_MSG_PEER_IHAVE, &ih, RLY_WIRE_ERR_OK);
+	wb_peer_discover_body(&d, RLY_DISC_LOOKUP);
+	emit_body("ok_peer_discover_lookup", RLY_MSG_PEER_DISCOVER, &d, RLY_WIRE_ERR_OK);
+	wb_peer_discover_body(&d, RLY_DISC_RESULT);
+	emit_body("ok_peer_discover_result", RLY_MSG_PEER_DISCOVER, &d, RLY_WIRE_ERR_OK);
+	memset(&d.rec, 0, sizeof(d.rec));
+	emit_body("ok_peer_discover_result_none", RLY_MSG_PEER_DISCOVER, &d, RLY_WIRE_ERR_OK);
+}
+
+/* One field or byte away from valid, for each rule of section 9 the others do not reach. */
+static void near_valid_peer(void)
+{
+	struct rly_wire_peer_hello h;
+	struct rly_wire_peer_link l;
+	struct rly_wire_peer_ihave ih;
+	struct rly_wire_peer_iwant w;
+	struct rly_wire_peer_discover d;
+
+	wb_peer_hello_body(&h, RLY_PEER_CHALLENGE);
+	h.sig[63] = 1;
+	emit_body("bad_field_peer_hello_challenge_signed", RLY_MSG_PEER_HELLO, &h,
+		  RLY_WIRE_ERR_BAD_FIELD);
+	wb_peer_hello_body(&h, RLY_PEER_PONG);
+	h.reserved2[0] = 1;
+	emit_body("bad_reserved_nonzero_peer_hello", RLY_MSG_PEER_HELLO, &h,
+		  RLY_WIRE_ERR_RESERVED_NONZERO);
+	wb_peer_link_body(&l, RLY_LINK_PRUNE);
+	emit_body("bad_field_peer_join_with_prune_kind", RLY_MSG_PEER_JOIN, &l,
+		  RLY_WIRE_ERR_BAD_FIELD);
+	wb_peer_ihave_body(&ih, 2);
+	rly_be64_store(&ih.e[5].highest, 1);
+	emit_body("bad_reserved_nonzero_peer_ihave_unused_entry", RLY_MSG_PEER_IHAVE, &ih,
+		  RLY_WIRE_ERR_RESERVED_NONZERO);
+	wb_peer_ihave_body(&ih, RLY_IHAVE_MAX);
+	ih.n = RLY_IHAVE_MAX + 1;
+	emit_body("bad_field_peer_ihave_n_9", RLY_MSG_PEER_IHAVE, &ih, RLY_WIRE_ERR_BAD_FIELD);
+	wb_peer_iwant_body(&w);
+	rly_be64_store(&w.to_seq, 4);
+	emit_body("bad_field_peer_iwant_to_below_from", RLY_MSG_PEER_IWANT, &w,
+		  RLY_WIRE_ERR_BAD_FIELD);
+	wb_peer_discover_body(&d, RLY_DISC_LOOKUP);
+	d.rec.relay[0] = 1;
+	emit_body("bad_field_peer_discover_lookup_with_relay", RLY_MSG_PEER_DISCOVER, &d,
+		  RLY_WIRE_ERR_BAD_FIELD);
+	wb_peer_discover_body(&d, RLY_DISC_ANNOUNCE);
+	rly_be16_store(&d.rec.flags, 1);
+	emit_body("bad_reserved_nonzero_peer_discover_record_flags", RLY_MSG_PEER_DISCOVER, &d,
+		  RLY_WIRE_ERR_RESERVED_NONZERO);
+}
+
 static void valid(void)
 {
 	uint8_t buf[4096];
@@ -70,7 +155,9 @@ static void valid(void)
 	const unsigned types[] = {RLY_MSG_SUBSCRIBE, RLY_MSG_CHALLENGE, RLY_MSG_SUB_ACK,
 				  RLY_MSG_UNSUBSCRIBE, RLY_MSG_UNSUB_ACK, RLY_MSG_HEARTBEAT,
 				  RLY_MSG_HEARTBEAT_ACK, RLY_MSG_SUBSCRIBE_SIGNED,
-				  RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE};
+				  RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE, RLY_MSG_PEER_HELLO,
+				  RLY_MSG_PEER_JOIN, RLY_MSG_PEER_PRUNE, RLY_MSG_PEER_IHAVE,
+				  RLY_MSG_PEER_IWANT, RLY_MSG_PEER_DISCOVER};
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "ok_%s", rly_msg_type_name(types[i]));
@@ -97,6 +184,7 @@ static void valid(void)
 	rly_be32_store(&kr.key_id, 1);
 	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_KEY_RESPONSE, &kr);
 	emit("bad_field_key_response_refusal_with_key_id", buf, len, RLY_WIRE_ERR_BAD_FIELD);
+	valid_peer();
 }
 
 static void near_valid(void)
@@ -123,8 +211,11 @@ static void near_valid(void)
 	emit("bad_unknown_type", buf, len, RLY_WIRE_ERR_UNKNOWN_TYPE);
 	buf[3] = RLY_MSG_NAK;
 	emit("bad_reserved_type_nak", buf, len, RLY_WIRE_ERR_RESERVED_TYPE);
-	buf[3] = RLY_MSG_PEER_HELLO;
-	emit("bad_reserved_type_peer_hello", buf, len, RLY_WIRE_ERR_RESERVED_TYPE);
+	buf[3] = RLY_MSG_RECEIPT;
+	emit("bad_reserved_type_receipt", buf, len, RLY_WIRE_ERR_RESERVED_TYPE);
+	buf[3] = RLY_MSG_PEER_HELLO; /* reserved before section 9 defined it */
+	emit("bad_body_size_peer_hello_with_a_heartbeat_body", buf, len,
+	     RLY_WIRE_ERR_BAD_BODY_SIZE);
 	buf[3] = RLY_MSG_HEARTBEAT;
 	wb_set_count(buf, 2);
 	emit("bad_count_control", buf, len, RLY_WIRE_ERR_BAD_COUNT);
@@ -174,6 +265,7 @@ static void near_valid(void)
 	rly_be16_store(&a.status, 9);
 	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_HEARTBEAT_ACK, &a);
 	emit("bad_field_ack_status", buf, len, RLY_WIRE_ERR_BAD_FIELD);
+	near_valid_peer();
 }
 
 int main(int argc, char **argv)

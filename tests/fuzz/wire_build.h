@@ -207,8 +207,120 @@ static inline void wb_key_response_body(struct rly_wire_key_response *r, uint16_
 		r->sig[i] = (uint8_t)(0x90 + i);
 }
 
+/* Token of a peer session: what the receiver handed out (section 9 of docs/wire-protocol.md). */
+static inline void wb_peer_token(uint8_t token[RLY_COOKIE_LEN])
+{
+	for (unsigned i = 0; i < RLY_COOKIE_LEN; i++)
+		token[i] = (uint8_t)(0xD0 + i);
+}
+
+/* A PEER_HELLO of @p kind carrying exactly the fields that kind carries; any target. */
+static inline void wb_peer_hello_body(struct rly_wire_peer_hello *h, unsigned kind)
+{
+	memset(h, 0, sizeof(*h));
+	h->kind = (uint8_t)kind;
+	rly_be64_store(&h->request_id, 0x2233445566778899ull);
+	if (kind == RLY_PEER_CHALLENGE || kind == RLY_PEER_PROOF) {
+		rly_be64_store(&h->issued_ms, 1700000000123ull);
+		for (unsigned i = 0; i < RLY_COOKIE_LEN; i++)
+			h->cookie[i] = (uint8_t)(0xC0 + i);
+	}
+	if (kind >= RLY_PEER_PROOF)
+		wb_peer_token(h->token);
+	if (kind == RLY_PEER_HELLO || kind == RLY_PEER_PROOF || kind == RLY_PEER_WELCOME)
+		for (unsigned i = 0; i < RLY_ID_LEN; i++)
+			h->sender[i] = (uint8_t)(0x40 + i);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++)
+		h->target[i] = (uint8_t)(0x70 + i);
+	if (kind == RLY_PEER_PROOF || kind == RLY_PEER_WELCOME)
+		for (unsigned i = 0; i < RLY_WIRE_SIG_LEN; i++)
+			h->sig[i] = (uint8_t)(0x90 + i);
+}
+
+/* A PEER_JOIN (kinds JOIN..GRAFT) or PEER_PRUNE (PRUNE, LEAVE) body of @p kind. */
+static inline void wb_peer_link_body(struct rly_wire_peer_link *l, unsigned kind)
+{
+	memset(l, 0, sizeof(*l));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		l->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&l->partition, 3);
+	l->kind = (uint8_t)kind;
+	if (kind == RLY_LINK_REFUSE || kind == RLY_LINK_LEAVE)
+		l->reason = RLY_REASON_FULL;
+	rly_be64_store(&l->request_id, 0x2233445566778899ull);
+	wb_peer_token(l->token);
+}
+
+/* A PEER_IHAVE with @p n (at most RLY_IHAVE_MAX) used entries, the rest zero. */
+static inline void wb_peer_ihave_body(struct rly_wire_peer_ihave *h, unsigned n)
+{
+	memset(h, 0, sizeof(*h));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		h->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&h->partition, 3);
+	h->n = (uint8_t)n;
+	wb_peer_token(h->token);
+	for (unsigned k = 0; k < n && k < RLY_IHAVE_MAX; k++) {
+		for (unsigned i = 0; i < RLY_ID_LEN; i++)
+			h->e[k].publisher[i] = (uint8_t)(0x80 + k + i);
+		rly_be32_store(&h->e[k].chain, 0xC0FFEE00u + k);
+		rly_be64_store(&h->e[k].highest, 100u + k);
+	}
+}
+
+static inline void wb_peer_iwant_body(struct rly_wire_peer_iwant *w)
+{
+	memset(w, 0, sizeof(*w));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		w->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&w->partition, 3);
+	rly_be32_store(&w->chain, 0xC0FFEE);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++)
+		w->publisher[i] = (uint8_t)(0x80 + i);
+	rly_be64_store(&w->from_seq, 5);
+	rly_be64_store(&w->to_seq, 9);
+	rly_be64_store(&w->request_id, 0x2233445566778899ull);
+	wb_peer_token(w->token);
+}
+
+/* A signed-looking discovery record (the signature bytes are a pattern, not a signature). */
+static inline void wb_disc_record(struct rly_disc_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		r->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&r->partition, 3);
+	rly_be32_store(&r->ip_be, 0xC0A80001u); /* 192.168.0.1 */
+	rly_be16_store(&r->udp_port, RLY_WIRE_DEFAULT_PORT);
+	rly_be64_store(&r->expires_ms, 1700000060000ull);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++)
+		r->relay[i] = (uint8_t)(0x60 + i);
+	for (unsigned i = 0; i < RLY_WIRE_SIG_LEN; i++)
+		r->sig[i] = (uint8_t)(0x90 + i);
+}
+
 /*
- * A valid body for control type @p type into @p body (room for the largest body); returns the
+ * A PEER_DISCOVER of @p kind: ANNOUNCE and RESULT carry a record, LOOKUP only its stream key and
+ * partition.
+ */
+static inline void wb_peer_discover_body(struct rly_wire_peer_discover *d, unsigned kind)
+{
+	memset(d, 0, sizeof(*d));
+	d->kind = (uint8_t)kind;
+	rly_be64_store(&d->request_id, 0x2233445566778899ull);
+	wb_peer_token(d->token);
+	wb_disc_record(&d->rec);
+	if (kind == RLY_DISC_LOOKUP) {
+		uint8_t *rec = (uint8_t *)&d->rec;
+		size_t keep = offsetof(struct rly_disc_record, ip_be);
+		memset(rec + keep, 0, sizeof(d->rec) - keep);
+	}
+	if (kind == RLY_DISC_RESULT)
+		rly_be16_store(&d->more, 2);
+}
+
+/*
+ * A valid body for control type @p type into @p body (room for WB_BODY_MAX bytes); returns the
  * body size, or -1 if @p type has no fixed body.
  */
 static inline int wb_control_body(unsigned type, void *body)
@@ -242,20 +354,46 @@ static inline int wb_control_body(unsigned type, void *body)
 	case RLY_MSG_KEY_RESPONSE:
 		wb_key_response_body(body, RLY_SUB_OK);
 		break;
+	case RLY_MSG_PEER_HELLO:
+		/* the kind with every optional field set */
+		wb_peer_hello_body(body, RLY_PEER_PROOF);
+		break;
+	case RLY_MSG_PEER_JOIN:
+		wb_peer_link_body(body, RLY_LINK_JOIN);
+		break;
+	case RLY_MSG_PEER_PRUNE:
+		wb_peer_link_body(body, RLY_LINK_PRUNE);
+		break;
+	case RLY_MSG_PEER_IHAVE:
+		wb_peer_ihave_body(body, 3);
+		break;
+	case RLY_MSG_PEER_IWANT:
+		wb_peer_iwant_body(body);
+		break;
+	case RLY_MSG_PEER_DISCOVER:
+		wb_peer_discover_body(body, RLY_DISC_ANNOUNCE);
+		break;
 	default:
 		return -1;
 	}
 	return rly_wire_body_size(type);
 }
 
+/* Room for the largest control body (PEER_IHAVE). */
+#define WB_BODY_MAX 512
+
+static_assert(sizeof(struct rly_wire_key_request) <= WB_BODY_MAX, "room for every body");
+static_assert(sizeof(struct rly_wire_key_response) <= WB_BODY_MAX, "room for every body");
+static_assert(sizeof(struct rly_wire_subscribe_signed) <= WB_BODY_MAX, "room for every body");
+static_assert(sizeof(struct rly_wire_peer_hello) <= WB_BODY_MAX, "room for every body");
+static_assert(sizeof(struct rly_wire_peer_ihave) <= WB_BODY_MAX, "room for every body");
+static_assert(sizeof(struct rly_wire_peer_discover) <= WB_BODY_MAX, "room for every body");
+
 /* A valid control datagram of @p type; returns its length or -1. */
 static inline int wb_control(uint8_t *buf, size_t cap, unsigned type)
 {
-	uint8_t body[256];
+	uint8_t body[WB_BODY_MAX];
 
-	static_assert(sizeof(struct rly_wire_key_request) <= sizeof(body), "room for every body");
-	static_assert(sizeof(struct rly_wire_key_response) <= sizeof(body), "room for every body");
-	static_assert(sizeof(struct rly_wire_subscribe_signed) <= sizeof(body), "room for every body");
 	if (wb_control_body(type, body) < 0)
 		return -1;
 	return rly_wire_build_control(buf, cap, type, body);

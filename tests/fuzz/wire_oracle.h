@@ -43,8 +43,12 @@ static inline int wo_type_body(unsigned type)
 	case 0x11: case 0x12: case 0x14: case 0x16: return 56;
 	case 0x13: case 0x15: return 48;
 	case 0x30: case 0x31: return 256;
-	case 0x20: case 0x21: case 0x40: case 0x41: case 0x42: case 0x43:
-	case 0x44: case 0x50: case 0x51: return -1;
+	case 0x40: return 192;
+	case 0x41: case 0x42: return 64;
+	case 0x43: return 432;
+	case 0x44: return 96;
+	case 0x45: return 176;
+	case 0x20: case 0x21: case 0x50: case 0x51: return -1;
 	default: return -2;
 	}
 }
@@ -64,6 +68,104 @@ static inline enum rly_wire_err wo_data_msg(const uint8_t *m, size_t avail, size
 		return RLY_WIRE_ERR_BAD_SEQUENCE;
 	*size = 96 + wo_be(m + 88, 2) + sig;
 	return *size > avail ? RLY_WIRE_ERR_TRUNCATED_MESSAGE : RLY_WIRE_ERR_OK;
+}
+
+/* Section 9.1, PEER_HELLO: which of the optional fields kind 1..7 carries ("set" or "zero"). */
+static inline enum rly_wire_err wo_peer_hello(const uint8_t *b)
+{
+	unsigned kind = b[0];
+	/* kind:              -  HELLO CHAL PROOF WELC PING PONG BYE */
+	static const uint8_t cookie[8] = {0, 0, 1, 1, 0, 0, 0, 0};
+	static const uint8_t token[8] = {0, 0, 0, 1, 1, 1, 1, 1};
+	static const uint8_t sender[8] = {0, 1, 0, 1, 1, 0, 0, 0};
+	static const uint8_t sig[8] = {0, 0, 0, 1, 1, 0, 0, 0};
+
+	if (!wo_zero(b + 1, 7) || !wo_zero(b + 120, 8))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (kind < 1 || kind > 7 || wo_be(b + 8, 8) == 0)
+		return RLY_WIRE_ERR_BAD_FIELD;
+	/*
+	 * "set" is not 0 / not all zero, "zero" is 0 / all zero, so a field is wrong when it is all
+	 * zero exactly when the kind carries it. target (88..119) is free.
+	 */
+	if (wo_zero(b + 16, 8) == cookie[kind] || wo_zero(b + 24, 16) == cookie[kind] ||
+	    wo_zero(b + 40, 16) == token[kind] || wo_zero(b + 56, 32) == sender[kind] ||
+	    wo_zero(b + 128, 64) == sig[kind])
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+/* Section 9.2: kinds 1..4 belong to PEER_JOIN (0x41), 5 and 6 to PEER_PRUNE (0x42). */
+static inline enum rly_wire_err wo_peer_link(unsigned type, const uint8_t *b)
+{
+	unsigned kind = b[20];
+	int join_kind = kind >= 1 && kind <= 4, prune_kind = kind == 5 || kind == 6;
+
+	if (!wo_zero(b + 22, 2) || !wo_zero(b + 48, 16))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (!(type == 0x41 ? join_kind : prune_kind) || b[21] > 5 || wo_be(b + 24, 8) == 0 ||
+	    wo_zero(b + 32, 16))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+/* Section 9.3: entry i of 48 bytes at 48 + 48 i; unused entries and entry reserved bytes zero. */
+static inline enum rly_wire_err wo_peer_ihave(const uint8_t *b)
+{
+	unsigned n = b[20];
+
+	if (!wo_zero(b + 21, 3) || !wo_zero(b + 40, 8))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	for (unsigned i = 0; i < 8; i++) {
+		const uint8_t *e = b + 48 + 48 * i;
+		if (!wo_zero(e + 36, 4) || (i >= n && !wo_zero(e, 48)))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+	}
+	if (n > 8 || wo_zero(b + 24, 16))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *e = b + 48 + 48 * i;
+		if (wo_zero(e, 32) || wo_be(e + 40, 8) == 0)
+			return RLY_WIRE_ERR_BAD_FIELD;
+	}
+	return RLY_WIRE_ERR_OK;
+}
+
+/* Section 9.4: no reserved field; from >= 1, to >= from, request id, publisher, token. */
+static inline enum rly_wire_err wo_peer_iwant(const uint8_t *b)
+{
+	uint64_t from = wo_be(b + 56, 8), to = wo_be(b + 64, 8);
+
+	if (from == 0 || to < from || wo_be(b + 72, 8) == 0 || wo_zero(b + 24, 32) ||
+	    wo_zero(b + 80, 16))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
+/* Section 9.5: the 136-byte record sits at 32; its flags at 32 + 26, reserved at 32 + 28. */
+static inline enum rly_wire_err wo_peer_discover(const uint8_t *b)
+{
+	const uint8_t *rec = b + 32;
+
+	if (b[1] != 0 || !wo_zero(b + 4, 4) || !wo_zero(b + 168, 8) || !wo_zero(rec + 26, 6))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b[0] < 1 || b[0] > 3 || wo_be(b + 8, 8) == 0 || wo_zero(b + 16, 16))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	switch (b[0]) {
+	case 1: /* ANNOUNCE: a relay and an expiry */
+		if (wo_zero(rec + 40, 32) || wo_be(rec + 32, 8) == 0)
+			return RLY_WIRE_ERR_BAD_FIELD;
+		break;
+	case 2: /* LOOKUP: only stream key and partition */
+		if (!wo_zero(rec + 20, 116))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		break;
+	default: /* RESULT: all 136 bytes zero, or a relay */
+		if (wo_zero(rec + 40, 32) && !wo_zero(rec, 136))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		break;
+	}
+	return RLY_WIRE_ERR_OK;
 }
 
 static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
@@ -106,6 +208,16 @@ static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 			return RLY_WIRE_ERR_BAD_FIELD;
 		return RLY_WIRE_ERR_OK;
 	}
+	case 0x40:
+		return wo_peer_hello(b);
+	case 0x41: case 0x42:
+		return wo_peer_link(type, b);
+	case 0x43:
+		return wo_peer_ihave(b);
+	case 0x44:
+		return wo_peer_iwant(b);
+	case 0x45:
+		return wo_peer_discover(b);
 	default: /* 0x13, 0x15 */
 		return wo_zero(b + 20, 4) ? RLY_WIRE_ERR_OK : RLY_WIRE_ERR_RESERVED_NONZERO;
 	}
