@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything relay needs to build, test, demo and bench, from Debian packages only.
 # Idempotent: a second run installs nothing and takes a second or two.
-# Usage: tools/install-deps.sh            (as root, or with sudo available)
+# Usage: tools/install-deps.sh [--with-dht]   (as root, or with sudo available)
+#   --with-dht  also OpenDHT and a C++ compiler, for `meson setup -Ddht=enabled` (12 packages and
+#               159 MB on a machine with the rest, mostly Boost headers). OpenDHT is GPL-3+: a
+#               relay-control built with it is GPL-3+ (control/README.md).
 set -euo pipefail
+WITH_DHT=0
+for a in "$@"; do
+	case "$a" in
+	--with-dht) WITH_DHT=1 ;;
+	*) echo "install-deps: unknown option '$a' (--with-dht)" >&2; exit 2 ;;
+	esac
+done
 
 PKGS=(
 	# build
@@ -19,6 +29,7 @@ PKGS=(
 	# bench: instruction counts
 	valgrind
 )
+[ $WITH_DHT -eq 1 ] && PKGS+=(g++ libopendht-c-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
