@@ -125,14 +125,15 @@ void rly_disc_withdraw(struct rly_disc *d, const uint8_t key[RLY_STREAM_KEY_LEN]
 
 /**
  * Look (@p key, @p partition) up once: records already in the local store are handed to
- * on_record at the next poll, and every seed is asked (DHT: a get). 0, or -ENOSPC when too many
- * lookups are in flight.
+ * on_record at the next poll, and every seed is asked (DHT: a get); answers are taken for
+ * lookup_interval_ms. 0, or -ENOSPC while RLY_DISC_KEYS_MAX watches and lookups are held (one
+ * count for both).
  */
 int rly_disc_lookup(struct rly_disc *d, const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition);
 /**
  * Watch (@p key, @p partition): look it up now and every lookup_interval_ms (DHT: a listen, so new
- * records come as they are put). Watching a key already watched is a no-op. 0, or -ENOSPC past
- * RLY_DISC_KEYS_MAX keys, or -errno from the DHT.
+ * records come as they are put). Watching a key already watched is a no-op. 0, or -ENOSPC while
+ * RLY_DISC_KEYS_MAX watches and lookups are held, or -errno from the DHT.
  */
 int rly_disc_watch(struct rly_disc *d, const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition);
 /** Stop watching (@p key, @p partition); no-op if it is not watched. */
