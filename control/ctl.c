@@ -32,6 +32,7 @@ struct rly_ctl {
 	int exit_with_relay;
 	struct rly_ctl_link link;
 	struct rly_ctl_subs *subs;
+	struct rly_ctl_peers *peers;
 	enum phase phase;
 	int exit_code;
 	uint64_t next_attach_ns;
@@ -61,6 +62,43 @@ static int io_tx_crowded(void *ctx)
 static int io_submit(void *ctx, struct rly_cmd *cmd)
 {
 	return rly_ctl_link_submit(ctx, cmd);
+}
+
+/* Peering and the subscription service meet here: each learns of the other only through these. */
+static void io_on_subscribed(void *ctx, const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition,
+			     uint64_t now_ms)
+{
+	struct rly_ctl *c = ctx;
+	rly_ctl_peers_on_subscribed(c->peers, key, partition, now_ms);
+}
+
+static void io_on_dump_peer(void *ctx, const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition,
+			    const struct rly_endpoint *ep, uint64_t now_ms)
+{
+	struct rly_ctl *c = ctx;
+	rly_ctl_peers_on_dump_peer(c->peers, key, partition, ep, now_ms);
+}
+
+static int peers_send(void *ctx, struct rly_pkt_rec *rec)
+{
+	struct rly_ctl *c = ctx;
+	return rly_ctl_link_send(&c->link, rec);
+}
+
+static int peers_link(void *ctx, int add, const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition,
+		      const struct rly_endpoint *ep)
+{
+	struct rly_ctl *c = ctx;
+	return rly_ctl_subs_peer_link(c->subs, add, key, partition, ep);
+}
+
+static void peers_foreach_local(void *ctx,
+				void (*cb)(void *arg, const uint8_t key[RLY_STREAM_KEY_LEN],
+					   uint32_t partition),
+				void *arg)
+{
+	struct rly_ctl *c = ctx;
+	rly_ctl_subs_foreach_stream(c->subs, cb, arg);
 }
 
 int rly_ctl_create(struct rly_ctl **out, const struct rly_ctl_opts *o)
@@ -94,14 +132,24 @@ int rly_ctl_create(struct rly_ctl **out, const struct rly_ctl_opts *o)
 		}
 	}
 
+	memset(&io, 0, sizeof(io));
 	io.ctx = &c->link;
 	io.send = io_send;
 	io.tx_crowded = io_tx_crowded;
 	io.submit = io_submit;
 	rc = rly_ctl_subs_create(&c->subs, &o->subs, secret, &io);
+	if (rc == 0) {
+		struct rly_ctl_peers_io pio = {.ctx = c,
+					       .send = peers_send,
+					       .link = peers_link,
+					       .foreach_local = peers_foreach_local};
+		rc = rly_ctl_peers_create(&c->peers, &o->peers, secret, &pio);
+	}
 	sodium_memzero(secret, sizeof(secret));
 	if (rc < 0)
 		goto fail;
+	if (rly_ctl_peers_enabled(c->peers))
+		rly_ctl_subs_set_peering(c->subs, io_on_subscribed, io_on_dump_peer, c);
 	if (o->registry_dir) {
 		rc = rly_ctl_registry_open(&c->registry, o->registry_dir);
 		if (rc < 0)
@@ -119,10 +167,13 @@ void rly_ctl_free(struct rly_ctl *c)
 {
 	if (!c)
 		return;
-	if (c->link.attached)
+	if (c->link.attached) {
+		rly_ctl_peers_shutdown(c->peers);
 		rly_ctl_log_msg(RLY_LOG_INFO, "detached", "released the relay instance");
+	}
 	rly_ctl_link_close(&c->link);
 	rly_ctl_subs_free(c->subs);
+	rly_ctl_peers_free(c->peers);
 	rly_ctl_registry_close(c->registry);
 	free(c);
 }
@@ -202,6 +253,7 @@ static int relay_lost(struct rly_ctl *c, enum rly_ctl_relay_state st, uint64_t n
 		rly_ctl_log_end(&l);
 	}
 	rly_ctl_subs_on_detach(c->subs);
+	rly_ctl_peers_detach(c->peers);
 	rly_ctl_link_detach(&c->link);
 	rly_ctl_subs_set_counters(c->subs, c->link.ctr);
 	if (c->registry)
@@ -240,7 +292,8 @@ static unsigned drain_punts(struct rly_ctl *c, uint64_t now_ms)
 				rly_ctl_link_count(&c->link, RLY_CTR_CTL_BAD_RECORD);
 				continue;
 			}
-			rly_ctl_subs_on_packet(c->subs, &c->punt[i], now_ms);
+			if (!rly_ctl_peers_on_packet(c->peers, &c->punt[i], now_ms))
+				rly_ctl_subs_on_packet(c->subs, &c->punt[i], now_ms);
 		}
 		total += n;
 	}
@@ -285,6 +338,9 @@ int rly_ctl_poll_once(struct rly_ctl *c, uint64_t mono_ns, unsigned *work)
 		rc = rly_ctl_subs_resync_begin(c->subs, now_ms);
 		if (rc < 0)
 			return rly_err_set(-rc, "start the resync");
+		rc = rly_ctl_peers_attach(c->peers, &c->link.shm, c->link.ctr, now_ms);
+		if (rc < 0)
+			return rly_err_wrap("start peering");
 		c->phase = RUNNING;
 		*work += 1;
 	}
@@ -318,6 +374,8 @@ int rly_ctl_poll_once(struct rly_ctl *c, uint64_t mono_ns, unsigned *work)
 		c->punt_full_seen = full;
 	}
 	*work += rly_ctl_subs_tick(c->subs, now_ms);
+	if (c->phase == RUNNING && rly_ctl_subs_ready(c->subs))
+		*work += rly_ctl_peers_tick(c->peers, now_ms);
 	*work += rly_ctl_link_flush(&c->link);
 	return 0;
 }
@@ -341,4 +399,9 @@ void rly_ctl_count_idle(struct rly_ctl *c)
 struct rly_ctl_subs *rly_ctl_subs(struct rly_ctl *c)
 {
 	return c->subs;
+}
+
+struct rly_ctl_peers *rly_ctl_peers(struct rly_ctl *c)
+{
+	return c->peers;
 }

@@ -12,6 +12,7 @@
 
 #include "control/dp_link.h"
 #include "control/log.h"
+#include "control/peers.h"
 #include "control/subscriptions.h"
 
 struct rly_ctl_opts {
@@ -20,6 +21,7 @@ struct rly_ctl_opts {
 	struct rly_ctl_subs_cfg subs;
 	int exit_with_relay; /**< stop when the relay goes away instead of waiting for another */
 	const char *registry_dir; /**< stream registry directory; NULL: no permission checks */
+	struct rly_ctl_peers_cfg peers; /**< peering; off while peers.id is NULL */
 };
 
 /** rly_ctl_poll_once() says the process should end (see rly_ctl_exit_code()). */
@@ -53,5 +55,7 @@ int rly_ctl_exit_code(const struct rly_ctl *c);
 void rly_ctl_count_idle(struct rly_ctl *c);
 /** The subscription service (for tests and diagnostics). */
 struct rly_ctl_subs *rly_ctl_subs(struct rly_ctl *c);
+/** Peering (for tests and diagnostics). */
+struct rly_ctl_peers *rly_ctl_peers(struct rly_ctl *c);
 
 #endif

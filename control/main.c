@@ -18,7 +18,11 @@
 #include "common/err.h"
 #include "common/shm.h"
 #include "control/ctl.h"
+#include "control/discovery.h"
 #include "control/log.h"
+#include "security/identity.h"
+
+#include <arpa/inet.h>
 
 #ifndef RLY_VERSION
 #define RLY_VERSION "unknown"
@@ -86,6 +90,33 @@ static void usage(FILE *out)
 	    "                          more registrations get TABLE_FULL (default 4096)\n"
 	    "  --key-pending-max N     forwarded key requests awaiting an answer (5 s each); more\n"
 	    "                          are answered RATE_LIMITED (default 4096)\n"
+	    "\n"
+	    "Peering (a network of relays; docs/overlay.md). Off without --identity:\n"
+	    "  --identity FILE         the relay's Ed25519 identity (made with relay-keys; mode "
+	    "0600).\n"
+	    "                          With it the relay peers: it serves every stream that has a\n"
+	    "                          local subscriber or publisher, finds the other relays of the\n"
+	    "                          stream through discovery and links into its overlay\n"
+	    "  --seed IP[:PORT]        a relay to ask for other relays (static discovery; repeat up\n"
+	    "                          to %u times; port default %u). Every relay answers lookups,\n"
+	    "                          so any relay can be a seed\n"
+	    "  --discovery static|dht  discovery backend (default static: the seeds; dht needs a\n"
+	    "                          build with -Ddht=enabled, see control/README.md)\n"
+	    "  --dht-bind IP:PORT      DHT backend: UDP address of the DHT node (kernel socket)\n"
+	    "  --dht-bootstrap LIST    DHT backend: host:port[,host:port...] of known DHT nodes\n"
+	    "  --peer-degree N         overlay links a relay makes per stream (default 4)\n"
+	    "  --peer-degree-max N     overlay links it accepts per stream (default 8, at most %u)\n"
+	    "  --peer-ping-ms MS       keepalive of a peer session (default 1000)\n"
+	    "  --peer-dead-ms MS       a peer silent this long is dropped and replaced (default "
+	    "3000)\n"
+	    "  --ihave-ms MS           summary interval over lazy links (default 50)\n"
+	    "  --graft-after-ms MS     a message a summary announced may be this late before the\n"
+	    "                          lazy link is grafted back to eager (default 100)\n"
+	    "  --serve-linger-s S      a stream is served this long after its last local\n"
+	    "                          subscriber or publisher (default 30)\n"
+	    "  --disc-ttl-s S          lifetime of this relay's discovery records (default 60)\n"
+	    "  --disc-lookup-ms MS     served streams are looked up again this often (default 2000)\n"
+	    "\n"
 	    "  --exit-with-relay       exit when the relay stops or dies (status 0 if it stopped, "
 	    "1 if\n"
 	    "                          it died) instead of waiting for it to come back\n"
@@ -94,7 +125,8 @@ static void usage(FILE *out)
 	    "\n"
 	    "Exit status: 0 after SIGINT/SIGTERM, 1 on an error (no relay running, another\n"
 	    "relay-control attached, unusable secret file, bad option).\n",
-	    RLY_INSTANCE_DEFAULT, RLY_INSTANCE_MAX, RLY_CTL_SECRET_DIR);
+	    RLY_INSTANCE_DEFAULT, RLY_INSTANCE_MAX, RLY_CTL_SECRET_DIR, RLY_PEER_SEEDS_MAX,
+	    RLY_WIRE_DEFAULT_PORT, RLY_PEER_DEGREE_CAP);
 }
 
 static int bad_option(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -145,6 +177,20 @@ enum {
 	OPT_REGISTRY,
 	OPT_KEY_HOLDERS_MAX,
 	OPT_KEY_PENDING_MAX,
+	OPT_IDENTITY,
+	OPT_SEED,
+	OPT_DISCOVERY,
+	OPT_DHT_BIND,
+	OPT_DHT_BOOTSTRAP,
+	OPT_PEER_DEGREE,
+	OPT_PEER_DEGREE_MAX,
+	OPT_PEER_PING,
+	OPT_PEER_DEAD,
+	OPT_IHAVE,
+	OPT_GRAFT_AFTER,
+	OPT_SERVE_LINGER,
+	OPT_DISC_TTL,
+	OPT_DISC_LOOKUP,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -162,16 +208,63 @@ static const struct option long_opts[] = {
     {"registry", required_argument, NULL, OPT_REGISTRY},
     {"key-holders-max", required_argument, NULL, OPT_KEY_HOLDERS_MAX},
     {"key-pending-max", required_argument, NULL, OPT_KEY_PENDING_MAX},
+    {"identity", required_argument, NULL, OPT_IDENTITY},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"discovery", required_argument, NULL, OPT_DISCOVERY},
+    {"dht-bind", required_argument, NULL, OPT_DHT_BIND},
+    {"dht-bootstrap", required_argument, NULL, OPT_DHT_BOOTSTRAP},
+    {"peer-degree", required_argument, NULL, OPT_PEER_DEGREE},
+    {"peer-degree-max", required_argument, NULL, OPT_PEER_DEGREE_MAX},
+    {"peer-ping-ms", required_argument, NULL, OPT_PEER_PING},
+    {"peer-dead-ms", required_argument, NULL, OPT_PEER_DEAD},
+    {"ihave-ms", required_argument, NULL, OPT_IHAVE},
+    {"graft-after-ms", required_argument, NULL, OPT_GRAFT_AFTER},
+    {"serve-linger-s", required_argument, NULL, OPT_SERVE_LINGER},
+    {"disc-ttl-s", required_argument, NULL, OPT_DISC_TTL},
+    {"disc-lookup-ms", required_argument, NULL, OPT_DISC_LOOKUP},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+/* "a.b.c.d" or "a.b.c.d:port" (port 1..65535, default @p dflt), network order out. */
+static int parse_addr(const char *opt, const char *arg, uint16_t dflt, struct rly_ctl_peer_addr *a)
+{
+	char host[64];
+	const char *colon = strchr(arg, ':');
+	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+	struct in_addr in;
+	uint32_t port = dflt;
+
+	if (n == 0 || n >= sizeof(host))
+		goto bad;
+	memcpy(host, arg, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &in) != 1 || in.s_addr == 0)
+		goto bad;
+	if (colon && parse_u32(opt, colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	a->ip_be = in.s_addr;
+	a->port_be = htons((uint16_t)port);
+	return 0;
+bad:
+	fprintf(stderr,
+		"relay-control: %s '%s' is not valid: give an IPv4 address, optionally with :PORT\n"
+		"Try 'relay-control --help' for the list of options.\n",
+		opt, arg);
+	return -1;
+}
+
+static struct rly_identity identity;
 
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ctl_log_level *level)
 {
 	char name[64];
 	int opt;
+	uint32_t v;
+	struct rly_ctl_peer_addr dht;
+	static char dht_ip[INET_ADDRSTRLEN];
 	/* Leases are sent as 32-bit ms; a day is already far past any sane lease. */
 	const uint32_t day_ms = 86400000u;
 
@@ -233,6 +326,86 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 				      &o->subs.key_pending_max) < 0)
 				return 1;
 			break;
+		case OPT_IDENTITY:
+			if (rly_identity_load(&identity, optarg) < 0)
+				return bad_option("--identity: %s", rly_err_msg());
+			o->peers.id = &identity;
+			break;
+		case OPT_SEED:
+			if (o->peers.n_seeds == RLY_PEER_SEEDS_MAX)
+				return bad_option("--seed: at most %u seeds", RLY_PEER_SEEDS_MAX);
+			if (parse_addr("--seed", optarg, RLY_WIRE_DEFAULT_PORT,
+				       &o->peers.seeds[o->peers.n_seeds]) < 0)
+				return 1;
+			o->peers.n_seeds++;
+			break;
+		case OPT_DISCOVERY:
+			if (strcmp(optarg, "static") == 0) {
+				o->peers.disc_backend = RLY_DISC_BACKEND_STATIC;
+			} else if (strcmp(optarg, "dht") == 0) {
+#ifdef RLY_HAVE_DHT
+				o->peers.disc_backend = RLY_DISC_BACKEND_DHT;
+#else
+				return bad_option("--discovery dht: this relay-control was built "
+						  "without the DHT backend; rebuild with "
+						  "-Ddht=enabled (see control/README.md)");
+#endif
+			} else {
+				return bad_option("--discovery '%s' is not valid: use static or dht",
+						  optarg);
+			}
+			break;
+		case OPT_DHT_BIND:
+			if (parse_addr("--dht-bind", optarg, 4222, &dht) < 0)
+				return 1;
+			inet_ntop(AF_INET, &dht.ip_be, dht_ip, sizeof(dht_ip));
+			o->peers.dht_bind = dht_ip;
+			o->peers.dht_port = ntohs(dht.port_be);
+			break;
+		case OPT_DHT_BOOTSTRAP:
+			o->peers.dht_bootstrap = optarg;
+			break;
+		case OPT_PEER_DEGREE:
+			if (parse_u32("--peer-degree", optarg, 1, RLY_PEER_DEGREE_CAP,
+				      &o->peers.degree) < 0)
+				return 1;
+			break;
+		case OPT_PEER_DEGREE_MAX:
+			if (parse_u32("--peer-degree-max", optarg, 1, RLY_PEER_DEGREE_CAP,
+				      &o->peers.degree_max) < 0)
+				return 1;
+			break;
+		case OPT_PEER_PING:
+			if (parse_u32("--peer-ping-ms", optarg, 10, 60000, &o->peers.ping_ms) < 0)
+				return 1;
+			break;
+		case OPT_PEER_DEAD:
+			if (parse_u32("--peer-dead-ms", optarg, 50, 600000, &o->peers.dead_ms) < 0)
+				return 1;
+			break;
+		case OPT_IHAVE:
+			if (parse_u32("--ihave-ms", optarg, 1, 60000, &o->peers.ihave_ms) < 0)
+				return 1;
+			break;
+		case OPT_GRAFT_AFTER:
+			if (parse_u32("--graft-after-ms", optarg, 1, 60000, &o->peers.miss_ms) < 0)
+				return 1;
+			break;
+		case OPT_SERVE_LINGER:
+			if (parse_u32("--serve-linger-s", optarg, 1, 86400, &v) < 0)
+				return 1;
+			o->peers.linger_ms = v * 1000u;
+			break;
+		case OPT_DISC_TTL:
+			if (parse_u32("--disc-ttl-s", optarg, 5, RLY_DISC_TTL_MAX_MS / 1000, &v) < 0)
+				return 1;
+			o->peers.disc_ttl_ms = v * 1000u;
+			break;
+		case OPT_DISC_LOOKUP:
+			if (parse_u32("--disc-lookup-ms", optarg, 100, 3600000,
+				      &o->peers.disc_lookup_ms) < 0)
+				return 1;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
@@ -249,6 +422,14 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 	if (optind < argc)
 		return bad_option("unexpected argument '%s': every option starts with --",
 				  argv[optind]);
+	if (o->peers.degree > o->peers.degree_max)
+		return bad_option("--peer-degree %u is above --peer-degree-max %u", o->peers.degree,
+				  o->peers.degree_max);
+	if (!o->peers.id && (o->peers.n_seeds || o->peers.disc_backend))
+		return bad_option("--seed and --discovery need --identity: peering is off without "
+				  "the relay's identity");
+	if (o->peers.disc_backend == RLY_DISC_BACKEND_DHT && !o->peers.dht_bind)
+		return bad_option("--discovery dht needs --dht-bind IP:PORT");
 	return -1;
 }
 
@@ -269,7 +450,8 @@ static void log_error(const char *event, const char *msg)
 int main(int argc, char **argv)
 {
 	struct rly_ctl_opts o = {.instance = RLY_INSTANCE_DEFAULT,
-				 .subs = RLY_CTL_SUBS_CFG_DEFAULT};
+				 .subs = RLY_CTL_SUBS_CFG_DEFAULT,
+				 .peers = RLY_CTL_PEERS_CFG_DEFAULT};
 	enum rly_ctl_log_level level = RLY_LOG_INFO;
 	struct rly_ctl *c = NULL;
 	struct rly_ctl_logline l;
@@ -295,6 +477,13 @@ int main(int argc, char **argv)
 		rly_ctl_log_u64(&l, "default_lease_ms", o.subs.default_lease_ms);
 		rly_ctl_log_u64(&l, "max_lease_ms", o.subs.max_lease_ms);
 		rly_ctl_log_u64(&l, "challenge_ttl_ms", o.subs.challenge_ttl_ms);
+		if (o.peers.id) {
+			char hex[2 * RLY_ID_LEN + 1];
+			rly_pk_format(o.peers.id->pk, hex);
+			rly_ctl_log_str(&l, "identity", hex);
+			rly_ctl_log_u64(&l, "seeds", o.peers.n_seeds);
+			rly_ctl_log_u64(&l, "peer_degree", o.peers.degree);
+		}
 		rly_ctl_log_end(&l);
 	}
 

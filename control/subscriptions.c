@@ -29,6 +29,7 @@ enum pending_op {
 	P_UNSUB,  /* UNSUBSCRIBE: UNSUB_ACK when done */
 	P_EXPIRE, /* lease ran out: nobody to answer */
 	P_DUMP,	  /* resync */
+	P_PEER,	  /* a peer endpoint for peering: nobody to answer, refusals logged */
 };
 
 struct pending {
@@ -50,6 +51,11 @@ struct rly_ctl_subs {
 	struct rly_ctl_sub_table table;
 	struct rly_ctl_ratelimit rl;
 	struct rly_ctl_keys *keys; /* key holders and key requests (keyroute.c) */
+	/* peering's hooks (rly_ctl_subs_set_peering) */
+	void (*on_subscribed)(void *, const uint8_t[RLY_STREAM_KEY_LEN], uint32_t, uint64_t);
+	void (*on_dump_peer)(void *, const uint8_t[RLY_STREAM_KEY_LEN], uint32_t,
+			     const struct rly_endpoint *, uint64_t);
+	void *peer_ctx;
 
 	/* Commands in the order they were submitted; the manager answers in that order. */
 	struct pending *pend;
@@ -708,6 +714,8 @@ static void add_done(struct rly_ctl_subs *s, const struct pending *p, unsigned s
 				   p->key.partition, tok);
 		send_ack(s, &p->ep, RLY_MSG_SUB_ACK, &p->key, p->request_id, RLY_SUB_OK,
 			 p->lease_ms, tok);
+		if (s->on_subscribed && p->key.partition != RLY_KEY_HOLDER_PARTITION)
+			s->on_subscribed(s->peer_ctx, p->key.stream_key, p->key.partition, now_ms);
 		return;
 	case RLY_CMD_STREAMS_FULL:
 	case RLY_CMD_SUBS_FULL:
@@ -767,6 +775,20 @@ static void on_dump_entry(struct rly_ctl_subs *s, const struct rly_event *ev, ui
 		count(s, RLY_CTR_CTL_BAD_RECORD);
 		return;
 	}
+	if (ev->ep.flags & RLY_EP_F_PEER) {
+		/* An overlay link, not a subscription: peering decides whether it stays. */
+		s->dump_entries++;
+		if (s->on_dump_peer) {
+			s->on_dump_peer(s->peer_ctx, ev->stream_key, ev->partition, &ev->ep, now_ms);
+		} else {
+			rly_ctl_sub_key_make(&k, ev->stream_key, ev->partition, ev->ep.ip_be,
+					     ev->ep.udp_port_be);
+			struct pending *q = submit(s, RLY_CMD_SUB_DEL, &k, &ev->ep);
+			if (q)
+				q->op = P_PEER;
+		}
+		return;
+	}
 	rly_ctl_sub_key_make(&k, ev->stream_key, ev->partition, ev->ep.ip_be, ev->ep.udp_port_be);
 	/* We no longer know the lease granted; the subscriber's next heartbeat renews this one. */
 	struct rly_ctl_sub *sub = rly_ctl_sub_table_upsert(&s->table, &k, &ev->ep,
@@ -819,6 +841,13 @@ void rly_ctl_subs_on_event(struct rly_ctl_subs *s, const struct rly_event *ev, u
 		case P_UNSUB:
 		case P_EXPIRE:
 			del_done(s, &copy, ev->status);
+			return;
+		case P_PEER:
+			if (ev->status != RLY_CMD_OK && ev->status != RLY_CMD_EXISTS &&
+			    !(copy.cmd_op == RLY_CMD_SUB_DEL && ev->status == RLY_CMD_NOT_FOUND))
+				command_refused(copy.cmd_op == RLY_CMD_SUB_DEL ? "SUB_DEL peer"
+									       : "SUB_ADD peer",
+						&copy, ev->status);
 			return;
 		case P_DUMP:
 			/* A manager that cannot dump answers DONE (BAD_OP): go on with what we
@@ -1018,6 +1047,51 @@ static enum rly_ctl_key_refusal keys_check_subscription(void *ctx, const struct 
 }
 
 /* ---- lifecycle ---- */
+
+void rly_ctl_subs_set_peering(
+    struct rly_ctl_subs *s,
+    void (*on_subscribed)(void *, const uint8_t[RLY_STREAM_KEY_LEN], uint32_t, uint64_t),
+    void (*on_dump_peer)(void *, const uint8_t[RLY_STREAM_KEY_LEN], uint32_t,
+			 const struct rly_endpoint *, uint64_t),
+    void *ctx)
+{
+	s->on_subscribed = on_subscribed;
+	s->on_dump_peer = on_dump_peer;
+	s->peer_ctx = ctx;
+}
+
+int rly_ctl_subs_peer_link(struct rly_ctl_subs *s, int add, const uint8_t key[RLY_STREAM_KEY_LEN],
+			   uint32_t partition, const struct rly_endpoint *ep)
+{
+	struct rly_ctl_sub_key k;
+	struct rly_endpoint e = *ep;
+	uint16_t op = add ? RLY_CMD_SUB_ADD : RLY_CMD_SUB_DEL;
+	struct pending *p;
+
+	e.flags |= RLY_EP_F_PEER;
+	rly_ctl_sub_key_make(&k, key, partition, e.ip_be, e.udp_port_be);
+	p = submit(s, op, &k, &e);
+	if (!p)
+		return -ENOMEM;
+	p->op = P_PEER;
+	p->cmd_op = op;
+	return 0;
+}
+
+void rly_ctl_subs_foreach_stream(const struct rly_ctl_subs *s,
+				 void (*cb)(void *arg, const uint8_t key[RLY_STREAM_KEY_LEN],
+					    uint32_t partition),
+				 void *arg)
+{
+	const struct rly_ctl_sub_table *t = &s->table;
+
+	/* A stream with several subscribers is reported once per subscriber: the callers only
+	 * refresh a timestamp, so that costs less than remembering what was reported. */
+	for (size_t b = 0; b < t->n_buckets; b++)
+		for (const struct rly_ctl_sub *x = t->buckets[b]; x; x = x->next)
+			if (x->key.partition != RLY_KEY_HOLDER_PARTITION)
+				cb(arg, x->key.stream_key, x->key.partition);
+}
 
 int rly_ctl_subs_resync_begin(struct rly_ctl_subs *s, uint64_t now_ms)
 {

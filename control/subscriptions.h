@@ -144,6 +144,32 @@ unsigned rly_ctl_subs_revalidate(struct rly_ctl_subs *s);
  */
 int rly_ctl_subs_push_admission(struct rly_ctl_subs *s, const struct rly_registry *reg);
 
+/**
+ * Tell peering about the table: @p on_subscribed when a subscriber (not a key holder) was added
+ * to (stream, partition), @p on_dump_peer when a resync finds a peer endpoint (RLY_EP_F_PEER) in
+ * the dataplane's table. Peer endpoints are peering's (rly_ctl_subs_peer_link), never
+ * subscriptions; without hooks a resync removes them.
+ */
+void rly_ctl_subs_set_peering(
+    struct rly_ctl_subs *s,
+    void (*on_subscribed)(void *, const uint8_t[RLY_STREAM_KEY_LEN], uint32_t, uint64_t),
+    void (*on_dump_peer)(void *, const uint8_t[RLY_STREAM_KEY_LEN], uint32_t,
+			 const struct rly_endpoint *, uint64_t),
+    void *ctx);
+
+/**
+ * Add (@p add = 1) or remove a peer relay's endpoint (RLY_EP_F_PEER) of (stream, partition) in the
+ * dataplane, for peering's overlay links: no lease, no reply; refusals are logged. 0, or -ENOMEM.
+ */
+int rly_ctl_subs_peer_link(struct rly_ctl_subs *s, int add, const uint8_t key[RLY_STREAM_KEY_LEN],
+			   uint32_t partition, const struct rly_endpoint *ep);
+
+/** Call @p cb once for every (stream, partition) with at least one subscriber (key holders not). */
+void rly_ctl_subs_foreach_stream(const struct rly_ctl_subs *s,
+				 void (*cb)(void *arg, const uint8_t key[RLY_STREAM_KEY_LEN],
+					    uint32_t partition),
+				 void *arg);
+
 void rly_ctl_subs_token(const struct rly_ctl_subs *s, uint32_t ip_be, uint16_t udp_port_be,
 			const uint8_t stream[RLY_STREAM_KEY_LEN], uint32_t partition,
 			uint8_t out[RLY_COOKIE_LEN]);
