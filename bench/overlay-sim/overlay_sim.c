@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/histogram.h"
 
@@ -135,6 +136,7 @@ struct sim {
 	struct link *link;   /* n * dmax */
 	struct chain *chain; /* n * pubs */
 	uint64_t *have;	     /* n * pubs * words */
+	uint64_t *answered;  /* the same shape: first copy was an IWANT answer to this relay */
 	uint32_t words;
 	uint32_t *cand; /* n * LOOKUP_SIZE */
 	struct msg_stat *msg;
@@ -155,7 +157,7 @@ struct sim {
 	struct rly_hist hops[MAX_PUBS], lat[MAX_PUBS], rep_delay;
 	uint64_t events, sent_msg, sent_repair, lost_to_dead, dup_push, dup_repair;
 	uint64_t n_prune, n_graft, n_iwant, n_ihave, n_join_ok, n_join_refused, n_join_gave_up;
-	uint64_t n_boot_refused, degree_violations, missed_pairs;
+	uint64_t n_boot_refused, degree_violations, missed_pairs, shortcuts, answered_first;
 	int64_t last_repair_at;
 	uint32_t killed, kill_seq, tree_victim, tree_victim_size;
 	bool conn_after_kill;
@@ -539,6 +541,12 @@ static void on_msg(struct sim *s, const struct ev *e)
 			return;
 		}
 		s->dup_push++;
+		/* An eager copy after an IWANT answer: the repair only beat a slower path. */
+		uint64_t *a = &s->answered[((size_t)r * s->p.pubs + e->pub) * s->words + (e->seq >> 6)];
+		if (*a >> (e->seq & 63) & 1) {
+			*a &= ~(1ull << (e->seq & 63));
+			s->shortcuts++;
+		}
 		/* Plumtree: a duplicate pushed over a link means a second path; keep it as a lazy
 		 * link (degree unchanged) and tell the sender to do the same. The PRUNE goes out
 		 * even if this end already holds the link lazy: the sender pushed, so it holds it
@@ -553,6 +561,11 @@ static void on_msg(struct sim *s, const struct ev *e)
 	ms->first++;
 	ms->first_pre += pre;
 	rly_hist_record(&s->lat[e->pub], (uint64_t)(s->now - pub_time(s, e->pub, e->seq)));
+	if (repair && e->hops == 0 && s->t_kill >= 0 && s->now >= s->t_kill)
+		s->answered_first++;
+	if (repair && e->hops == 0)
+		s->answered[((size_t)r * s->p.pubs + e->pub) * s->words + (e->seq >> 6)] |=
+			1ull << (e->seq & 63);
 	/* "Missed" means the first copy came through a repair, here or upstream. */
 	if (e->flags & F_LATE) {
 		struct chain *c = chain_of(s, r, e->pub);
@@ -1192,15 +1205,16 @@ static void print_text(struct sim *s, struct report *rp)
 		       ms((uint64_t)rp->repaired_by), ms(rly_hist_percentile(&s->rep_delay, 50)),
 		       ms(rly_hist_percentile(&s->rep_delay, 99)), ms(s->rep_delay.max));
 		printf("  repair traffic: %" PRIu64 " GRAFT, %" PRIu64 " IWANT, %" PRIu64
-		       " repaired copies sent\n",
-		       s->n_graft, s->n_iwant, s->sent_repair);
+		       " repaired copies sent; IWANT answers that an eager copy followed (a shortcut, "
+		       "not a loss): %" PRIu64 "\n",
+		       s->n_graft, s->n_iwant, s->sent_repair, s->shortcuts);
 		printf("  duplicates per delivered message after the kill: %.4f; joins %" PRIu64
 		       " accepted, %" PRIu64 " refused, %" PRIu64 " gave up\n",
 		       rp->dup_after_kill, s->n_join_ok, s->n_join_refused, s->n_join_gave_up);
 	}
 	printf("messages never received by a live relay: %" PRIu64 "; events %" PRIu64
-	       "; lost to dead relays %" PRIu64 "\n",
-	       rp->never, s->events, s->lost_to_dead);
+	       "; lost to dead relays %" PRIu64 "; %.1f s of CPU\n",
+	       rp->never, s->events, s->lost_to_dead, (double)clock() / CLOCKS_PER_SEC);
 }
 
 static void print_json(struct sim *s, struct report *rp)
@@ -1235,7 +1249,9 @@ static void print_json(struct sim *s, struct report *rp)
 	       ",\"resume_p99_us\":%" PRIu64 ",\"resume_max_us\":%" PRIu64
 	       ",\"resume_open\":%" PRIu64 ",\"first_push_p50_us\":%" PRIu64
 	       ",\"first_push_p99_us\":%" PRIu64 ",\"first_push_max_us\":%" PRIu64 ",\"repaired_by_us\":%" PRId64
-	       ",\"dup_after_kill\":%.5f,\"never\":%" PRIu64 ",\"events\":%" PRIu64 "}\n",
+	       ",\"dup_after_kill\":%.5f,\"never\":%" PRIu64 ",\"events\":%" PRIu64
+	       ",\"rep_p50_us\":%" PRIu64 ",\"rep_p99_us\":%" PRIu64 ",\"rep_max_us\":%" PRIu64
+	       ",\"shortcuts\":%" PRIu64 ",\"iwant_answers_first\":%" PRIu64 ",\"cpu_s\":%.1f}\n",
 	       p->kill_pct, p->kill_tree ? "true" : "false", s->killed,
 	       s->t_kill >= 0 ? ms((uint64_t)s->t_kill) : -1.0,
 	       s->t_kill < 0 || s->conn_after_kill ? "true" : "false", rp->missed_relays,
@@ -1243,7 +1259,9 @@ static void print_json(struct sim *s, struct report *rp)
 	       rly_hist_percentile(&rp->resume, 99), rp->resume.max, rp->resume_open,
 	       rly_hist_percentile(&rp->first_push, 50), rly_hist_percentile(&rp->first_push, 99),
 	       rp->first_push.max,
-	       rp->repaired_by, rp->dup_after_kill, rp->never, s->events);
+	       rp->repaired_by, rp->dup_after_kill, rp->never, s->events,
+	       rly_hist_percentile(&s->rep_delay, 50), rly_hist_percentile(&s->rep_delay, 99),
+	       s->rep_delay.max, s->shortcuts, s->answered_first, (double)clock() / CLOCKS_PER_SEC);
 }
 
 /* The invariants the fast test holds the model to; each prints what broke. */
@@ -1293,9 +1311,10 @@ static void usage(FILE *f)
 		"usage: overlay-sim [--relays N] [--degree D] [--max-degree DMAX] [--seed S]\n"
 		"  [--latency dc|wan] [--publishers K] [--messages M] [--interval-us US]\n"
 		"  [--kill-pct P | --kill-tree] [--kill-at-ms T] [--json] [--check] [--dup-bound X]\n"
-		"  [--break-repair]\n"
+		"  [--break-repair] [--trees shared|per-chain] [--new-links eager|lazy] [--flag-hops H]\n"
 		"Defaults: N=1000 D=4 DMAX=2D seed=1 dc K=1, M=1000 (5000 with a kill), 1 ms "
-		"interval,\nkill at 500 ms, dup bound 0.01. See bench/overlay-sim/README.md.\n");
+		"interval,\nkill at 500 ms, dup bound 0.01, shared trees, eager new links, flag-hops 255.\n"
+		"See bench/overlay-sim/README.md.\n");
 }
 
 static int parse(int argc, char **argv, struct params *p)
@@ -1314,7 +1333,7 @@ static int parse(int argc, char **argv, struct params *p)
 	*p = (struct params){.n = 1000, .d = 4, .seed = 1, .pubs = 1, .m = 1000,
 			     .interval = 1000, .kill_at = 500000, .t_ihave = 50000,
 			     .t_miss = 100000, .t_dead = 3000000, .t_ka = 1000000, .proc = 10,
-			     .drain = 2000000, .dup_bound = 0.01, .kill_pct = 0, .flag_hops = 1};
+			     .drain = 2000000, .dup_bound = 0.01, .kill_pct = 0, .flag_hops = 255};
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'n': p->n = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -1389,6 +1408,7 @@ int main(int argc, char **argv)
 	s->chain = xcalloc((size_t)s->p.n * s->p.pubs, sizeof(*s->chain));
 	s->words = (s->p.m + 63) / 64;
 	s->have = xcalloc((size_t)s->p.n * s->p.pubs * s->words, sizeof(uint64_t));
+	s->answered = xcalloc((size_t)s->p.n * s->p.pubs * s->words, sizeof(uint64_t));
 	s->cand = xcalloc((size_t)s->p.n * LOOKUP_SIZE, sizeof(uint32_t));
 	s->msg = xcalloc((size_t)s->p.pubs * s->p.m, sizeof(*s->msg));
 	s->head = xcalloc(WHEEL, sizeof(uint32_t));
