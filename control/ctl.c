@@ -171,9 +171,10 @@ void rly_ctl_free(struct rly_ctl *c)
 		rly_ctl_peers_shutdown(c->peers);
 		rly_ctl_log_msg(RLY_LOG_INFO, "detached", "released the relay instance");
 	}
+	/* Peering counts into the shm: it goes before the link unmaps it. */
+	rly_ctl_peers_free(c->peers);
 	rly_ctl_link_close(&c->link);
 	rly_ctl_subs_free(c->subs);
-	rly_ctl_peers_free(c->peers);
 	rly_ctl_registry_close(c->registry);
 	free(c);
 }

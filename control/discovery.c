@@ -93,6 +93,11 @@ void rly_disc_dht_key_name(const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t parti
 
 /* ---- counters ---- */
 
+void rly_disc_set_counters(struct rly_disc *d, struct rly_ctr_block *ctr)
+{
+	d->ctr = ctr ? ctr : &d->own_ctr;
+}
+
 void rly_disc_count(struct rly_disc *d, enum rly_ctr id)
 {
 	/* One writer (the thread that owns d); relaxed is enough for readers summing the block. */

@@ -108,6 +108,8 @@ int rly_disc_open(struct rly_disc **out, const struct rly_disc_config *cfg,
 		  const struct rly_disc_cb *cb);
 /** Stop (DHT: shut the node down, joining its threads) and free. NULL is a no-op. */
 void rly_disc_close(struct rly_disc *d);
+/** Count into @p ctr from now on (NULL: a private block), e.g. when the dataplane's shm goes. */
+void rly_disc_set_counters(struct rly_disc *d, struct rly_ctr_block *ctr);
 
 /**
  * We serve (@p key, @p partition): announce our record now and again every ttl/3 until

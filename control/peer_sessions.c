@@ -657,6 +657,8 @@ int rly_ctl_peers_attach(struct rly_ctl_peers *p, const struct rly_shm *shm,
 	const struct rly_shm_header *h = rly_shm_hdr(shm);
 
 	p->ctr = ctr ? ctr : &p->own_ctr;
+	if (p->disc)
+		rly_disc_set_counters(p->disc, p->ctr);
 	p->self_ip_be = h->relay_ip_be;
 	p->self_port_be = htons(h->relay_udp_port);
 	p->dedup = h->dedup_chains ? (const uint8_t *)shm->base + h->dedup_off : NULL;
@@ -694,7 +696,10 @@ void rly_ctl_peers_detach(struct rly_ctl_peers *p)
 	ov_forget_links(p);
 	p->attached = 0;
 	p->dedup = NULL;
+	/* Both counted into the shm, which is about to be unmapped. */
 	p->ctr = &p->own_ctr;
+	if (p->disc)
+		rly_disc_set_counters(p->disc, NULL);
 }
 
 int rly_ctl_peers_on_packet(struct rly_ctl_peers *p, const struct rly_pkt_rec *rec,

@@ -21,6 +21,8 @@ RLY_NS_R=""
 RLY_NS_C=""
 RLY_INSTANCE=""
 RLY_WORK=""
+RLY_EXTRA_NS=()  # more namespaces to delete (tools/mesh.sh)
+RLY_EXTRA_SHM=() # more relay instances whose shm to remove
 
 rly_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 rly_die() { rly_log "error: $*"; exit 1; }
@@ -192,6 +194,14 @@ rly_cleanup() {
 	[ -n "$RLY_NS_R" ] && ip netns del "$RLY_NS_R" 2>/dev/null
 	[ -n "$RLY_NS_C" ] && ip netns del "$RLY_NS_C" 2>/dev/null
 	[ -n "$RLY_INSTANCE" ] && rm -f "/dev/shm/relay.$RLY_INSTANCE"
+	for p in "${RLY_EXTRA_NS[@]}"; do
+		ip netns del "$p" 2>/dev/null
+	done
+	for p in "${RLY_EXTRA_SHM[@]}"; do
+		rm -f "/dev/shm/relay.$p"
+	done
+	RLY_EXTRA_NS=()
+	RLY_EXTRA_SHM=()
 	if [ -n "$RLY_WORK" ] && [ -z "${RLY_KEEP_WORK:-}" ]; then
 		rm -rf "$RLY_WORK"
 	fi
