@@ -77,7 +77,7 @@ struct chunk {
 
 struct link {
 	uint32_t peer;
-	uint32_t lat; /* one-way, us, drawn once when the link forms, the same both ways */
+	uint32_t lat;	/* one-way, us, drawn once when the link forms, the same both ways */
 	uint32_t eager; /* bit p: eager for publisher p; all bits move together unless per-chain */
 };
 
@@ -85,8 +85,8 @@ struct link {
 
 /* One relay's view of one publisher chain. */
 struct chain {
-	int32_t contig;	  /* every seq below this has been received */
-	int32_t max_seq;  /* highest seq received, -1 before the first */
+	int32_t contig;	   /* every seq below this has been received */
+	int32_t max_seq;   /* highest seq received, -1 before the first */
 	int32_t miss_high; /* the IHAVE that armed the miss timer */
 	uint32_t miss_from;
 	int32_t req_high; /* highest seq asked for by IWANT, and when */
@@ -111,7 +111,7 @@ struct relay {
 struct msg_stat {
 	uint32_t first; /* relays that received it (publisher's relay excluded) */
 	uint32_t dup;
-	uint32_t rep; /* first copies that came by repair */
+	uint32_t rep;		     /* first copies that came by repair */
 	uint32_t first_pre, dup_pre; /* the same, counted only before the kill */
 };
 
@@ -542,7 +542,8 @@ static void on_msg(struct sim *s, const struct ev *e)
 		}
 		s->dup_push++;
 		/* An eager copy after an IWANT answer: the repair only beat a slower path. */
-		uint64_t *a = &s->answered[((size_t)r * s->p.pubs + e->pub) * s->words + (e->seq >> 6)];
+		uint64_t *a =
+		    &s->answered[((size_t)r * s->p.pubs + e->pub) * s->words + (e->seq >> 6)];
 		if (*a >> (e->seq & 63) & 1) {
 			*a &= ~(1ull << (e->seq & 63));
 			s->shortcuts++;
@@ -550,7 +551,8 @@ static void on_msg(struct sim *s, const struct ev *e)
 		/* Plumtree: a duplicate pushed over a link means a second path; keep it as a lazy
 		 * link (degree unchanged) and tell the sender to do the same. The PRUNE goes out
 		 * even if this end already holds the link lazy: the sender pushed, so it holds it
-		 * eager, which happens when a PRUNE and a GRAFT cross (README: link state races). */
+		 * eager, which happens when a PRUNE and a GRAFT cross (README: link state races).
+		 */
 		if (li >= 0) {
 			links_of(s, r)[li].eager &= ~chain_mask(s, e->pub);
 			send_ctl(s, EV_PRUNE, e->from, r, links_of(s, r)[li].lat, e->pub);
@@ -565,15 +567,14 @@ static void on_msg(struct sim *s, const struct ev *e)
 		s->answered_first++;
 	if (repair && e->hops == 0)
 		s->answered[((size_t)r * s->p.pubs + e->pub) * s->words + (e->seq >> 6)] |=
-			1ull << (e->seq & 63);
+		    1ull << (e->seq & 63);
 	/* "Missed" means the first copy came through a repair, here or upstream. */
 	if (e->flags & F_LATE) {
 		struct chain *c = chain_of(s, r, e->pub);
 		ms->rep++;
 		if ((int32_t)e->seq > c->last_rep)
 			c->last_rep = (int32_t)e->seq;
-		rly_hist_record(&s->rep_delay,
-				(uint64_t)(s->now - pub_time(s, e->pub, e->seq)));
+		rly_hist_record(&s->rep_delay, (uint64_t)(s->now - pub_time(s, e->pub, e->seq)));
 		if (s->t_kill >= 0 && s->now >= s->t_kill) {
 			s->relay[r].missed = 1;
 			s->missed_pairs++;
@@ -785,7 +786,8 @@ static void on_join_reply(struct sim *s, const struct ev *e)
 			link_add(s, y, c, e->aux, new_link_state(s));
 			s->n_join_ok++;
 		} else {
-			send_ctl(s, EV_LEAVE, c, y, e->aux, 0); /* filled up by inbound joins meanwhile */
+			send_ctl(s, EV_LEAVE, c, y, e->aux,
+				 0); /* filled up by inbound joins meanwhile */
 		}
 	}
 	if (s->relay[y].deg < s->p.d) {
@@ -846,7 +848,7 @@ static void kill_relay(struct sim *s, uint32_t v)
 	for (int i = 0; i < s->relay[v].deg; i++) {
 		int64_t phase = rand_below(s, (uint32_t)s->p.t_ka);
 		struct ev *n =
-			post(s, s->now - phase + l[i].lat + s->p.t_dead, EV_DETECT, l[i].peer);
+		    post(s, s->now - phase + l[i].lat + s->p.t_dead, EV_DETECT, l[i].peer);
 		n->from = v;
 	}
 }
@@ -982,7 +984,8 @@ static void run(struct sim *s)
 
 static bool connected(struct sim *s, bool eager_only)
 {
-	uint32_t *stack = xcalloc(s->p.n, sizeof(*stack)), sp = 0, seen_n = 0, live = 0, start = NONE;
+	uint32_t *stack = xcalloc(s->p.n, sizeof(*stack)), sp = 0, seen_n = 0, live = 0,
+		 start = NONE;
 	uint8_t *seen = xcalloc(s->p.n, 1);
 
 	for (uint32_t r = 0; r < s->p.n; r++)
@@ -1104,14 +1107,17 @@ static void analyse(struct sim *s, struct report *rp)
 			if (y->missed && c->last_rep >= 0) {
 				if ((uint32_t)c->last_rep + 1 >= s->p.m)
 					open = true;
-				else if (pub_time(s, p, (uint32_t)c->last_rep + 1) - s->t_kill > resume)
-					resume = pub_time(s, p, (uint32_t)c->last_rep + 1) - s->t_kill;
+				else if (pub_time(s, p, (uint32_t)c->last_rep + 1) - s->t_kill >
+					 resume)
+					resume =
+					    pub_time(s, p, (uint32_t)c->last_rep + 1) - s->t_kill;
 			}
 		}
 		if (y->missed || open) {
 			rp->missed_relays++;
 			if (y->first_push)
-				rly_hist_record(&rp->first_push, (uint64_t)(y->first_push - s->t_kill));
+				rly_hist_record(&rp->first_push,
+						(uint64_t)(y->first_push - s->t_kill));
 			if (open)
 				rp->resume_open++;
 			else if (resume >= 0)
@@ -1179,7 +1185,8 @@ static void print_text(struct sim *s, struct report *rp)
 	       (double)s->n_iwant / (double)rp->delivered_total, ihave_rate(s, rp));
 	if (s->t_kill >= 0) {
 		if (p->kill_tree)
-			printf("kill: relay %u (eager-tree subtree of %u relays) at %.0f ms (msg %u)\n",
+			printf("kill: relay %u (eager-tree subtree of %u relays) at %.0f ms (msg "
+			       "%u)\n",
 			       s->tree_victim, s->tree_victim_size, ms((uint64_t)s->t_kill),
 			       s->kill_seq);
 		else
@@ -1195,19 +1202,21 @@ static void print_text(struct sim *s, struct report *rp)
 		       "%.1f max %.1f ms\n",
 		       ms(rly_hist_percentile(&rp->first_push, 50)),
 		       ms(rly_hist_percentile(&rp->first_push, 99)), ms(rp->first_push.max));
-		printf("  losses over (every later message came by push) after: p50 %.1f p99 %.1f max "
-		       "%.1f ms%s\n",
-		       ms(rly_hist_percentile(&rp->resume, 50)),
-		       ms(rly_hist_percentile(&rp->resume, 99)), ms(rp->resume.max),
-		       rp->resume_open ? " (some never, before the stream ended)" : "");
+		printf(
+		    "  losses over (every later message came by push) after: p50 %.1f p99 %.1f max "
+		    "%.1f ms%s\n",
+		    ms(rly_hist_percentile(&rp->resume, 50)),
+		    ms(rly_hist_percentile(&rp->resume, 99)), ms(rp->resume.max),
+		    rp->resume_open ? " (some never, before the stream ended)" : "");
 		printf("  every missed message repaired by %.1f ms after the kill; repair delay "
 		       "(publish to repaired copy) p50 %.1f p99 %.1f max %.1f ms\n",
 		       ms((uint64_t)rp->repaired_by), ms(rly_hist_percentile(&s->rep_delay, 50)),
 		       ms(rly_hist_percentile(&s->rep_delay, 99)), ms(s->rep_delay.max));
-		printf("  repair traffic: %" PRIu64 " GRAFT, %" PRIu64 " IWANT, %" PRIu64
-		       " repaired copies sent; IWANT answers that an eager copy followed (a shortcut, "
-		       "not a loss): %" PRIu64 "\n",
-		       s->n_graft, s->n_iwant, s->sent_repair, s->shortcuts);
+		printf(
+		    "  repair traffic: %" PRIu64 " GRAFT, %" PRIu64 " IWANT, %" PRIu64
+		    " repaired copies sent; IWANT answers that an eager copy followed (a shortcut, "
+		    "not a loss): %" PRIu64 "\n",
+		    s->n_graft, s->n_iwant, s->sent_repair, s->shortcuts);
 		printf("  duplicates per delivered message after the kill: %.4f; joins %" PRIu64
 		       " accepted, %" PRIu64 " refused, %" PRIu64 " gave up\n",
 		       rp->dup_after_kill, s->n_join_ok, s->n_join_refused, s->n_join_gave_up);
@@ -1221,12 +1230,13 @@ static void print_json(struct sim *s, struct report *rp)
 {
 	const struct params *p = &s->p;
 
-	printf("{\"relays\":%u,\"degree\":%u,\"max_degree\":%u,\"latency\":\"%s\",\"publishers\":%u,"
-	       "\"messages\":%u,\"interval_us\":%" PRId64 ",\"seed\":%u,\"break_repair\":%s,",
-	       p->n, p->d, p->dmax, p->wan ? "wan" : "dc", p->pubs, p->m, p->interval, p->seed,
-	       p->break_repair ? "true" : "false");
-	printf("\"degree_mean\":%.3f,\"degree_max\":%u,\"connected_end\":%s,\"pub\":[", rp->deg_mean,
-	       rp->deg_max, rp->conn_end ? "true" : "false");
+	printf(
+	    "{\"relays\":%u,\"degree\":%u,\"max_degree\":%u,\"latency\":\"%s\",\"publishers\":%u,"
+	    "\"messages\":%u,\"interval_us\":%" PRId64 ",\"seed\":%u,\"break_repair\":%s,",
+	    p->n, p->d, p->dmax, p->wan ? "wan" : "dc", p->pubs, p->m, p->interval, p->seed,
+	    p->break_repair ? "true" : "false");
+	printf("\"degree_mean\":%.3f,\"degree_max\":%u,\"connected_end\":%s,\"pub\":[",
+	       rp->deg_mean, rp->deg_max, rp->conn_end ? "true" : "false");
 	for (uint32_t i = 0; i < p->pubs; i++)
 		printf("%s{\"relay\":%u,\"hops_mean\":%.3f,\"hops_p50\":%" PRIu64
 		       ",\"hops_p99\":%" PRIu64 ",\"hops_max\":%" PRIu64 ",\"lat_p50_us\":%" PRIu64
@@ -1241,25 +1251,24 @@ static void print_json(struct sim *s, struct report *rp)
 	       s->eager_max_pre, s->eager_links_pre);
 	printf("\"ihave_per_relay_s\":%.2f,\"graft\":%" PRIu64 ",\"prune\":%" PRIu64
 	       ",\"iwant\":%" PRIu64 ",",
-	       ihave_rate(s, rp), s->n_graft, s->n_prune,
-	       s->n_iwant);
+	       ihave_rate(s, rp), s->n_graft, s->n_prune, s->n_iwant);
 	printf("\"kill_pct\":%.2f,\"kill_tree\":%s,\"killed\":%u,\"kill_ms\":%.1f,"
 	       "\"connected_after_kill\":%s,\"missed_relays\":%" PRIu64
 	       ",\"repaired_pairs\":%" PRIu64 ",\"resume_p50_us\":%" PRIu64
 	       ",\"resume_p99_us\":%" PRIu64 ",\"resume_max_us\":%" PRIu64
 	       ",\"resume_open\":%" PRIu64 ",\"first_push_p50_us\":%" PRIu64
-	       ",\"first_push_p99_us\":%" PRIu64 ",\"first_push_max_us\":%" PRIu64 ",\"repaired_by_us\":%" PRId64
-	       ",\"dup_after_kill\":%.5f,\"never\":%" PRIu64 ",\"events\":%" PRIu64
-	       ",\"rep_p50_us\":%" PRIu64 ",\"rep_p99_us\":%" PRIu64 ",\"rep_max_us\":%" PRIu64
-	       ",\"shortcuts\":%" PRIu64 ",\"iwant_answers_first\":%" PRIu64 ",\"cpu_s\":%.1f}\n",
+	       ",\"first_push_p99_us\":%" PRIu64 ",\"first_push_max_us\":%" PRIu64
+	       ",\"repaired_by_us\":%" PRId64 ",\"dup_after_kill\":%.5f,\"never\":%" PRIu64
+	       ",\"events\":%" PRIu64 ",\"rep_p50_us\":%" PRIu64 ",\"rep_p99_us\":%" PRIu64
+	       ",\"rep_max_us\":%" PRIu64 ",\"shortcuts\":%" PRIu64
+	       ",\"iwant_answers_first\":%" PRIu64 ",\"cpu_s\":%.1f}\n",
 	       p->kill_pct, p->kill_tree ? "true" : "false", s->killed,
 	       s->t_kill >= 0 ? ms((uint64_t)s->t_kill) : -1.0,
 	       s->t_kill < 0 || s->conn_after_kill ? "true" : "false", rp->missed_relays,
 	       s->missed_pairs, rly_hist_percentile(&rp->resume, 50),
 	       rly_hist_percentile(&rp->resume, 99), rp->resume.max, rp->resume_open,
 	       rly_hist_percentile(&rp->first_push, 50), rly_hist_percentile(&rp->first_push, 99),
-	       rp->first_push.max,
-	       rp->repaired_by, rp->dup_after_kill, rp->never, s->events,
+	       rp->first_push.max, rp->repaired_by, rp->dup_after_kill, rp->never, s->events,
 	       rly_hist_percentile(&s->rep_delay, 50), rly_hist_percentile(&s->rep_delay, 99),
 	       s->rep_delay.max, s->shortcuts, s->answered_first, (double)clock() / CLOCKS_PER_SEC);
 }
@@ -1270,8 +1279,9 @@ static int check(struct sim *s, struct report *rp)
 	int bad = 0;
 
 	if (rp->never || rp->short_relays) {
-		fprintf(stderr, "check: %" PRIu64 " (relay, message) pairs never received, %" PRIu64
-				" live relays with a wrong delivery count\n",
+		fprintf(stderr,
+			"check: %" PRIu64 " (relay, message) pairs never received, %" PRIu64
+			" live relays with a wrong delivery count\n",
 			rp->never, rp->short_relays);
 		bad++;
 	}
@@ -1285,18 +1295,21 @@ static int check(struct sim *s, struct report *rp)
 		bad++;
 	}
 	if (s->degree_violations || rp->deg_max > s->p.dmax) {
-		fprintf(stderr, "check: %" PRIu64 " links refused past max degree %u (max seen %u)\n",
+		fprintf(stderr,
+			"check: %" PRIu64 " links refused past max degree %u (max seen %u)\n",
 			s->degree_violations, s->p.dmax, rp->deg_max);
 		bad++;
 	}
 	if (rp->dup_steady > s->p.dup_bound) {
-		fprintf(stderr, "check: %.4f duplicates per delivered message in steady state, bound "
-				"%.4f\n",
+		fprintf(stderr,
+			"check: %.4f duplicates per delivered message in steady state, bound "
+			"%.4f\n",
 			rp->dup_steady, s->p.dup_bound);
 		bad++;
 	}
 	if (rp->converged >= rp->steady_lo) {
-		fprintf(stderr, "check: duplicates did not converge before the steady window (msg %u)\n",
+		fprintf(stderr,
+			"check: duplicates did not converge before the steady window (msg %u)\n",
 			rp->converged);
 		bad++;
 	}
@@ -1307,54 +1320,101 @@ static int check(struct sim *s, struct report *rp)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: overlay-sim [--relays N] [--degree D] [--max-degree DMAX] [--seed S]\n"
-		"  [--latency dc|wan] [--publishers K] [--messages M] [--interval-us US]\n"
-		"  [--kill-pct P | --kill-tree] [--kill-at-ms T] [--json] [--check] [--dup-bound X]\n"
-		"  [--break-repair] [--trees shared|per-chain] [--new-links eager|lazy] [--flag-hops H]\n"
-		"Defaults: N=1000 D=4 DMAX=2D seed=1 dc K=1, M=1000 (5000 with a kill), 1 ms "
-		"interval,\nkill at 500 ms, dup bound 0.01, shared trees, eager new links, flag-hops 255.\n"
-		"See bench/overlay-sim/README.md.\n");
+	fprintf(
+	    f,
+	    "usage: overlay-sim [--relays N] [--degree D] [--max-degree DMAX] [--seed S]\n"
+	    "  [--latency dc|wan] [--publishers K] [--messages M] [--interval-us US]\n"
+	    "  [--kill-pct P | --kill-tree] [--kill-at-ms T] [--json] [--check] [--dup-bound X]\n"
+	    "  [--break-repair] [--trees shared|per-chain] [--new-links eager|lazy] [--flag-hops "
+	    "H]\n"
+	    "Defaults: N=1000 D=4 DMAX=2D seed=1 dc K=1, M=1000 (5000 with a kill), 1 ms "
+	    "interval,\nkill at 500 ms, dup bound 0.01, shared trees, eager new links, flag-hops "
+	    "255.\n"
+	    "See bench/overlay-sim/README.md.\n");
 }
 
 static int parse(int argc, char **argv, struct params *p)
 {
 	static const struct option opts[] = {
-		{"relays", 1, 0, 'n'},	   {"degree", 1, 0, 'd'},     {"max-degree", 1, 0, 'x'},
-		{"seed", 1, 0, 's'},	   {"latency", 1, 0, 'l'},    {"publishers", 1, 0, 'k'},
-		{"messages", 1, 0, 'm'},   {"interval-us", 1, 0, 'i'}, {"kill-pct", 1, 0, 'p'},
-		{"kill-tree", 0, 0, 't'},  {"kill-at-ms", 1, 0, 'a'}, {"json", 0, 0, 'j'},
-		{"check", 0, 0, 'c'},	   {"dup-bound", 1, 0, 'b'},  {"break-repair", 0, 0, 'r'},
-		{"help", 0, 0, 'h'},	   {"flag-hops", 1, 0, 'f'},
-		{"trees", 1, 0, 'T'},	   {"new-links", 1, 0, 'L'},	   {0, 0, 0, 0},
+	    {"relays", 1, 0, 'n'},	 {"degree", 1, 0, 'd'},
+	    {"max-degree", 1, 0, 'x'},	 {"seed", 1, 0, 's'},
+	    {"latency", 1, 0, 'l'},	 {"publishers", 1, 0, 'k'},
+	    {"messages", 1, 0, 'm'},	 {"interval-us", 1, 0, 'i'},
+	    {"kill-pct", 1, 0, 'p'},	 {"kill-tree", 0, 0, 't'},
+	    {"kill-at-ms", 1, 0, 'a'},	 {"json", 0, 0, 'j'},
+	    {"check", 0, 0, 'c'},	 {"dup-bound", 1, 0, 'b'},
+	    {"break-repair", 0, 0, 'r'}, {"help", 0, 0, 'h'},
+	    {"flag-hops", 1, 0, 'f'},	 {"trees", 1, 0, 'T'},
+	    {"new-links", 1, 0, 'L'},	 {0, 0, 0, 0},
 	};
 	int o;
 
-	*p = (struct params){.n = 1000, .d = 4, .seed = 1, .pubs = 1, .m = 1000,
-			     .interval = 1000, .kill_at = 500000, .t_ihave = 50000,
-			     .t_miss = 100000, .t_dead = 3000000, .t_ka = 1000000, .proc = 10,
-			     .drain = 2000000, .dup_bound = 0.01, .kill_pct = 0, .flag_hops = 255};
+	*p = (struct params){.n = 1000,
+			     .d = 4,
+			     .seed = 1,
+			     .pubs = 1,
+			     .m = 1000,
+			     .interval = 1000,
+			     .kill_at = 500000,
+			     .t_ihave = 50000,
+			     .t_miss = 100000,
+			     .t_dead = 3000000,
+			     .t_ka = 1000000,
+			     .proc = 10,
+			     .drain = 2000000,
+			     .dup_bound = 0.01,
+			     .kill_pct = 0,
+			     .flag_hops = 255};
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'n': p->n = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'd': p->d = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'x': p->dmax = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 's': p->seed = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'n':
+			p->n = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'd':
+			p->d = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'x':
+			p->dmax = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			p->seed = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'l':
 			if (strcmp(optarg, "dc") && strcmp(optarg, "wan"))
 				return -1;
 			p->wan = !strcmp(optarg, "wan");
 			break;
-		case 'k': p->pubs = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'm': p->m = (uint32_t)strtoul(optarg, NULL, 0); p->m_given = true; break;
-		case 'i': p->interval = strtoll(optarg, NULL, 0); break;
-		case 'p': p->kill_pct = strtod(optarg, NULL); break;
-		case 't': p->kill_tree = true; break;
-		case 'a': p->kill_at = strtoll(optarg, NULL, 0) * 1000; break;
-		case 'j': p->json = true; break;
-		case 'c': p->check = true; break;
-		case 'b': p->dup_bound = strtod(optarg, NULL); break;
-		case 'r': p->break_repair = true; break;
+		case 'k':
+			p->pubs = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'm':
+			p->m = (uint32_t)strtoul(optarg, NULL, 0);
+			p->m_given = true;
+			break;
+		case 'i':
+			p->interval = strtoll(optarg, NULL, 0);
+			break;
+		case 'p':
+			p->kill_pct = strtod(optarg, NULL);
+			break;
+		case 't':
+			p->kill_tree = true;
+			break;
+		case 'a':
+			p->kill_at = strtoll(optarg, NULL, 0) * 1000;
+			break;
+		case 'j':
+			p->json = true;
+			break;
+		case 'c':
+			p->check = true;
+			break;
+		case 'b':
+			p->dup_bound = strtod(optarg, NULL);
+			break;
+		case 'r':
+			p->break_repair = true;
+			break;
 		case 'T':
 			if (strcmp(optarg, "shared") && strcmp(optarg, "per-chain"))
 				return -1;
@@ -1365,9 +1425,14 @@ static int parse(int argc, char **argv, struct params *p)
 				return -1;
 			p->join_lazy = !strcmp(optarg, "lazy");
 			break;
-		case 'f': p->flag_hops = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'h': usage(stdout); exit(0);
-		default: return -1;
+		case 'f':
+			p->flag_hops = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
 		}
 	}
 	if (!p->dmax)
@@ -1427,8 +1492,8 @@ int main(int argc, char **argv)
 		s->relay[r].alive = 1;
 		s->relay[r].parent = NONE;
 		for (uint32_t p = 0; p < s->p.pubs; p++)
-			*chain_of(s, r, p) = (struct chain){.max_seq = -1, .req_high = -1,
-							    .last_rep = -1, .req_at = INT64_MIN / 2};
+			*chain_of(s, r, p) = (struct chain){
+			    .max_seq = -1, .req_high = -1, .last_rep = -1, .req_at = INT64_MIN / 2};
 	}
 
 	bootstrap(s);

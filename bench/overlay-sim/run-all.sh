@@ -23,10 +23,13 @@ if [ "$what" != large ]; then
 		done
 		run --relays 1000 --latency $lat --seed 1 --kill-pct 5 --publishers 4 --trees per-chain
 	done
-	for d in 3 4 6 8; do
-		for lat in dc wan; do
-			for seed in 1 2 3; do
-				run --relays 1000 --latency $lat --seed $seed --degree $d --kill-pct 10
+	for nl in eager lazy; do
+		for d in 3 4 6 8; do
+			for lat in dc wan; do
+				for seed in 1 2 3; do
+					run --relays 1000 --latency $lat --seed $seed --degree $d \
+						--kill-pct 10 --new-links $nl
+				done
 			done
 		done
 	done

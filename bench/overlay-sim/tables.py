@@ -44,8 +44,8 @@ for r in rows:
 print("\n### Kills\n")
 print("| N | latency | K | kill | new links | killed | connected after kill / end | relays that missed "
       "| pairs repaired | first push p50 / p99 / max ms | losses over p50 / p99 / max ms "
-      "| all repaired by ms | repair delay p50 / p99 / max ms | dup after kill | never |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| all repaired by ms | repair delay p50 / p99 / max ms | shortcuts | dup after kill | never |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     if base(r) or '--degree' in r['cmd']:
         continue
@@ -57,22 +57,23 @@ for r in rows:
           f"| {ms(r['first_push_p50_us'])} / {ms(r['first_push_p99_us'])} / {ms(r['first_push_max_us'])} "
           f"| {ms(r['resume_p50_us'])} / {ms(r['resume_p99_us'])} / {ms(r['resume_max_us'])} "
           f"| {ms(r['repaired_by_us'])} | {ms(r['rep_p50_us'])} / {ms(r['rep_p99_us'])} / {ms(r['rep_max_us'])} "
-          f"| {r['dup_after_kill']:.4f} | {r['never']} |")
+          f"| {r['shortcuts']} of {r['iwant_answers_first']} | {r['dup_after_kill']:.4f} | {r['never']} |")
 
 sweep = [r for r in rows if '--degree' in r['cmd']]
 if sweep:
     print("\n### Degree sweep (N = 1,000, 10 % killed at 500 ms, seeds 1-3: mean, and min..max where it varies)\n")
-    print("| D / DMAX | latency | degree mean | hops mean | hops max | latency p99 ms | dup msg 0 "
+    print("| D / DMAX | latency | new links | degree mean | hops mean | hops max | latency p99 ms | dup msg 0 "
           "| converged after | IHAVE /relay/s | connected after kill | relays that missed "
           "| losses over p99 ms | all repaired by ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     keys = []
     for r in sweep:
-        k = (r['degree'], r['latency'])
+        k = (r['degree'], r['latency'], 'lazy' if '--new-links lazy' in r['cmd'] else 'eager')
         if k not in keys:
             keys.append(k)
-    for d, lat in keys:
-        g = [r for r in sweep if r['degree'] == d and r['latency'] == lat]
+    for d, lat, nl in keys:
+        g = [r for r in sweep if r['degree'] == d and r['latency'] == lat
+             and ('lazy' if '--new-links lazy' in r['cmd'] else 'eager') == nl]
 
         def agg(f, fmt="{:.1f}"):
             v = [f(r) for r in g]
@@ -82,7 +83,7 @@ if sweep:
                 s += " (" + fmt.format(min(v)) + ".." + fmt.format(max(v)) + ")"
             return s
         conn = sum(1 for r in g if r['connected_after_kill'])
-        print(f"| {d} / {g[0]['max_degree']} | {lat} | {agg(lambda r: r['degree_mean'], '{:.2f}')} "
+        print(f"| {d} / {g[0]['max_degree']} | {lat} | {nl} | {agg(lambda r: r['degree_mean'], '{:.2f}')} "
               f"| {agg(lambda r: r['pub'][0]['hops_mean'])} | {agg(lambda r: r['pub'][0]['hops_max'], '{:.0f}')} "
               f"| {agg(lambda r: r['pub'][0]['lat_p99_us'] / 1000)} | {agg(lambda r: r['dup_msg0'], '{:.2f}')} "
               f"| {agg(lambda r: r['converged_msgs'], '{:.0f}')} | {agg(lambda r: r['ihave_per_relay_s'], '{:.0f}')} "
