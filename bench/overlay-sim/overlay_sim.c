@@ -79,6 +79,7 @@ struct link {
 	uint32_t peer;
 	uint32_t lat;	/* one-way, us, drawn once when the link forms, the same both ways */
 	uint32_t eager; /* bit p: eager for publisher p; all bits move together unless per-chain */
+	uint32_t hold_ms; /* --prune-guard: no PRUNE from this end before then (a graft's hold) */
 };
 
 #define ALL_EAGER 0xffffu
@@ -121,7 +122,7 @@ struct params {
 	double kill_pct;
 	int64_t interval, kill_at, t_ihave, t_miss, t_dead, t_ka, proc, drain;
 	double dup_bound;
-	bool m_given, per_chain, join_lazy;
+	bool m_given, per_chain, join_lazy, prune_guard;
 	uint32_t flag_hops;
 };
 
@@ -351,7 +352,7 @@ static void link_add(struct sim *s, uint32_t r, uint32_t peer, uint32_t lat, uin
 		s->degree_violations++;
 		return;
 	}
-	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, eager};
+	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, eager, 0};
 }
 
 /* Links made after start-up: eager as specified, or lazy (--new-links lazy) so that a join does
@@ -494,6 +495,27 @@ static void forward(struct sim *s, uint32_t r, uint32_t except, uint32_t pub, ui
 			send_msg(s, l[i].peer, r, l[i].lat, pub, seq, hops, flags);
 }
 
+/* --prune-guard, the rules of control/overlay.c: never prune our last eager link (we would hear
+ * only summaries), never within GRAFT_HOLD_MS (1 s) of a graft on that link. */
+static bool prune_guarded(struct sim *s, uint32_t r, int li, uint32_t pub)
+{
+	const struct link *l = links_of(s, r);
+	int eager = 0;
+
+	if (!s->p.prune_guard || !(l[li].eager >> pub & 1))
+		return false;
+	if (s->now / 1000 < l[li].hold_ms)
+		return true;
+	for (int i = 0; i < s->relay[r].deg; i++)
+		eager += l[i].eager >> pub & 1;
+	return eager < 2;
+}
+
+static void graft_hold(struct sim *s, struct link *l)
+{
+	l->hold_ms = (uint32_t)(s->now / 1000 + 1000);
+}
+
 /* Marks seq received; false if it already was (a duplicate). */
 static bool deliver(struct sim *s, uint32_t r, uint32_t pub, uint32_t seq)
 {
@@ -553,7 +575,7 @@ static void on_msg(struct sim *s, const struct ev *e)
 		 * even if this end already holds the link lazy: the sender pushed, so it holds it
 		 * eager, which happens when a PRUNE and a GRAFT cross (README: link state races).
 		 */
-		if (li >= 0) {
+		if (li >= 0 && !prune_guarded(s, r, li, e->pub)) {
 			links_of(s, r)[li].eager &= ~chain_mask(s, e->pub);
 			send_ctl(s, EV_PRUNE, e->from, r, links_of(s, r)[li].lat, e->pub);
 			s->n_prune++;
@@ -657,6 +679,7 @@ static void on_miss_timer(struct sim *s, const struct ev *e)
 	 * the link lazy and pushes nothing (the other half of a crossed PRUNE and GRAFT). */
 	struct link *l = &links_of(s, r)[li];
 	l->eager |= chain_mask(s, e->pub);
+	graft_hold(s, l);
 	send_ctl(s, EV_GRAFT, l->peer, r, l->lat, e->pub);
 	s->n_graft++;
 	/* Do not ask twice for what is already on its way (one RTT is at most 160 ms). */
@@ -712,10 +735,12 @@ static void on_prune_graft(struct sim *s, const struct ev *e)
 
 	if (li < 0)
 		return;
-	if (e->type == EV_GRAFT)
+	if (e->type == EV_GRAFT) {
 		links_of(s, e->node)[li].eager |= chain_mask(s, e->pub);
-	else
+		graft_hold(s, &links_of(s, e->node)[li]);
+	} else {
 		links_of(s, e->node)[li].eager &= ~chain_mask(s, e->pub);
+	}
 }
 
 static void join_start(struct sim *s, uint32_t r)
@@ -1327,6 +1352,7 @@ static void usage(FILE *f)
 	    "  [--kill-pct P | --kill-tree] [--kill-at-ms T] [--json] [--check] [--dup-bound X]\n"
 	    "  [--break-repair] [--trees shared|per-chain] [--new-links eager|lazy] [--flag-hops "
 	    "H]\n"
+	    "  [--prune-guard]\n"
 	    "Defaults: N=1000 D=4 DMAX=2D seed=1 dc K=1, M=1000 (5000 with a kill), 1 ms "
 	    "interval,\nkill at 500 ms, dup bound 0.01, shared trees, eager new links, flag-hops "
 	    "255.\n"
@@ -1336,16 +1362,13 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct params *p)
 {
 	static const struct option opts[] = {
-	    {"relays", 1, 0, 'n'},	 {"degree", 1, 0, 'd'},
-	    {"max-degree", 1, 0, 'x'},	 {"seed", 1, 0, 's'},
-	    {"latency", 1, 0, 'l'},	 {"publishers", 1, 0, 'k'},
-	    {"messages", 1, 0, 'm'},	 {"interval-us", 1, 0, 'i'},
-	    {"kill-pct", 1, 0, 'p'},	 {"kill-tree", 0, 0, 't'},
-	    {"kill-at-ms", 1, 0, 'a'},	 {"json", 0, 0, 'j'},
-	    {"check", 0, 0, 'c'},	 {"dup-bound", 1, 0, 'b'},
-	    {"break-repair", 0, 0, 'r'}, {"help", 0, 0, 'h'},
-	    {"flag-hops", 1, 0, 'f'},	 {"trees", 1, 0, 'T'},
-	    {"new-links", 1, 0, 'L'},	 {0, 0, 0, 0},
+	    {"relays", 1, 0, 'n'},    {"degree", 1, 0, 'd'},	  {"max-degree", 1, 0, 'x'},
+	    {"seed", 1, 0, 's'},      {"latency", 1, 0, 'l'},	  {"publishers", 1, 0, 'k'},
+	    {"messages", 1, 0, 'm'},  {"interval-us", 1, 0, 'i'}, {"kill-pct", 1, 0, 'p'},
+	    {"kill-tree", 0, 0, 't'}, {"kill-at-ms", 1, 0, 'a'},  {"json", 0, 0, 'j'},
+	    {"check", 0, 0, 'c'},     {"dup-bound", 1, 0, 'b'},	  {"break-repair", 0, 0, 'r'},
+	    {"help", 0, 0, 'h'},      {"flag-hops", 1, 0, 'f'},	  {"trees", 1, 0, 'T'},
+	    {"new-links", 1, 0, 'L'}, {"prune-guard", 0, 0, 'G'}, {0, 0, 0, 0},
 	};
 	int o;
 
@@ -1419,6 +1442,9 @@ static int parse(int argc, char **argv, struct params *p)
 			if (strcmp(optarg, "shared") && strcmp(optarg, "per-chain"))
 				return -1;
 			p->per_chain = !strcmp(optarg, "per-chain");
+			break;
+		case 'G':
+			p->prune_guard = true;
 			break;
 		case 'L':
 			if (strcmp(optarg, "eager") && strcmp(optarg, "lazy"))
