@@ -296,20 +296,20 @@ static void emit_group(struct rly_worker *w, const struct rly_fo_group *g)
 	struct rly_fo_out *out = w->fo.out;
 	unsigned n_out;
 
+	const struct rly_endpoint *one = set->n == 1 ? &set->ep[0] : NULL;
+
 	if (unlikely(g->skip >= 0)) {
 		RLY_CTR_ADD(w, SPLIT_HORIZON, g->n_msgs);
 		if (set->n == 1)
 			return; /* its only endpoint is the peer it came from */
-		if (set->n == 2) {
-			/* One endpoint left: it gets the received frame itself where it can. */
-			n_out = layout(w, g, out);
-			emit_single(w, &set->ep[g->skip == 0 ? 1 : 0], out, n_out);
-			return;
-		}
+		/* One endpoint left: it gets the received frame itself where it can. */
+		if (set->n == 2)
+			one = &set->ep[g->skip == 0 ? 1 : 0];
 	}
+	/* One call site each: the compiler keeps both inlined into the flush loop. */
 	n_out = layout(w, g, out);
-	if (set->n == 1)
-		emit_single(w, &set->ep[0], out, n_out);
+	if (one)
+		emit_single(w, one, out, n_out);
 	else
 		emit_shared(w, set, g->skip, out, n_out);
 }
@@ -329,7 +329,9 @@ void rly_fanout_flush(struct rly_worker *w)
  * (appending to an earlier group of the set would send its messages before ones that arrived
  * earlier in another group). -1 when the scratch is full.
  */
-static int group_of(struct rly_fanout *fo, const struct rly_sub_set *set, int32_t skip)
+static inline __attribute__((always_inline)) int group_of(struct rly_fanout *fo,
+							   const struct rly_sub_set *set,
+							   int32_t skip)
 {
 	for (int g = fo->n_groups - 1; g >= 0; g--) {
 		if (fo->group[g].set != set)
@@ -403,8 +405,8 @@ static int report_due(struct rly_report_gate *g, const struct rly_wire_msg_hdr *
  * datagram's source, and the sender's MAC from rx frame @p src. Reports are not subscriber
  * traffic: they use the open half of the punt ring.
  */
-static void report(struct rly_worker *w, uint16_t flags, const struct rly_wire_msg_hdr *h,
-		   uint8_t src)
+static __attribute__((noinline, cold)) void report(struct rly_worker *w, uint16_t flags,
+						     const struct rly_wire_msg_hdr *h, uint8_t src)
 {
 	struct rly_fanout *fo = &w->fo;
 	struct rly_pkt_rec *r = &w->punt_rec;
@@ -424,6 +426,15 @@ static void report(struct rly_worker *w, uint16_t flags, const struct rly_wire_m
 		RLY_CTR_ADD(w, PUNT_REPORTS, 1);
 }
 
+static __attribute__((noinline, cold)) void report_published(struct rly_worker *w,
+							       struct rly_lookup_slot *c,
+							       const struct rly_wire_msg_hdr *h,
+							       uint8_t src)
+{
+	if (report_due(&c->published, h, w->now, w->pub_every))
+		report(w, RLY_PKT_F_PUBLISHED, h, src);
+}
+
 /* A message from a local publisher: report it now and then (once per second per stream). */
 static inline void on_published(struct rly_worker *w, struct rly_lookup_slot *c,
 				const struct rly_wire_msg_hdr *h, uint8_t src)
@@ -432,15 +443,16 @@ static inline void on_published(struct rly_worker *w, struct rly_lookup_slot *c,
 	 * half an interval ago. */
 	if (likely(w->now - c->published.tsc < w->pub_every / 2))
 		return;
-	if (report_due(&c->published, h, w->now, w->pub_every))
-		report(w, RLY_PKT_F_PUBLISHED, h, src);
+	report_published(w, c, h, src);
 }
 
 /* What a message of a set with peers does: the endpoint it skips, or SKIP_ALL (not forwarded). */
 #define SKIP_ALL (-2)
 
-static int32_t on_peer_set(struct rly_worker *w, struct rly_lookup_slot *c,
-			   const struct rly_sub_set *set, const struct rly_wire_msg_hdr *h, uint8_t src)
+static __attribute__((noinline)) int32_t on_peer_set(struct rly_worker *w,
+						      struct rly_lookup_slot *c,
+						      const struct rly_sub_set *set,
+						      const struct rly_wire_msg_hdr *h, uint8_t src)
 {
 	struct rly_fanout *fo = &w->fo;
 	const int32_t from = rly_sub_set_peer(set, fo->src_ip_be, fo->src_port_be);

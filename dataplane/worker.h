@@ -164,7 +164,7 @@ struct rly_worker {
 	struct rte_eth_dev_tx_buffer *txb[RLY_SHM_MAX_PORTS];
 	uint64_t last_drain_tsc;
 	uint64_t now;            /* TSC at the start of the current burst (rly_worker_tsc) */
-	uint64_t tsc_skew;       /* added to the TSC: tests move the worker's clock; 0 otherwise */
+	uint64_t test_clock;     /* tests: a TSC value they move by hand; 0: the real TSC */
 	uint64_t pub_every;      /* TSC cycles between PUBLISHED reports of a stream */
 	uint64_t dup_every;      /* ... and between DUPLICATE reports */
 	uint32_t pending_tx;     /* frames sitting in tx buffers */
@@ -198,10 +198,13 @@ unsigned rly_worker_poll_once(struct rly_worker *w);
 /** Send everything in the tx buffers now. */
 void rly_worker_flush(struct rly_worker *w);
 
-/** The worker's clock: the TSC, plus the skew tests use to move time without sleeping. */
+/**
+ * The worker's clock, read once per burst: the TSC, or the value a test set (so rate limits and
+ * idle times see time pass, or not, exactly as the test says, on however loaded a machine).
+ */
 static inline uint64_t rly_worker_tsc(const struct rly_worker *w)
 {
-	return rte_rdtsc() + w->tsc_skew;
+	return unlikely(w->test_clock) ? w->test_clock : rte_rdtsc();
 }
 
 /**

@@ -138,9 +138,11 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 					  rly_shm_ctr(&h->shm, q), rly_shm_punt_ring(&h->shm, q),
 					  q == 0 ? rly_shm_tx_ring(&h->shm) : NULL, 0) == 0);
 	}
+	h->clock = rte_rdtsc();
 	rly_manager_init(&h->mgr, h->table, rly_shm_cmd_ring(&h->shm), rly_shm_event_ring(&h->shm),
 			 rly_shm_ctr(&h->shm, RLY_CTR_BLOCK_MANAGER(n_queues)), rly_shm_hdr(&h->shm),
 			 1);
+	h_advance_ms(h, 0);
 	/* The manager walks the table on the real clock (so it reclaims nothing: the idle time is a
 	 * minute) and keeps the gauge; tests reclaim on the harness clock with h_reclaim. */
 	h->mgr.dedup = h_dedup_chains ? &h->dedup : NULL;
@@ -148,14 +150,14 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 
 void h_advance_ms(struct harness *h, uint64_t ms)
 {
-	h->skew += rte_get_tsc_hz() / 1000 * ms;
+	h->clock += rte_get_tsc_hz() / 1000 * ms;
 	for (uint16_t q = 0; q < h->n_queues; q++)
-		h->w[q]->tsc_skew = h->skew;
+		h->w[q]->test_clock = h->clock;
 }
 
 uint64_t h_now(struct harness *h)
 {
-	return rte_rdtsc() + h->skew;
+	return h->clock;
 }
 
 unsigned h_reclaim(struct harness *h)

@@ -33,7 +33,7 @@ struct harness {
 	struct rly_worker *w[H_MAX_QUEUES];
 	struct rly_manager mgr;
 	struct rly_dedup dedup;  /* over the shm object's dedup region */
-	uint64_t skew;           /* how far h_advance_ms moved the workers' clocks */
+	uint64_t clock;          /* the workers' clock (a TSC value): it moves by h_advance_ms only */
 	uint32_t cmd_seq;
 	struct rte_ether_addr relay_mac;
 };
@@ -92,11 +92,11 @@ void h_run(struct harness *h, unsigned max_turns);
 /** Take up to @p max frames the relay sent on queue @p q. */
 unsigned h_collect(struct harness *h, uint16_t q, struct rte_mbuf **out, unsigned max);
 /**
- * Move every worker's clock (and the one h_reclaim uses) @p ms forward: rate limits and idle
- * timers see time pass without the test sleeping.
+ * Move every worker's clock (and the one h_reclaim uses) @p ms forward. The workers' clock is
+ * frozen otherwise: rate limits and idle timers see exactly the time the test says passed.
  */
 void h_advance_ms(struct harness *h, uint64_t ms);
-/** The harness clock: the TSC plus what h_advance_ms added. */
+/** The harness clock. */
 uint64_t h_now(struct harness *h);
 /** Run the dedup table's idle reclaim at the harness clock; returns chains reclaimed. */
 unsigned h_reclaim(struct harness *h);

@@ -372,3 +372,458 @@ Test(fanout, chained_deliveries_share_one_payload_and_leak_nothing)
 	cr_assert_eq(h_ctr(&H, RLY_CTR_DELIVERIES), 12);
 	h_teardown(&H);
 }
+
+/* ---- peers: dedup, split horizon, reports ---- */
+
+static struct rly_endpoint peer_ep(unsigned n, uint16_t port)
+{
+	struct rly_endpoint e = h_ep(n, port);
+	e.flags = RLY_EP_F_PEER;
+	return e;
+}
+
+static struct h_msg hmsg(unsigned stream, uint32_t partition, uint64_t seq)
+{
+	struct h_msg m = {.partition = partition, .chain = 1, .seq = seq, .payload_len = 12,
+			  .fill = (uint8_t)seq};
+	h_key(m.key, stream);
+	return m;
+}
+
+/* Put one datagram of @p n messages from 10.0.0.<src>:<sport> on the rx ring (not run yet). */
+static struct rte_mbuf *push(unsigned src, uint16_t sport, const struct h_msg *m, unsigned n)
+{
+	static uint8_t buf[2048];
+	struct rte_mbuf *f = h_frame(&H, src, sport, buf, h_build_data(buf, m, n));
+	h_inject(&H, 0, &f, 1);
+	return f;
+}
+
+static void expect_seqs(const struct recv_log *log, const uint64_t *seqs, unsigned n)
+{
+	cr_assert_eq(log->n, n, "endpoint %08x got %u messages, expected %u", ntohl(log->ep.ip_be),
+		     log->n, n);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(log->m[i].seq, seqs[i], "endpoint %08x: message %u is seq %llu, not %llu",
+			     ntohl(log->ep.ip_be), i, (unsigned long long)log->m[i].seq,
+			     (unsigned long long)seqs[i]);
+}
+
+static void reset_logs(struct recv_log *logs, const struct rly_endpoint *eps, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		logs[i].ep = eps[i];
+		logs[i].n = 0;
+	}
+}
+
+Test(fanout, a_message_pushed_by_two_peers_reaches_each_subscriber_once_and_not_the_peer_it_came_from)
+{
+	static struct recv_log logs[4];
+	unsigned frames[4] = {0}, fl[4];
+	const struct rly_endpoint eps[4] = {h_ep(1, 5001), h_ep(2, 5002), peer_ep(11, 4747),
+					    peer_ep(12, 4747)};
+	struct h_msg m = hmsg(1, 0, 1);
+	struct rly_pkt_rec rec[4];
+	uint8_t wire[2048];
+
+	h_setup(&H, 1, 1, 1500);
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &eps[i]), RLY_CMD_OK);
+	reset_logs(logs, eps, 4);
+	push(11, 4747, &m, 1);
+	push(12, 4747, &m, 1);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 4, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1}, 1);
+	expect_seqs(&logs[1], (uint64_t[]){1}, 1);
+	expect_seqs(&logs[2], NULL, 0); /* it came from there */
+	expect_seqs(&logs[3], (uint64_t[]){1}, 1); /* pushed by peer 11, and its own copy dropped */
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PEER_RX_MSGS), 2);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_DUPLICATES), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_SPLIT_HORIZON), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DELIVERIES), 3);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PEER_DELIVERIES), 1);
+
+	/* Peer 12's copy was a duplicate over an eager link: relay-control hears of it. */
+	cr_assert_eq(h_punts(&H, 0, rec, 4, fl), 1);
+	cr_assert_eq(fl[2], 1, "one DUPLICATE report");
+	cr_assert_eq(fl[1], 0, "messages from peers are not reported as published");
+	cr_assert_eq(rec[0].flags, RLY_PKT_F_DUPLICATE);
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a00000c));
+	cr_assert_eq(rec[0].udp_port_be, htons(4747));
+	cr_assert_eq(rec[0].mac[5], 12);
+	cr_assert_eq(rec[0].len, sizeof(struct rly_wire_msg_hdr));
+	h_build_data(wire, &m, 1);
+	cr_assert_eq(memcmp(rec[0].data, wire + sizeof(struct rly_wire_dgram_hdr),
+			    sizeof(struct rly_wire_msg_hdr)), 0, "the report holds the message header");
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNT_REPORTS), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 0, "reports are not control datagrams");
+
+	/* From a local publisher: everyone, peers included, and a PUBLISHED report. */
+	m = hmsg(1, 0, 2);
+	reset_logs(logs, eps, 4);
+	push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 4, frames);
+	for (unsigned i = 0; i < 4; i++)
+		expect_seqs(&logs[i], (uint64_t[]){2}, 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PEER_DELIVERIES), 3);
+	cr_assert_eq(h_punts(&H, 0, rec, 4, fl), 1);
+	cr_assert_eq(fl[1], 1);
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a000009));
+	cr_assert_eq(rec[0].udp_port_be, htons(6000));
+
+	/* The manager's gauge: one publisher chain. */
+	H.dedup.next_scan = 0;
+	cr_assert_eq(h_cmd(&H, RLY_CMD_PING, NULL, 0, NULL), RLY_CMD_OK);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_CHAINS), 1);
+	h_teardown(&H);
+}
+
+Test(fanout, split_horizon_keeps_the_zero_copy_path_for_the_one_endpoint_left)
+{
+	static struct recv_log logs[3];
+	unsigned frames[3] = {0};
+	const struct rly_endpoint p1 = peer_ep(11, 4747), s1 = h_ep(1, 5001), s2 = h_ep(2, 5002);
+	struct h_msg m[3];
+	struct rte_mbuf *in, *out[8];
+	unsigned base;
+
+	h_setup(&H, 1, 1, 1500);
+	/* Stream 1: a peer and one subscriber. */
+	h_key(m[0].key, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &p1), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &s1), RLY_CMD_OK);
+	base = h_mbufs_in_use(&H);
+	for (unsigned i = 0; i < 3; i++)
+		m[i] = hmsg(1, 0, i + 1);
+	in = push(11, 4747, m, 3);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 8), 1);
+	cr_assert_eq(out[0], in, "the one endpoint left gets the received frame itself");
+	reset_logs(logs, &s1, 1);
+	check_frame_and_log(&H, out[0], logs, 1, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1, 2, 3}, 3);
+	rte_pktmbuf_free(out[0]);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_SPLIT_HORIZON), 3);
+	cr_assert_eq(h_mbufs_in_use(&H), base);
+
+	/* Stream 2: the peer alone: nothing goes anywhere. */
+	m[0] = hmsg(2, 0, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &p1), RLY_CMD_OK);
+	push(11, 4747, m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 8), 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_SPLIT_HORIZON), 4);
+
+	/* Stream 3: the peer sorts first in the set (10.0.0.0), two subscribers after it. */
+	const struct rly_endpoint p0 = peer_ep(0, 4747);
+	const struct rly_endpoint eps[3] = {s1, s2, p0};
+	m[0] = hmsg(3, 0, 1);
+	m[1] = hmsg(3, 0, 2);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &eps[i]), RLY_CMD_OK);
+	reset_logs(logs, eps, 3);
+	push(0, 4747, m, 2);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 3, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1, 2}, 2);
+	expect_seqs(&logs[1], (uint64_t[]){1, 2}, 2);
+	expect_seqs(&logs[2], NULL, 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_SPLIT_HORIZON), 6);
+	h_teardown(&H);
+}
+
+Test(fanout, the_same_holds_with_headers_chained_to_shared_payloads_around_the_skipped_peer)
+{
+	static struct recv_log logs[4];
+	unsigned frames[4] = {0};
+	const struct rly_endpoint eps[4] = {h_ep(1, 5001), h_ep(2, 5002), peer_ep(3, 4747),
+					    h_ep(4, 5004)};
+	struct h_msg m[2] = {hmsg(1, 0, 1), hmsg(1, 0, 2)};
+	unsigned base;
+
+	h_chain_min = 64;
+	h_setup(&H, 1, 1, 1500);
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &eps[i]), RLY_CMD_OK);
+	base = h_mbufs_in_use(&H);
+	reset_logs(logs, eps, 4);
+	push(3, 4747, m, 2);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 4, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1, 2}, 2);
+	expect_seqs(&logs[1], (uint64_t[]){1, 2}, 2);
+	expect_seqs(&logs[2], NULL, 0);
+	expect_seqs(&logs[3], (uint64_t[]){1, 2}, 2);
+	cr_assert_eq(h_mbufs_in_use(&H), base, "the shared payload's references add up");
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PEER_DELIVERIES), 0);
+	h_teardown(&H);
+}
+
+Test(fanout, a_set_without_peers_forwards_the_same_message_twice_as_it_always_has)
+{
+	static struct recv_log logs[1];
+	unsigned frames[1] = {0};
+	const struct rly_endpoint s1 = h_ep(1, 5001);
+	struct h_msg m = hmsg(1, 0, 1);
+
+	h_setup(&H, 1, 1, 1500);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK);
+	reset_logs(logs, &s1, 1);
+	push(9, 6000, &m, 1);
+	push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 1, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1, 1}, 2);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_DUPLICATES) + h_ctr(&H, RLY_CTR_DEDUP_TOO_OLD) +
+			     h_ctr(&H, RLY_CTR_DEDUP_UNTRACKED),
+		     0);
+	for (uint32_t i = 0; i <= H.dedup.mask; i++)
+		cr_assert_eq(rly_dedup_chain_at(&H.dedup, i)->tag, RLY_DEDUP_TAG_FREE,
+			     "no chain was claimed");
+	h_teardown(&H);
+}
+
+Test(fanout, a_datagram_of_new_and_duplicate_messages_forwards_only_the_new_ones_in_order)
+{
+	static struct recv_log logs[3];
+	unsigned frames[3] = {0};
+	const struct rly_endpoint eps[3] = {h_ep(1, 5001), peer_ep(11, 4747), peer_ep(12, 4747)};
+	struct h_msg m[4];
+
+	h_setup(&H, 1, 1, 1500);
+	m[0] = hmsg(1, 0, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &eps[0]), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &eps[1]), RLY_CMD_OK);
+	reset_logs(logs, eps, 3);
+	m[1] = hmsg(1, 0, 2);
+	push(9, 6000, m, 2);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 3, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1, 2}, 2);
+	expect_seqs(&logs[1], (uint64_t[]){1, 2}, 2);
+
+	/* Peer 11 pushes 1, 3, 2, 4: only 3 and 4 are new. */
+	reset_logs(logs, eps, 3);
+	m[0] = hmsg(1, 0, 1);
+	m[1] = hmsg(1, 0, 3);
+	m[2] = hmsg(1, 0, 2);
+	m[3] = hmsg(1, 0, 4);
+	push(11, 4747, m, 4);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 3, frames);
+	expect_seqs(&logs[0], (uint64_t[]){3, 4}, 2);
+	expect_seqs(&logs[1], NULL, 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_DUPLICATES), 2);
+
+	/* One burst, three sources: each endpoint still sees the chain in order. */
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &eps[2]), RLY_CMD_OK);
+	reset_logs(logs, eps, 3);
+	m[0] = hmsg(1, 0, 5);
+	push(11, 4747, &m[0], 1);
+	m[0] = hmsg(1, 0, 6);
+	push(12, 4747, &m[0], 1);
+	m[0] = hmsg(1, 0, 7);
+	push(11, 4747, &m[0], 1);
+	m[0] = hmsg(1, 0, 8);
+	push(9, 6000, &m[0], 1);
+	m[0] = hmsg(1, 0, 9);
+	push(12, 4747, &m[0], 1);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 3, frames);
+	expect_seqs(&logs[0], (uint64_t[]){5, 6, 7, 8, 9}, 5);
+	expect_seqs(&logs[1], (uint64_t[]){6, 8, 9}, 3);
+	expect_seqs(&logs[2], (uint64_t[]){5, 7, 8}, 3);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_DUPLICATES), 2);
+	h_teardown(&H);
+}
+
+Test(fanout, a_local_publisher_is_reported_once_per_second_per_stream_with_or_without_subscribers)
+{
+	const struct rly_endpoint s1 = h_ep(1, 5001), p1 = peer_ep(11, 4747);
+	struct h_msg m = hmsg(1, 0, 1), a = hmsg(5, 0, 1), b = hmsg(5, 16, 1);
+	struct rly_pkt_rec rec[8];
+	unsigned fl[4];
+	uint8_t wire[2048];
+
+	h_setup(&H, 1, 1, 1500);
+	/* Stream 1 has no subscriber here: the relay still has to join its overlay. */
+	for (unsigned i = 0; i < 3; i++)
+		push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_NO_SUBSCRIBERS), 3);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, fl), 1);
+	cr_assert_eq(fl[1], 1);
+	cr_assert_eq(rec[0].flags, RLY_PKT_F_PUBLISHED);
+	cr_assert_eq(rec[0].len, sizeof(struct rly_wire_msg_hdr));
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a000009));
+	cr_assert_eq(rec[0].udp_port_be, htons(6000));
+	cr_assert_eq(rec[0].mac[5], 9);
+	cr_assert_eq(rec[0].port_id, 0);
+	cr_assert_eq(rec[0].worker, 0);
+	h_build_data(wire, &m, 1);
+	cr_assert_eq(memcmp(rec[0].data, wire + 8, sizeof(struct rly_wire_msg_hdr)), 0);
+	h_advance_ms(&H, 999);
+	push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 0, "not within the second");
+	h_advance_ms(&H, 1);
+	push(9, 6000, &m, 1);
+	push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 1, "once the second has passed");
+
+	/* With a subscriber, no peer: reported the same way. Messages from a peer: never. */
+	m = hmsg(2, 0, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK);
+	push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, fl), 1);
+	cr_assert_eq(fl[1], 1);
+	m = hmsg(3, 0, 1);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &p1), RLY_CMD_OK);
+	push(11, 4747, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 0, "a peer is not a publisher");
+	m.seq = 2;
+	push(9, 6000, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, fl), 1);
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a000009));
+
+	/*
+	 * Streams a and b share a lookup slot (same key, partitions 0 and 16): they take turns at
+	 * half-second steps, and neither is reported twice within a second.
+	 */
+	h_advance_ms(&H, 5000);
+	push(9, 6000, &a, 1);
+	push(9, 6000, &b, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 1);
+	cr_assert_eq(rly_be32_load(rec[0].data + 16), 0, "stream a first");
+	h_advance_ms(&H, 500);
+	push(9, 6000, &a, 1);
+	push(9, 6000, &b, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 1);
+	cr_assert_eq(rly_be32_load(rec[0].data + 16), 16, "then b, though a came first again");
+	h_advance_ms(&H, 499);
+	push(9, 6000, &a, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 0);
+	h_advance_ms(&H, 1);
+	push(9, 6000, &a, 1);
+	push(9, 6000, &b, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 1);
+	cr_assert_eq(rly_be32_load(rec[0].data + 16), 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNT_REPORTS), 7);
+	h_teardown(&H);
+}
+
+Test(fanout, duplicate_reports_are_rate_limited_per_stream_and_only_for_peers)
+{
+	const struct rly_endpoint eps[3] = {h_ep(1, 5001), peer_ep(11, 4747), peer_ep(12, 4747)};
+	struct h_msg m[5];
+	struct rly_pkt_rec rec[8];
+	unsigned fl[4];
+	struct rte_mbuf *out[64];
+	unsigned n;
+
+	h_setup(&H, 1, 1, 1500);
+	for (unsigned i = 0; i < 5; i++)
+		m[i] = hmsg(1, 0, i + 1);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m[0].key, 0, &eps[i]), RLY_CMD_OK);
+	push(11, 4747, m, 5);
+	for (unsigned i = 0; i < 5; i++)
+		push(12, 4747, &m[i], 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_DUPLICATES), 5);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, fl), 1);
+	cr_assert_eq(fl[2], 1, "five duplicates, one report");
+	h_advance_ms(&H, RLY_DUP_REPORT_MS - 1);
+	push(12, 4747, m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, NULL), 0);
+	h_advance_ms(&H, 1);
+	push(12, 4747, m, 1);
+	push(12, 4747, m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, fl), 1);
+	cr_assert_eq(fl[2], 1);
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a00000c));
+	/* A local publisher repeating itself is dropped, but it is no overlay link to prune. */
+	h_advance_ms(&H, 1000);
+	push(9, 6000, m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DEDUP_DUPLICATES), 9);
+	cr_assert_eq(h_punts(&H, 0, rec, 8, fl), 1);
+	cr_assert_eq(fl[2], 0);
+	cr_assert_eq(fl[1], 1, "only its PUBLISHED report");
+	while ((n = h_collect(&H, 0, out, 64)) > 0)
+		rte_pktmbuf_free_bulk(out, n);
+	h_teardown(&H);
+}
+
+Test(fanout, re_adding_an_endpoint_with_other_flags_updates_it_and_dumps_show_them)
+{
+	static struct recv_log logs[2];
+	unsigned frames[2] = {0};
+	struct rly_endpoint s1 = h_ep(1, 5001);
+	const struct rly_endpoint s2 = h_ep(2, 5002);
+	struct h_msg m = hmsg(1, 0, 1);
+	struct rly_cmd c;
+	struct rly_event ev;
+	unsigned entries = 0, peers = 0;
+
+	h_setup(&H, 1, 1, 1500);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s2), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_EXISTS);
+	s1.flags = RLY_EP_F_PEER;
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK, "flags changed");
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_EXISTS);
+	cr_assert_eq(rly_subtable_lookup(H.table, m.key, 0)->n_peers, 1);
+
+	memset(&c, 0, sizeof(c));
+	c.op = RLY_CMD_DUMP;
+	c.seq = 99;
+	cr_assert_eq(rte_ring_sp_enqueue_elem(rly_shm_cmd_ring(&H.shm), &c, sizeof(c)), 0);
+	rly_manager_poll_once(&H.mgr);
+	while (rte_ring_sc_dequeue_elem(rly_shm_event_ring(&H.shm), &ev, sizeof(ev)) == 0 &&
+	       ev.op == RLY_EV_DUMP_ENTRY) {
+		entries++;
+		if (ev.ep.ip_be == s1.ip_be)
+			peers += ev.ep.flags == RLY_EP_F_PEER;
+		else
+			cr_assert_eq(ev.ep.flags, 0);
+	}
+	cr_assert_eq(ev.op, RLY_EV_DUMP_END);
+	cr_assert_eq(entries, 2);
+	cr_assert_eq(peers, 1, "the dump carries the peer flag");
+
+	/* Now a peer: what comes from it is de-duplicated and not sent back. */
+	reset_logs(logs, (struct rly_endpoint[]){s1, s2}, 2);
+	push(1, 5001, &m, 1);
+	push(1, 5001, &m, 1);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 2, frames);
+	expect_seqs(&logs[0], NULL, 0);
+	expect_seqs(&logs[1], (uint64_t[]){1}, 1);
+
+	/* And back to a subscriber: today's behaviour, its own messages included. */
+	s1.flags = 0;
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK);
+	cr_assert_eq(rly_subtable_lookup(H.table, m.key, 0)->n_peers, 0);
+	reset_logs(logs, (struct rly_endpoint[]){s1, s2}, 2);
+	push(1, 5001, &m, 1);
+	push(1, 5001, &m, 1);
+	h_run(&H, 10);
+	drain_and_check(&H, logs, 2, frames);
+	expect_seqs(&logs[0], (uint64_t[]){1, 1}, 2);
+	expect_seqs(&logs[1], (uint64_t[]){1, 1}, 2);
+	h_teardown(&H);
+}

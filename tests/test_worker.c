@@ -598,3 +598,200 @@ Test(worker, punts_are_rate_limited_per_source_address)
 	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_RATE), 30);
 	h_teardown(&H);
 }
+
+/* ---- peer relays: neighbour discovery, overlay control ---- */
+
+Test(worker, arp_for_us_tells_relay_control_the_senders_mac_within_its_punt_rate)
+{
+	struct rly_pkt_rec rec[4];
+	unsigned fl[4], base;
+	struct rte_mbuf *m, *out[4];
+
+	h_punt_rate = 1; /* and a burst of 2: the third ARP from 10.0.0.9 is over its rate */
+	h_punt_burst = 2;
+	h_setup(&H, 1, 1, 1500);
+	base = h_mbufs_in_use(&H);
+	m = arp_frame(&H, RTE_ARP_OP_REPLY, H_RELAY_IP);
+	h_inject(&H, 0, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 4), 0, "a reply is not answered");
+	cr_assert_eq(h_punts(&H, 0, rec, 4, fl), 1);
+	cr_assert_eq(fl[0], 1);
+	cr_assert_eq(rec[0].flags, RLY_PKT_F_NEIGH);
+	cr_assert_eq(rec[0].len, 0);
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a000009));
+	cr_assert_eq(rec[0].mac[0], 2);
+	cr_assert_eq(rec[0].mac[5], 9);
+	cr_assert_eq(rec[0].port_id, 0);
+	cr_assert_eq(rec[0].worker, 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_NEIGH_LEARNT), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 0, "a neighbour is not a control datagram");
+	cr_assert_eq(h_mbufs_in_use(&H), base, "the reply frame is freed");
+
+	/* A request for us: answered, and its sender learnt too. */
+	m = arp_frame(&H, RTE_ARP_OP_REQUEST, H_RELAY_IP);
+	h_inject(&H, 0, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 4), 1);
+	rte_pktmbuf_free(out[0]);
+	cr_assert_eq(h_punts(&H, 0, rec, 4, fl), 1);
+	cr_assert_eq(fl[0], 1);
+	cr_assert_eq(rec[0].ip_be, htonl(0x0a000009), "the asker, read before the frame became the reply");
+	cr_assert_eq(rec[0].mac[5], 9);
+
+	/* The same source again: over its rate, dropped and counted; the answer still goes out. */
+	m = arp_frame(&H, RTE_ARP_OP_REPLY, H_RELAY_IP);
+	h_inject(&H, 0, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_punts(&H, 0, rec, 4, NULL), 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_RATE), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_NEIGH_LEARNT), 2);
+
+	/* An address probe (sender 0.0.0.0) teaches nothing. */
+	h_advance_ms(&H, 10000);
+	m = arp_frame(&H, RTE_ARP_OP_REQUEST, H_RELAY_IP);
+	(rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, RLY_L2_LEN))->arp_data.arp_sip = 0;
+	h_inject(&H, 0, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 4), 1);
+	rte_pktmbuf_free(out[0]);
+	cr_assert_eq(h_punts(&H, 0, rec, 4, NULL), 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_NEIGH_LEARNT), 2);
+	h_teardown(&H);
+}
+
+Test(worker, an_arp_resolve_record_sends_a_broadcast_arp_request_from_the_relay)
+{
+	struct rly_pkt_rec rec;
+	struct rte_mbuf *out[4];
+	struct rte_ether_hdr *eth;
+	struct rte_arp_hdr *arp;
+
+	h_setup(&H, 1, 1, 1500);
+	memset(&rec, 0, sizeof(rec));
+	rec.flags = RLY_PKT_F_ARP_RESOLVE;
+	rec.port_id = 0;
+	rec.ip_be = htonl(0x0a00004d);
+	cr_assert_eq(rte_ring_sp_enqueue_elem(rly_shm_tx_ring(&H.shm), &rec, sizeof(rec)), 0);
+	rec.port_id = 5; /* no such port */
+	cr_assert_eq(rte_ring_sp_enqueue_elem(rly_shm_tx_ring(&H.shm), &rec, sizeof(rec)), 0);
+	rec.port_id = 0;
+	rec.flags = 0x0040; /* a flag this dataplane does not know */
+	rec.len = 16;
+	cr_assert_eq(rte_ring_sp_enqueue_elem(rly_shm_tx_ring(&H.shm), &rec, sizeof(rec)), 0);
+	h_run(&H, 10);
+	cr_assert_eq(h_collect(&H, 0, out, 4), 1);
+	cr_assert_geq(rte_pktmbuf_data_len(out[0]), 60, "padded to the shortest Ethernet frame");
+	eth = rte_pktmbuf_mtod(out[0], struct rte_ether_hdr *);
+	arp = (struct rte_arp_hdr *)(eth + 1);
+	cr_assert(rte_is_broadcast_ether_addr(&eth->dst_addr));
+	cr_assert(rte_is_same_ether_addr(&eth->src_addr, &H.relay_mac));
+	cr_assert_eq(eth->ether_type, htons(RTE_ETHER_TYPE_ARP));
+	cr_assert_eq(arp->arp_hardware, htons(RTE_ARP_HRD_ETHER));
+	cr_assert_eq(arp->arp_protocol, htons(RTE_ETHER_TYPE_IPV4));
+	cr_assert_eq(arp->arp_hlen, 6);
+	cr_assert_eq(arp->arp_plen, 4);
+	cr_assert_eq(arp->arp_opcode, htons(RTE_ARP_OP_REQUEST));
+	cr_assert(rte_is_same_ether_addr(&arp->arp_data.arp_sha, &H.relay_mac));
+	cr_assert_eq(arp->arp_data.arp_sip, H.cfg.ip_be);
+	cr_assert(rte_is_zero_ether_addr(&arp->arp_data.arp_tha));
+	cr_assert_eq(arp->arp_data.arp_tip, htonl(0x0a00004d));
+	rte_pktmbuf_free(out[0]);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_ARP_REQUESTS), 1);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_CTL_TX), 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_CTL_TX_BAD), 2);
+	h_teardown(&H);
+}
+
+static int peer_link(uint8_t *buf, unsigned type, unsigned stream)
+{
+	struct rly_wire_peer_link l;
+
+	memset(&l, 0, sizeof(l));
+	h_key(l.stream_key, stream);
+	l.kind = type == RLY_MSG_PEER_JOIN ? RLY_LINK_JOIN : RLY_LINK_PRUNE;
+	rly_be64_store(&l.request_id, 5);
+	memset(l.token, 0x11, sizeof(l.token));
+	return rly_wire_build_control(buf, 256, type, &l);
+}
+
+Test(worker, overlay_messages_from_a_peer_endpoint_of_their_stream_use_the_punt_reserve)
+{
+	struct rly_wire_subscribe sub = {0};
+	struct rly_wire_peer_hello hello;
+	struct rly_endpoint peer = h_ep(20, 4747), stranger = h_ep(21, 4747), s1 = h_ep(22, 4747);
+	uint8_t sbuf[256], jbuf[256], pbuf[256], hbuf[512], ibuf[512];
+	struct rly_wire_peer_ihave ih;
+	struct rly_pkt_rec rec[256];
+	struct rte_mbuf *m;
+	int ns, nj, np, nh, ni;
+	unsigned n;
+
+	h_setup(&H, 1, 1, 1500);
+	peer.flags = RLY_EP_F_PEER;
+	h_key(sub.stream_key, 4);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, sub.stream_key, 0, &peer), RLY_CMD_OK);
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, sub.stream_key, 0, &s1), RLY_CMD_OK);
+	rly_be32_store(&sub.lease_ms, 5000);
+	ns = rly_wire_build_control(sbuf, sizeof(sbuf), RLY_MSG_SUBSCRIBE, &sub);
+	nj = peer_link(jbuf, RLY_MSG_PEER_JOIN, 4);
+	np = peer_link(pbuf, RLY_MSG_PEER_PRUNE, 4);
+	memset(&hello, 0, sizeof(hello));
+	hello.kind = RLY_PEER_HELLO;
+	rly_be64_store(&hello.request_id, 9);
+	memset(hello.sender, 0x22, sizeof(hello.sender));
+	nh = rly_wire_build_control(hbuf, sizeof(hbuf), RLY_MSG_PEER_HELLO, &hello);
+	memset(&ih, 0, sizeof(ih));
+	h_key(ih.stream_key, 4);
+	memset(ih.token, 0x11, sizeof(ih.token));
+	ni = rly_wire_build_control(ibuf, sizeof(ibuf), RLY_MSG_PEER_IHAVE, &ih);
+	cr_assert(ns > 0 && nj > 0 && np > 0 && nh > 0 && ni > 0);
+
+	/* Every PEER_* type reaches relay-control while the ring has room. */
+	m = h_frame(&H, 21, 4747, hbuf, (uint16_t)nh);
+	h_inject(&H, 0, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 1);
+	cr_assert_eq(h_punts(&H, 0, rec, 1, NULL), 1);
+	cr_assert_eq(rec[0].data[3], RLY_MSG_PEER_HELLO);
+	cr_assert_eq(rec[0].flags, 0);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_WRONG_WAY), 0);
+
+	/* Fill the open half with SUBSCRIBEs from many addresses. */
+	for (unsigned i = 0; i < 140; i++) {
+		m = h_frame(&H, 100 + i, 40000, sbuf, (uint16_t)ns);
+		h_inject(&H, 0, &m, 1);
+		if (i % 32 == 31)
+			h_run(&H, 10);
+	}
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 1 + 127);
+	n = (unsigned)h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN);
+
+	/* Past half: the link's peer gets in; a stranger, a subscriber that is no peer, and a
+	 * HELLO (no stream: not a link's traffic) do not. */
+	m = h_frame(&H, 20, 4747, jbuf, (uint16_t)nj);
+	h_inject(&H, 0, &m, 1);
+	m = h_frame(&H, 20, 4747, pbuf, (uint16_t)np);
+	h_inject(&H, 0, &m, 1);
+	m = h_frame(&H, 20, 4747, ibuf, (uint16_t)ni);
+	h_inject(&H, 0, &m, 1);
+	m = h_frame(&H, 21, 4747, jbuf, (uint16_t)nj);
+	h_inject(&H, 0, &m, 1);
+	m = h_frame(&H, 22, 4747, jbuf, (uint16_t)nj);
+	h_inject(&H, 0, &m, 1);
+	m = h_frame(&H, 20, 4747, hbuf, (uint16_t)nh);
+	h_inject(&H, 0, &m, 1);
+	m = h_frame(&H, 20, 4748, jbuf, (uint16_t)nj); /* the peer's address, another port */
+	h_inject(&H, 0, &m, 1);
+	h_run(&H, 10);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 1 + 127 + 3);
+	cr_assert_eq(h_ctr(&H, RLY_CTR_DROP_PUNT_OPEN), n + 4);
+	cr_assert_eq(h_punts(&H, 0, rec, 256, NULL), 127 + 3);
+	cr_assert_eq(rec[127].data[3], RLY_MSG_PEER_JOIN);
+	cr_assert_eq(rec[128].data[3], RLY_MSG_PEER_PRUNE);
+	cr_assert_eq(rec[129].data[3], RLY_MSG_PEER_IHAVE);
+	cr_assert_eq(rec[129].ip_be, peer.ip_be);
+	(void)stranger;
+	h_teardown(&H);
+}
