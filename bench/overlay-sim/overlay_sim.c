@@ -90,8 +90,9 @@ struct chain {
 	int32_t max_seq;   /* highest seq received, -1 before the first */
 	int32_t miss_high; /* the IHAVE that armed the miss timer */
 	uint32_t miss_from;
-	int32_t req_high; /* highest seq asked for by IWANT, and when */
-	int32_t last_rep; /* highest seq whose first copy came by repair, -1 none */
+	int32_t armed_max; /* max_seq when the miss timer was armed */
+	int32_t req_high;  /* highest seq asked for by IWANT, and when */
+	int32_t last_rep;  /* highest seq whose first copy came by repair, -1 none */
 	int64_t req_at;
 	uint8_t miss_pending;
 };
@@ -122,7 +123,7 @@ struct params {
 	double kill_pct;
 	int64_t interval, kill_at, t_ihave, t_miss, t_dead, t_ka, proc, drain;
 	double dup_bound;
-	bool m_given, per_chain, join_lazy, prune_guard;
+	bool m_given, per_chain, join_lazy, prune_guard, graft_on_stall;
 	uint32_t flag_hops;
 };
 
@@ -642,6 +643,7 @@ static void on_ihave(struct sim *s, const struct ev *e)
 		return;
 	/* The eager copy may still be on its way: wait T_miss before asking. */
 	c->miss_pending = 1;
+	c->armed_max = c->max_seq;
 	c->miss_from = e->from;
 	c->miss_high = (int32_t)e->seq;
 	struct ev *n = post(s, s->now + s->p.t_miss, EV_MISS_TIMER, e->node);
@@ -671,6 +673,10 @@ static void on_miss_timer(struct sim *s, const struct ev *e)
 
 	c->miss_pending = 0;
 	if (c->contig > c->miss_high || s->p.break_repair)
+		return;
+	/* --graft-on-stall: nothing is missing below what we have and pushes still arrive, so the
+	 * announcer is only ahead of us on a faster path; leave the tree alone. */
+	if (s->p.graft_on_stall && c->contig > c->max_seq && c->max_seq > c->armed_max)
 		return;
 	li = link_find(s, r, c->miss_from);
 	if (li < 0)
@@ -1352,7 +1358,7 @@ static void usage(FILE *f)
 	    "  [--kill-pct P | --kill-tree] [--kill-at-ms T] [--json] [--check] [--dup-bound X]\n"
 	    "  [--break-repair] [--trees shared|per-chain] [--new-links eager|lazy] [--flag-hops "
 	    "H]\n"
-	    "  [--prune-guard]\n"
+	    "  [--prune-guard] [--graft-on-stall]\n"
 	    "Defaults: N=1000 D=4 DMAX=2D seed=1 dc K=1, M=1000 (5000 with a kill), 1 ms "
 	    "interval,\nkill at 500 ms, dup bound 0.01, shared trees, eager new links, flag-hops "
 	    "255.\n"
@@ -1362,13 +1368,17 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct params *p)
 {
 	static const struct option opts[] = {
-	    {"relays", 1, 0, 'n'},    {"degree", 1, 0, 'd'},	  {"max-degree", 1, 0, 'x'},
-	    {"seed", 1, 0, 's'},      {"latency", 1, 0, 'l'},	  {"publishers", 1, 0, 'k'},
-	    {"messages", 1, 0, 'm'},  {"interval-us", 1, 0, 'i'}, {"kill-pct", 1, 0, 'p'},
-	    {"kill-tree", 0, 0, 't'}, {"kill-at-ms", 1, 0, 'a'},  {"json", 0, 0, 'j'},
-	    {"check", 0, 0, 'c'},     {"dup-bound", 1, 0, 'b'},	  {"break-repair", 0, 0, 'r'},
-	    {"help", 0, 0, 'h'},      {"flag-hops", 1, 0, 'f'},	  {"trees", 1, 0, 'T'},
-	    {"new-links", 1, 0, 'L'}, {"prune-guard", 0, 0, 'G'}, {0, 0, 0, 0},
+	    {"relays", 1, 0, 'n'},	   {"degree", 1, 0, 'd'},
+	    {"max-degree", 1, 0, 'x'},	   {"seed", 1, 0, 's'},
+	    {"latency", 1, 0, 'l'},	   {"publishers", 1, 0, 'k'},
+	    {"messages", 1, 0, 'm'},	   {"interval-us", 1, 0, 'i'},
+	    {"kill-pct", 1, 0, 'p'},	   {"kill-tree", 0, 0, 't'},
+	    {"kill-at-ms", 1, 0, 'a'},	   {"json", 0, 0, 'j'},
+	    {"check", 0, 0, 'c'},	   {"dup-bound", 1, 0, 'b'},
+	    {"break-repair", 0, 0, 'r'},   {"help", 0, 0, 'h'},
+	    {"flag-hops", 1, 0, 'f'},	   {"trees", 1, 0, 'T'},
+	    {"new-links", 1, 0, 'L'},	   {"prune-guard", 0, 0, 'G'},
+	    {"graft-on-stall", 0, 0, 'S'}, {0, 0, 0, 0},
 	};
 	int o;
 
@@ -1445,6 +1455,9 @@ static int parse(int argc, char **argv, struct params *p)
 			break;
 		case 'G':
 			p->prune_guard = true;
+			break;
+		case 'S':
+			p->graft_on_stall = true;
 			break;
 		case 'L':
 			if (strcmp(optarg, "eager") && strcmp(optarg, "lazy"))
