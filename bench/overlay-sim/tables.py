@@ -19,6 +19,17 @@ def has(r, *flags):
     return all(f in r['cmd'] for f in flags)
 
 
+def variant(r):
+    v = ['lazy new links' if has(r, '--new-links lazy') else 'as specified']
+    if has(r, '--prune-guard'):
+        v.append('guard')
+    if has(r, '--graft-on-stall'):
+        v.append('stall')
+    if has(r, 'per-chain'):
+        v.append('per-chain')
+    return ' + '.join(v)
+
+
 def base(r):
     return r['kill_pct'] == 0 and not r['kill_tree']
 
@@ -42,7 +53,7 @@ for r in rows:
               f"| {ms(p['lat_p50_us'])} / {ms(p['lat_p99_us'])} / {ms(p['lat_max_us'])} " + tail)
 
 print("\n### Kills\n")
-print("| N | latency | K | kill | new links | killed | connected after kill / end | relays that missed "
+print("| N | latency | K | kill | variant | killed | connected after kill / end | relays that missed "
       "| pairs repaired | first push p50 / p99 / max ms | losses over p50 / p99 / max ms "
       "| all repaired by ms | repair delay p50 / p99 / max ms | shortcuts | dup after kill | never |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -50,7 +61,7 @@ for r in rows:
     if base(r) or '--degree' in r['cmd']:
         continue
     kill = 'tree node' if r['kill_tree'] else f"{r['kill_pct']:g} %"
-    nl = 'lazy' if has(r, '--new-links lazy') else 'eager'
+    nl = variant(r)
     print(f"| {r['relays']} | {r['latency']} | {r['publishers']} | {kill} | {nl} | {r['killed']} "
           f"| {'yes' if r['connected_after_kill'] else 'NO'} / {'yes' if r['connected_end'] else 'NO'} "
           f"| {r['missed_relays']} | {r['repaired_pairs']} "
@@ -62,18 +73,18 @@ for r in rows:
 sweep = [r for r in rows if '--degree' in r['cmd']]
 if sweep:
     print("\n### Degree sweep (N = 1,000, 10 % killed at 500 ms, seeds 1-3: mean, and min..max where it varies)\n")
-    print("| D / DMAX | latency | new links | degree mean | hops mean | hops max | latency p99 ms | dup msg 0 "
+    print("| D / DMAX | latency | variant | degree mean | hops mean | hops max | latency p99 ms | dup msg 0 "
           "| converged after | IHAVE /relay/s | connected after kill | relays that missed "
           "| losses over p99 ms | all repaired by ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     keys = []
     for r in sweep:
-        k = (r['degree'], r['latency'], 'lazy' if '--new-links lazy' in r['cmd'] else 'eager')
+        k = (r['degree'], r['latency'], variant(r))
         if k not in keys:
             keys.append(k)
     for d, lat, nl in keys:
         g = [r for r in sweep if r['degree'] == d and r['latency'] == lat
-             and ('lazy' if '--new-links lazy' in r['cmd'] else 'eager') == nl]
+             and variant(r) == nl]
 
         def agg(f, fmt="{:.1f}"):
             v = [f(r) for r in g]
