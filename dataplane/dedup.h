@@ -146,13 +146,20 @@ static inline struct rly_dedup_chain *rly_dedup_find(const struct rly_dedup *d,
 	return free_c;
 }
 
+/** A datagram's source as rly_dedup_chain.first_src holds it. */
+static inline uint64_t rly_dedup_src(uint32_t ip_be, uint16_t udp_port_be)
+{
+	return (uint64_t)ip_be << 16 | udp_port_be;
+}
+
 /**
- * Check message @p h against its chain at time @p now (the worker's TSC) and record it when new.
- * Any number of workers may call this at once for the same chain: exactly one of them gets
- * RLY_DEDUP_NEW for a given seq.
+ * Check message @p h, which came from @p src (rly_dedup_src), against its chain at time @p now
+ * (the worker's TSC) and record it when new. Any number of workers may call this at once for the
+ * same chain: exactly one of them gets RLY_DEDUP_NEW for a given seq.
  */
 static inline enum rly_dedup_result rly_dedup_check(const struct rly_dedup *d,
-						    const struct rly_wire_msg_hdr *h, uint64_t now)
+						    const struct rly_wire_msg_hdr *h, uint64_t now,
+						    uint64_t src)
 {
 	struct rly_dedup_chain *c = rly_dedup_find(d, h, now);
 	const uint64_t seq = rly_be64_load(&h->seq);
@@ -181,6 +188,8 @@ static inline enum rly_dedup_result rly_dedup_check(const struct rly_dedup *d,
 					    __ATOMIC_RELAXED))
 		;
 	__atomic_store_n(&c->last_tsc, now, __ATOMIC_RELAXED);
+	/* relay-control keeps the eager links that deliver first (Plumtree). */
+	__atomic_store_n(&c->first_src, src, __ATOMIC_RELAXED);
 	rly_dedup_bump(&c->accepted);
 	return RLY_DEDUP_NEW;
 too_old:

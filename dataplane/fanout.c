@@ -462,7 +462,8 @@ static __attribute__((noinline)) int32_t on_peer_set(struct rly_worker *w,
 		RLY_CTR_ADD(w, PEER_RX_MSGS, 1);
 	else
 		on_published(w, c, h, src);
-	switch (d ? rly_dedup_check(d, h, w->now) : RLY_DEDUP_UNTRACKED) {
+	switch (d ? rly_dedup_check(d, h, w->now, rly_dedup_src(fo->src_ip_be, fo->src_port_be))
+		  : RLY_DEDUP_UNTRACKED) {
 	case RLY_DEDUP_NEW:
 		return from;
 	case RLY_DEDUP_UNTRACKED:

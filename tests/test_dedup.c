@@ -50,7 +50,7 @@ static struct rly_wire_msg_hdr msg(unsigned stream, uint8_t pub, uint32_t chain,
 static enum rly_dedup_result check(unsigned stream, uint8_t pub, uint32_t chain, uint64_t seq)
 {
 	struct rly_wire_msg_hdr h = msg(stream, pub, chain, seq);
-	return rly_dedup_check(&D, &h, 100);
+	return rly_dedup_check(&D, &h, 100, 7);
 }
 
 /* Chains holding (stream, pub, chain), counted by walking the whole region. */
@@ -94,6 +94,7 @@ Test(dedup, a_message_is_new_once_then_a_duplicate_and_older_ones_past_the_windo
 	cr_assert_eq(c->accepted, 4);
 	cr_assert_eq(c->duplicates, 3);
 	cr_assert_eq(c->last_tsc, 100);
+	cr_assert_eq(c->first_src, 7);
 	cr_assert_eq(c->chain, 1);
 	cr_assert_eq(c->publisher[0], 0xab);
 	done();
@@ -174,7 +175,7 @@ static void *race(void *arg)
 		for (unsigned spin = 0; __atomic_load_n(&race_gate[i], __ATOMIC_ACQUIRE) < 2; spin++)
 			if (spin > 1000)
 				sched_yield();
-		r->res[i] = rly_dedup_check(&D, &h, 100);
+		r->res[i] = rly_dedup_check(&D, &h, 100, 7);
 	}
 	return NULL;
 }
@@ -208,12 +209,12 @@ Test(dedup, the_manager_reclaims_chains_idle_longer_than_the_idle_time_and_keeps
 
 	rcu_register_thread();
 	region(64, 64, 1000); /* idle after 1000 cycles of the caller's clock */
-	cr_assert_eq(rly_dedup_check(&D, &quiet, 100), RLY_DEDUP_NEW);
-	cr_assert_eq(rly_dedup_check(&D, &busy, 100), RLY_DEDUP_NEW);
+	cr_assert_eq(rly_dedup_check(&D, &quiet, 100, 7), RLY_DEDUP_NEW);
+	cr_assert_eq(rly_dedup_check(&D, &busy, 100, 7), RLY_DEDUP_NEW);
 	cr_assert_eq(rly_dedup_reclaim(&D, 1100), 0, "not idle yet");
 	cr_assert_eq(D.in_use, 2);
 	rly_be64_store(&busy.seq, 2);
-	cr_assert_eq(rly_dedup_check(&D, &busy, 1050), RLY_DEDUP_NEW);
+	cr_assert_eq(rly_dedup_check(&D, &busy, 1050, 7), RLY_DEDUP_NEW);
 	D.next_scan = 0;
 	cr_assert_eq(rly_dedup_reclaim(&D, 1101), 1, "the quiet chain is reclaimed");
 	cr_assert_eq(D.in_use, 1);
@@ -229,9 +230,9 @@ Test(dedup, the_manager_reclaims_chains_idle_longer_than_the_idle_time_and_keeps
 				cr_assert_eq(rly_dedup_slots(c)[s], 0);
 		}
 	}
-	cr_assert_eq(rly_dedup_check(&D, &quiet, 3000), RLY_DEDUP_NEW);
+	cr_assert_eq(rly_dedup_check(&D, &quiet, 3000, 7), RLY_DEDUP_NEW);
 	rly_be64_store(&busy.seq, 1);
-	cr_assert_eq(rly_dedup_check(&D, &busy, 3000), RLY_DEDUP_DUPLICATE);
+	cr_assert_eq(rly_dedup_check(&D, &busy, 3000, 7), RLY_DEDUP_DUPLICATE);
 	cr_assert_eq(rly_dedup_reclaim(&D, 3100), 1, "duplicates do not keep a chain alive");
 	cr_assert_eq(D.in_use, 1);
 	cr_assert_eq(rly_dedup_reclaim(&D, 3101), 0, "the scan interval (250) has not passed");

@@ -459,6 +459,14 @@ Test(fanout, a_message_pushed_by_two_peers_reaches_each_subscriber_once_and_not_
 			    sizeof(struct rly_wire_msg_hdr)), 0, "the report holds the message header");
 	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNT_REPORTS), 1);
 	cr_assert_eq(h_ctr(&H, RLY_CTR_PUNTED), 0, "reports are not control datagrams");
+	/* The chain remembers which link brought the message first, for relay-control. */
+	for (uint32_t i = 0; i <= H.dedup.mask; i++) {
+		const struct rly_dedup_chain *c = rly_dedup_chain_at(&H.dedup, i);
+		if (c->tag > RLY_DEDUP_TAG_RECLAIMING) {
+			cr_assert_eq(c->first_src, rly_dedup_src(htonl(0x0a00000b), htons(4747)));
+			cr_assert_eq(c->highest, 1);
+		}
+	}
 
 	/* From a local publisher: everyone, peers included, and a PUBLISHED report. */
 	m = hmsg(1, 0, 2);

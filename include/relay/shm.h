@@ -98,7 +98,7 @@ struct rly_shm_header {
 	char instance[RLY_INSTANCE_MAX + 1];
 	uint64_t dedup_off;        /**< first struct rly_dedup_chain */
 	uint64_t dedup_stride;     /**< bytes per chain: sizeof(struct rly_dedup_chain) + 8 x window */
-	uint32_t dedup_chains;     /**< chains the region holds (power of two) */
+	uint32_t dedup_chains;     /**< chains the region holds (power of two); 0: no region */
 	uint32_t dedup_window;     /**< sequence slots per chain (power of two) */
 	uint8_t reserved0[40];
 
@@ -143,7 +143,8 @@ static_assert(sizeof(struct rly_endpoint) == 16, "endpoint is 16 bytes");
 
 /** Commands, relay-control -> manager. */
 enum rly_cmd_op {
-	RLY_CMD_SUB_ADD = 1, /**< add ep to (stream_key, partition); idempotent */
+	RLY_CMD_SUB_ADD = 1, /**< add ep to (stream_key, partition); idempotent: EXISTS if the same
+				  endpoint is there, OK if its port id, MAC or flags changed (updated) */
 	RLY_CMD_SUB_DEL = 2, /**< remove ep from (stream_key, partition) */
 	RLY_CMD_DUMP = 3,    /**< emit one RLY_EV_DUMP_ENTRY per endpoint, then RLY_EV_DUMP_END */
 	RLY_CMD_PING = 4,    /**< answered by RLY_EV_DONE; used to fence earlier commands */
@@ -300,11 +301,16 @@ struct rly_dedup_chain {
 	uint64_t last_tsc;   /**< live: dataplane TSC of the last accepted message */
 	uint64_t accepted;   /**< live: messages accepted (approximate under concurrency) */
 	uint64_t duplicates; /**< live: duplicates and too-old messages dropped (approximate) */
-	uint32_t partition;
-	uint32_t chain;
+	uint32_t partition;  /**< host order */
+	uint32_t chain;      /**< host order */
 	uint8_t stream_key[RLY_STREAM_KEY_LEN];
 	uint8_t publisher[RLY_ID_LEN];
-	uint8_t reserved[32];
+	/**
+	 * live: where the last message accepted as new came from (the link that brought it first),
+	 * (uint64_t)ip_be << 16 | udp_port_be, both as on the wire; 0 before the first
+	 */
+	uint64_t first_src;
+	uint8_t reserved[24];
 	/* uint64_t slot[dedup_window] follows */
 } __attribute__((aligned(64)));
 static_assert(sizeof(struct rly_dedup_chain) == 128, "dedup chain header is 128 bytes");
