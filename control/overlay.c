@@ -32,6 +32,10 @@
 #define REFUSED_FULL_MS 10000u
 #define REFUSED_OTHER_MS 30000u
 #define GRAFT_HOLD_MS 1000u
+/* A new eager link is not pruned before the snapshots had a chance to see what it carries first. */
+#define EAGER_HOLD_MS 500u
+/* A link that brought some chain's newest message this recently is some publisher's tree: kept. */
+#define FIRST_GUARD_MS 1000u
 #define REPRUNE_MS 1000u
 #define SNAP_MAX_AGE_MS 30000u
 #define IHAVE_REFRESH_MS 1000u
@@ -133,6 +137,8 @@ static void set_eager(struct rly_ctl_peers *p, struct ov_stream *ov, int i, uint
 		return;
 	k->st = L_EAGER;
 	k->since_ms = now_ms;
+	if (k->hold_ms < now_ms + EAGER_HOLD_MS)
+		k->hold_ms = now_ms + EAGER_HOLD_MS;
 	p->io.link(p->io.ctx, 1, ov->key, ov->partition, &p->sess[k->sess].ep);
 	if (!ov->first_link_ms) {
 		struct rly_ctl_logline l;
@@ -505,8 +511,14 @@ void ov_on_duplicate(struct rly_ctl_peers *p, int s, const struct rly_wire_msg_h
 		}
 		return;
 	}
-	/* Never our last eager link (we would hear only summaries), never right after a graft. */
-	if (k->st != L_EAGER || now_ms < k->hold_ms || link_count(ov, L_EAGER) < 2)
+	/*
+	 * Never our last eager link (we would hear only summaries), never right after it was made
+	 * eager, and never while it is the first to bring some chain: one eager set serves every
+	 * publisher of the stream, and a link that is redundant for one publisher's messages may be
+	 * the only path of another's (Plumtree prunes per link, not per source).
+	 */
+	if (k->st != L_EAGER || now_ms < k->hold_ms || link_count(ov, L_EAGER) < 2 ||
+	    (k->last_first_ms && now_ms - k->last_first_ms < FIRST_GUARD_MS))
 		return;
 	k->last_dup_prune_ms = now_ms;
 	peers_count(p, RLY_CTR_CTL_PRUNES);
@@ -750,6 +762,7 @@ static void snapshot(struct rly_ctl_peers *p)
 		memcpy(c->publisher, d->publisher, RLY_ID_LEN);
 		c->chain = d->chain;
 		c->highest = __atomic_load_n(&d->highest, __ATOMIC_ACQUIRE);
+		c->first_src = __atomic_load_n(&d->first_src, __ATOMIC_RELAXED);
 		last = __atomic_load_n(&d->last_tsc, __ATOMIC_RELAXED);
 		/* The identity we copied belongs to the tag we saw only if the tag did not move. */
 		if (__atomic_load_n(&d->tag, __ATOMIC_ACQUIRE) != tag || c->highest == 0)
@@ -759,6 +772,27 @@ static void snapshot(struct rly_ctl_peers *p)
 			continue;
 		c->idx = i;
 		p->n_snap++;
+	}
+}
+
+/* Which links brought the newest message of some chain of the stream (since the last look). */
+static void note_firsts(struct rly_ctl_peers *p, struct ov_stream *ov, uint64_t now_ms)
+{
+	for (uint32_t i = 0; i < p->n_snap; i++) {
+		const struct snap_chain *c = &p->snap[i];
+
+		if (!c->first_src || c->age_ms > 2u * p->cfg.ihave_ms ||
+		    c->partition != ov->partition || memcmp(c->key, ov->key, RLY_STREAM_KEY_LEN) != 0)
+			continue;
+		for (unsigned k = 0; k < RLY_PEER_DEGREE_CAP; k++) {
+			const struct rly_endpoint *ep;
+
+			if (ov->link[k].st != L_EAGER)
+				continue;
+			ep = &p->sess[ov->link[k].sess].ep;
+			if (((uint64_t)ep->ip_be << 16 | ep->udp_port_be) == c->first_src)
+				ov->link[k].last_first_ms = now_ms;
+		}
 	}
 }
 
@@ -840,8 +874,10 @@ unsigned ov_tick(struct rly_ctl_peers *p, uint64_t now_ms)
 				continue;
 		}
 		misses_tick(p, ov, now_ms);
-		if (ihave)
+		if (ihave) {
+			note_firsts(p, ov, now_ms);
 			ihave_send(p, ov);
+		}
 		overlays += ov->member;
 		eager += link_count(ov, L_EAGER);
 		lazy += link_count(ov, L_LAZY);

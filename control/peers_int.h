@@ -69,7 +69,8 @@ struct ov_link {
 	int16_t sess;	 /* index into sessions */
 	uint64_t since_ms;
 	uint64_t request_id;
-	uint64_t hold_ms; /* no PRUNE before this (just grafted) */
+	uint64_t hold_ms; /* no PRUNE before this (just made eager, or grafted) */
+	uint64_t last_first_ms; /* it last brought a chain's newest message (dedup first_src) */
 	uint64_t last_dup_prune_ms;
 };
 
@@ -121,6 +122,7 @@ struct snap_chain {
 	uint32_t chain;
 	uint32_t idx; /* in the region: its live `highest` can be read again */
 	uint64_t highest;
+	uint64_t first_src; /* where its newest message came from (ip_be << 16 | port_be) */
 	uint64_t age_ms;
 };
 
