@@ -83,7 +83,10 @@ static void usage(FILE *f)
 	    "                         publishers then)\n"
 	    "  --unsubscribe-at-exit  send UNSUBSCRIBE at exit (the default)\n"
 	    "  --no-unsubscribe       exit without it (the lease then runs out on its own)\n"
-	    "  --json                 end with one JSON summary line on stdout\n"
+	    "  --json                 end with one JSON summary line on stdout; its\n"
+	    "                         first_msg_ms is the time from the first SUB_ACK to the\n"
+	    "                         first data message, in ms (null if none arrived; below\n"
+	    "                         0 if data overtook the ACK)\n"
 	    "  --help                 this text\n"
 	    "\n"
 	    "Without --count, --duration or --idle-timeout it runs until SIGINT/SIGTERM.\n"
@@ -129,6 +132,7 @@ struct state {
 	uint64_t clock_skew; /* messages stamped after we received them */
 	uint64_t first_ns;   /* CLOCK_MONOTONIC of the first and last message */
 	uint64_t last_ns;
+	uint64_t ack_ns; /* CLOCK_MONOTONIC when the first SUB_ACK was handled */
 	struct chain_seen shown[SHOWN_CHAINS];
 	unsigned n_shown;
 	int ever_subscribed;
@@ -364,6 +368,8 @@ static void on_event(void *ctx, enum rly_sub_event ev, unsigned status)
 		/* The first one is reported by main; later ones are re-subscriptions. */
 		if (st->ever_subscribed)
 			fprintf(stderr, "relay-sub: re-subscribed\n");
+		else
+			st->ack_ns = rly_mono_ns();
 		st->ever_subscribed = 1;
 		return;
 	}
@@ -397,6 +403,12 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 	       p90 = (double)rly_hist_percentile(h, 90) / 1e3,
 	       p99 = (double)rly_hist_percentile(h, 99) / 1e3,
 	       p999 = (double)rly_hist_percentile(h, 99.9) / 1e3, max = (double)h->max / 1e3;
+	char first_msg[32] = "null";
+
+	/* Signed: a message handled before the ACK (it overtook it) gives a negative time. */
+	if (st->msgs && st->ever_subscribed)
+		snprintf(first_msg, sizeof(first_msg), "%.3f",
+			 ((double)st->first_ns - (double)st->ack_ns) / 1e6);
 
 	printf("relay-sub: %" PRIu64 " messages, %.0f msg/s; gaps %" PRIu64 " (missing %" PRIu64
 	       "), stale %" PRIu64 ", malformed %" PRIu64 ", foreign %" PRIu64 ", bad_sig %" PRIu64
@@ -434,12 +446,12 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 		    ",\"verify_failures\":%" PRIu64 ",\"undecryptable\":%" PRIu64
 		    ",\"undecryptable_late\":%" PRIu64 ",\"key_requests\":%" PRIu64 ",\"keys_received\":%" PRIu64
 		    ",\"rate_msgs_s\":%.1f,\"lat_us\":{\"p50\":%.1f"
-		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"subscribed\":%s}\n",
+		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"first_msg_ms\":%s,\"subscribed\":%s}\n",
 		    st->msgs, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
 		    ss->bad_sig, st->o->no_verify ? "false" : "true", ss->chains,
 		    ss->resubscribes, st->verify_failures, ss->undecryptable, st->undecryptable_late, ss->key_requests,
 		    ss->keys_received, rate, p50, p90, p99, p999,
-		    max, st->ever_subscribed ? "true" : "false");
+		    max, first_msg, st->ever_subscribed ? "true" : "false");
 	fflush(stdout);
 }
 
