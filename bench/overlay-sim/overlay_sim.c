@@ -79,7 +79,8 @@ struct link {
 	uint32_t peer;
 	uint32_t lat;	/* one-way, us, drawn once when the link forms, the same both ways */
 	uint32_t eager; /* bit p: eager for publisher p; all bits move together unless per-chain */
-	uint32_t hold_ms; /* --prune-guard: no PRUNE from this end before then (a graft's hold) */
+	uint32_t hold_ms;  /* --prune-guard: no PRUNE from this end before then (a graft's hold) */
+	uint32_t first_ms; /* --first-guard: when it last brought a first copy, + 1 (0: never) */
 };
 
 #define ALL_EAGER 0xffffu
@@ -123,7 +124,7 @@ struct params {
 	double kill_pct;
 	int64_t interval, kill_at, t_ihave, t_miss, t_dead, t_ka, proc, drain;
 	double dup_bound;
-	bool m_given, per_chain, join_lazy, prune_guard, graft_on_stall;
+	bool m_given, per_chain, join_lazy, prune_guard, graft_on_stall, first_guard;
 	uint32_t flag_hops;
 };
 
@@ -353,7 +354,10 @@ static void link_add(struct sim *s, uint32_t r, uint32_t peer, uint32_t lat, uin
 		s->degree_violations++;
 		return;
 	}
-	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, eager, 0};
+	/* 8f6834a: a link made eager is held 500 ms before it may be pruned. */
+	uint32_t hold = s->p.first_guard && eager ? (uint32_t)(s->now / 1000 + 500) : 0;
+
+	links_of(s, r)[s->relay[r].deg++] = (struct link){peer, lat, eager, hold, 0};
 }
 
 /* Links made after start-up: eager as specified, or lazy (--new-links lazy) so that a join does
@@ -507,6 +511,10 @@ static bool prune_guarded(struct sim *s, uint32_t r, int li, uint32_t pub)
 		return false;
 	if (s->now / 1000 < l[li].hold_ms)
 		return true;
+	/* 8f6834a: nor while it brought the first copy of something in the last second: one eager
+	 * set serves every publisher, and this link may be another chain's only path. */
+	if (s->p.first_guard && l[li].first_ms && s->now / 1000 + 1 - l[li].first_ms < 1000)
+		return true;
 	for (int i = 0; i < s->relay[r].deg; i++)
 		eager += l[i].eager >> pub & 1;
 	return eager < 2;
@@ -585,6 +593,8 @@ static void on_msg(struct sim *s, const struct ev *e)
 	}
 	ms->first++;
 	ms->first_pre += pre;
+	if (li >= 0)
+		links_of(s, r)[li].first_ms = (uint32_t)(s->now / 1000 + 1);
 	rly_hist_record(&s->lat[e->pub], (uint64_t)(s->now - pub_time(s, e->pub, e->seq)));
 	if (repair && e->hops == 0 && s->t_kill >= 0 && s->now >= s->t_kill)
 		s->answered_first++;
@@ -1358,7 +1368,7 @@ static void usage(FILE *f)
 	    "  [--kill-pct P | --kill-tree] [--kill-at-ms T] [--json] [--check] [--dup-bound X]\n"
 	    "  [--break-repair] [--trees shared|per-chain] [--new-links eager|lazy] [--flag-hops "
 	    "H]\n"
-	    "  [--prune-guard] [--graft-on-stall]\n"
+	    "  [--prune-guard] [--first-guard] [--graft-on-stall]\n"
 	    "Defaults: N=1000 D=4 DMAX=2D seed=1 dc K=1, M=1000 (5000 with a kill), 1 ms "
 	    "interval,\nkill at 500 ms, dup bound 0.01, shared trees, eager new links, flag-hops "
 	    "255.\n"
@@ -1368,17 +1378,29 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct params *p)
 {
 	static const struct option opts[] = {
-	    {"relays", 1, 0, 'n'},	   {"degree", 1, 0, 'd'},
-	    {"max-degree", 1, 0, 'x'},	   {"seed", 1, 0, 's'},
-	    {"latency", 1, 0, 'l'},	   {"publishers", 1, 0, 'k'},
-	    {"messages", 1, 0, 'm'},	   {"interval-us", 1, 0, 'i'},
-	    {"kill-pct", 1, 0, 'p'},	   {"kill-tree", 0, 0, 't'},
-	    {"kill-at-ms", 1, 0, 'a'},	   {"json", 0, 0, 'j'},
-	    {"check", 0, 0, 'c'},	   {"dup-bound", 1, 0, 'b'},
-	    {"break-repair", 0, 0, 'r'},   {"help", 0, 0, 'h'},
-	    {"flag-hops", 1, 0, 'f'},	   {"trees", 1, 0, 'T'},
-	    {"new-links", 1, 0, 'L'},	   {"prune-guard", 0, 0, 'G'},
-	    {"graft-on-stall", 0, 0, 'S'}, {0, 0, 0, 0},
+	    {"relays", 1, 0, 'n'},
+	    {"degree", 1, 0, 'd'},
+	    {"max-degree", 1, 0, 'x'},
+	    {"seed", 1, 0, 's'},
+	    {"latency", 1, 0, 'l'},
+	    {"publishers", 1, 0, 'k'},
+	    {"messages", 1, 0, 'm'},
+	    {"interval-us", 1, 0, 'i'},
+	    {"kill-pct", 1, 0, 'p'},
+	    {"kill-tree", 0, 0, 't'},
+	    {"kill-at-ms", 1, 0, 'a'},
+	    {"json", 0, 0, 'j'},
+	    {"check", 0, 0, 'c'},
+	    {"dup-bound", 1, 0, 'b'},
+	    {"break-repair", 0, 0, 'r'},
+	    {"help", 0, 0, 'h'},
+	    {"flag-hops", 1, 0, 'f'},
+	    {"trees", 1, 0, 'T'},
+	    {"new-links", 1, 0, 'L'},
+	    {"prune-guard", 0, 0, 'G'},
+	    {"graft-on-stall", 0, 0, 'S'},
+	    {"first-guard", 0, 0, 'F'},
+	    {0, 0, 0, 0},
 	};
 	int o;
 
@@ -1455,6 +1477,9 @@ static int parse(int argc, char **argv, struct params *p)
 			break;
 		case 'G':
 			p->prune_guard = true;
+			break;
+		case 'F':
+			p->first_guard = p->prune_guard = true;
 			break;
 		case 'S':
 			p->graft_on_stall = true;

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Every run behind bench/RESULTS.md section 8, one JSON line each (plus the command line as "cmd").
-# Usage: bench/overlay-sim/run-all.sh BUILD_DIR [small|large|rec|all] > results.jsonl
+# Usage: bench/overlay-sim/run-all.sh BUILD_DIR [small|large|rec|guard|all] > results.jsonl
 # small: N = 1,000 (and the D sweep), a few minutes; large: N = 100,000, 10-15 minutes here;
-# rec: the recommended variant at 1,000 (and the D sweep) and one 100,000 kill.
+# rec: the recommended variant at 1,000 (and the D sweep) and one 100,000 kill; guard: the rules
+# of control/overlay.c at 8f6834a, about a minute.
 set -eu
 sim="$1/bench/overlay-sim/overlay-sim"
 what="${2:-all}"
@@ -56,6 +57,17 @@ if [ "$what" = rec ] || [ "$what" = all ]; then
 	done
 	run --relays 100000 --latency dc --seed 1 --kill-pct 10 --messages 4000 --kill-at-ms 300 \
 		$rec
+fi
+# control/overlay.c's guards as of 8f6834a (--first-guard), kills after its 500 ms start-up hold.
+if [ "$what" = guard ] || [ "$what" = all ]; then
+	for lat in dc wan; do
+		run --relays 1000 --latency $lat --seed 1 --messages 3000 --first-guard
+		run --relays 1000 --latency $lat --seed 1 --messages 3000 --publishers 4 --first-guard
+		run --relays 1000 --latency $lat --seed 1 --messages 6000 --kill-at-ms 1500 --kill-pct 10 \
+			--first-guard
+		run --relays 1000 --latency $lat --seed 1 --messages 6000 --kill-at-ms 1500 --kill-pct 5 \
+			--publishers 4 --first-guard
+	done
 fi
 if [ "$what" = large ] || [ "$what" = all ]; then
 	run --relays 100000 --latency dc --seed 1

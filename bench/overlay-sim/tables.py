@@ -21,7 +21,9 @@ def has(r, *flags):
 
 def variant(r):
     v = ['lazy new links' if has(r, '--new-links lazy') else 'as specified']
-    if has(r, '--prune-guard'):
+    if has(r, '--first-guard'):
+        v.append('8f6834a guard')
+    elif has(r, '--prune-guard'):
         v.append('guard')
     if has(r, '--graft-on-stall'):
         v.append('stall')
@@ -49,6 +51,10 @@ for r in rows:
     if not base(r) or '--degree' in r['cmd']:
         continue
     trees = 'per-chain' if has(r, 'per-chain') else 'shared'
+    if has(r, '--first-guard'):
+        trees += ', 8f6834a guard'
+    elif has(r, '--prune-guard'):
+        trees += ', guard'
     for i, p in enumerate(r['pub']):
         lead = (f"| {r['relays']} | {r['latency']} | {r['publishers']} | {trees} | {r['degree_mean']:.2f} "
                 if i == 0 else "| | | | | ")
