@@ -10,7 +10,7 @@
  *
  * Random bytes would stop at the first cookie, token or signature, so the input is a script of
  * events, each a kind byte and its arguments (missing bytes read as zero):
- *   RUN      n steps of 20 ms: deliver everything in flight, tick every relay
+ *   RUN      1-64 steps of 20 ms: deliver everything in flight, tick every relay
  *   JUMP     the clock leaps (up to minutes) and every relay ticks once, nothing delivered
  *   DELIVER  the next 1-8 datagrams in flight
  *   NET      the network drops, duplicates, delays or reorders what it carries
@@ -32,6 +32,7 @@
  *   LIFE     a relay crashes (dataplane and all), shuts down (BYE), comes back, its
  *            relay-control restarts over a live dataplane (endpoints dumped back as orphans),
  *            its dataplane detaches and attaches again
+ * At most 400 RUN steps (8 s) per input, so that an input costs milliseconds, not a second.
  * Invariants, after every event and every datagram delivered:
  *  - a session is UP only for an (address, identity) from which the relay received a PROOF or
  *    WELCOME whose signature verifies (checked here with libsodium, independently of the code);
@@ -95,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define DD_CHAINS 4u
 #define DD_STRIDE (sizeof(struct rly_dedup_chain) + 8u * 64u)
 #define STEP_MS 20u
+#define STEPS_MAX 400u	/* RUN steps per input: each ticks every relay (a scan of 1024 overlays) */
 /* Overlays take the first free slot, and the input names 2 streams x 2 partitions (the key holders'
  * one is never served): the checks look at the first OV_SCAN slots and, once per input, that the
  * others are free. */
@@ -197,6 +199,7 @@ static struct {
 	uint64_t now, start, real_off;
 	uint64_t rng;
 	int n;
+	unsigned steps;
 	struct rly_ctl_peers_cfg cfg;
 	struct relay R[NR];
 	struct qent q[QMAX];
@@ -863,7 +866,7 @@ static void ev_run(void)
 {
 	unsigned steps = 1 + u8() % 64;
 
-	for (unsigned i = 0; i < steps; i++) {
+	for (unsigned i = 0; i < steps && T.steps < STEPS_MAX; i++, T.steps++) {
 		flush(0);
 		tick_all();
 		check_all();
