@@ -36,6 +36,8 @@ struct rly_shm_sizes {
 	/* The dedup region (rly_dedup_chain): chains and window are powers of two; 0 chains: none. */
 	uint32_t dedup_chains;
 	uint32_t dedup_window;
+	/* Message history per worker (struct rly_hist_log): a power of two of bytes; 0: none. */
+	uint64_t hist_bytes;
 };
 
 /** Build "/relay.<instance>" into @p out, refusing invalid instance names with a message. */
@@ -85,5 +87,7 @@ struct rte_ring *rly_shm_punt_ring(const struct rly_shm *s, unsigned worker);
 struct rte_ring *rly_shm_tx_ring(const struct rly_shm *s);
 /** Chain @p i of the dedup region (i < dedup_chains; after rly_shm_check_rings). */
 struct rly_dedup_chain *rly_shm_dedup_chain(const struct rly_shm *s, uint32_t i);
+/** Worker @p w's history log (w < n_workers; hist_bytes != 0; after rly_shm_check_rings). */
+struct rly_hist_log *rly_shm_hist_log(const struct rly_shm *s, unsigned w);
 
 #endif

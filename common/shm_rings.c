@@ -65,8 +65,12 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 		    (z->dedup_window & (z->dedup_window - 1)) != 0)
 			return rly_err_set(EINVAL, "dedup region: %u chains of %u slots: both must be "
 						   "powers of two", z->dedup_chains, z->dedup_window);
-		dedup_stride = sizeof(struct rly_dedup_chain) + (uint64_t)z->dedup_window * 8u;
+		dedup_stride = RLY_DEDUP_STRIDE(z->dedup_window);
 	}
+	if (z->hist_bytes && ((z->hist_bytes & (z->hist_bytes - 1)) != 0 || z->hist_bytes < 4096 ||
+			      z->hist_bytes > (1ull << 40)))
+		return rly_err_set(EINVAL, "history: %llu bytes per worker is not a power of two from "
+					   "4 KiB to 1 TiB", (unsigned long long)z->hist_bytes);
 
 	/* A live relay keeps its object; a dead one's leftover is replaced. */
 	s->fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL, 0660);
@@ -97,7 +101,11 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	uint64_t tx_off = punt_off + (uint64_t)z->n_workers * punt_sz;
 	/* Chains are whole cache lines: workers on different cores claim neighbouring ones. */
 	uint64_t dedup_off = ALIGN_UP(tx_off + tx_sz, 64);
-	s->size = (size_t)(dedup_off + (uint64_t)z->dedup_chains * dedup_stride);
+	uint64_t hist_off = ALIGN_UP(dedup_off + (uint64_t)z->dedup_chains * dedup_stride, 64);
+	s->size = (size_t)(hist_off +
+			   (z->hist_bytes ? (uint64_t)z->n_workers *
+						(sizeof(struct rly_hist_log) + z->hist_bytes)
+					  : 0));
 
 	if (ftruncate(s->fd, (off_t)s->size) < 0) {
 		rc = rly_err_set(errno, "ftruncate /dev/shm%s to %zu bytes: %s", s->name, s->size,
@@ -135,6 +143,8 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	h->dedup_stride = dedup_stride;
 	h->dedup_chains = z->dedup_chains;
 	h->dedup_window = z->dedup_window;
+	h->hist_off = hist_off;
+	h->hist_bytes = z->hist_bytes;
 	h->relay_pid = getpid();
 	h->start_realtime_ns = rly_real_ns();
 	snprintf(h->instance, sizeof(h->instance), "%s", instance);
@@ -183,10 +193,24 @@ static int dedup_fits(const struct rly_shm_header *h, uint64_t size)
 		return h->dedup_off <= size;
 	if ((h->dedup_chains & (h->dedup_chains - 1)) != 0 || h->dedup_window == 0 ||
 	    (h->dedup_window & (h->dedup_window - 1)) != 0 ||
-	    h->dedup_stride != sizeof(struct rly_dedup_chain) + (uint64_t)h->dedup_window * 8u ||
+	    h->dedup_stride != RLY_DEDUP_STRIDE(h->dedup_window) ||
 	    h->dedup_off % 64 != 0 || h->dedup_off < tx_end || h->dedup_off > size)
 		return 0;
 	return (size - h->dedup_off) / h->dedup_stride >= h->dedup_chains;
+}
+
+/* The history: one log per worker, after the dedup region, inside the object; none is 0 bytes. */
+static int hist_fits(const struct rly_shm_header *h, uint64_t size)
+{
+	uint64_t per;
+
+	if (h->hist_bytes == 0)
+		return 1;
+	if ((h->hist_bytes & (h->hist_bytes - 1)) != 0 || h->hist_bytes > (1ull << 40) ||
+	    h->hist_off % 64 != 0 || h->hist_off < h->dedup_off || h->hist_off > size)
+		return 0;
+	per = sizeof(struct rly_hist_log) + h->hist_bytes;
+	return (size - h->hist_off) / per >= h->n_workers;
 }
 
 int rly_shm_check_rings(const struct rly_shm *s)
@@ -206,6 +230,12 @@ int rly_shm_check_rings(const struct rly_shm *s)
 				   "%llu) does not fit the object",
 				   h->instance, h->dedup_chains, h->dedup_window,
 				   (unsigned long long)h->dedup_off);
+	if (!hist_fits(h, s->size))
+		return rly_err_set(EPROTO,
+				   "relay instance '%s': shm history (%u logs of %llu bytes at offset %llu) "
+				   "does not fit the object",
+				   h->instance, h->n_workers, (unsigned long long)h->hist_bytes,
+				   (unsigned long long)h->hist_off);
 	if (h->ring_impl != RTE_VERSION)
 		return rly_err_set(EPROTO,
 				   "relay instance '%s' laid out its rings with DPDK %u.%u but this program "
@@ -245,4 +275,11 @@ struct rly_dedup_chain *rly_shm_dedup_chain(const struct rly_shm *s, uint32_t i)
 {
 	const struct rly_shm_header *h = rly_shm_hdr(s);
 	return (struct rly_dedup_chain *)((uint8_t *)s->base + h->dedup_off + i * h->dedup_stride);
+}
+
+struct rly_hist_log *rly_shm_hist_log(const struct rly_shm *s, unsigned w)
+{
+	const struct rly_shm_header *h = rly_shm_hdr(s);
+	return (struct rly_hist_log *)((uint8_t *)s->base + h->hist_off +
+				       (uint64_t)w * (sizeof(struct rly_hist_log) + h->hist_bytes));
 }

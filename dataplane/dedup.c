@@ -21,7 +21,7 @@ int rly_dedup_init(struct rly_dedup *d, void *base, uint32_t chains, uint32_t wi
 	    getrandom(&d->seed1, sizeof(d->seed1), 0) != sizeof(d->seed1))
 		return -errno;
 	d->base = base;
-	d->stride = sizeof(struct rly_dedup_chain) + (uint64_t)window * sizeof(uint64_t);
+	d->stride = RLY_DEDUP_STRIDE(window);
 	d->mask = chains - 1;
 	d->window = window;
 	d->idle_tsc = idle_tsc;

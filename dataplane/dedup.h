@@ -136,6 +136,7 @@ static inline struct rly_dedup_chain *rly_dedup_find(const struct rly_dedup *d,
 			return NULL; /* another worker got there first; this message goes untracked */
 	}
 	free_c->partition = rly_be32_load(&h->partition);
+	free_c->first_seq = rly_be64_load(&h->seq);
 	free_c->chain = rly_be32_load(&h->chain);
 	memcpy(free_c->stream_key, h->stream_key, RLY_STREAM_KEY_LEN);
 	memcpy(free_c->publisher, h->publisher, RLY_ID_LEN);
@@ -153,18 +154,27 @@ static inline uint64_t rly_dedup_src(uint32_t ip_be, uint16_t udp_port_be)
 }
 
 /**
+ * Check message @p h, which came from @p src (rly_dedup_src), and give its chain (NULL when
+ * untracked) in *@p chain; see rly_dedup_check.
+ */
+static inline enum rly_dedup_result rly_dedup_check_at(const struct rly_dedup *d,
+						       const struct rly_wire_msg_hdr *h, uint64_t now,
+						       uint64_t src, struct rly_dedup_chain **chain);
+
+/**
  * Check message @p h, which came from @p src (rly_dedup_src), against its chain at time @p now
  * (the worker's TSC) and record it when new. Any number of workers may call this at once for the
  * same chain: exactly one of them gets RLY_DEDUP_NEW for a given seq.
  */
-static inline enum rly_dedup_result rly_dedup_check(const struct rly_dedup *d,
-						    const struct rly_wire_msg_hdr *h, uint64_t now,
-						    uint64_t src)
+static inline enum rly_dedup_result rly_dedup_check_at(const struct rly_dedup *d,
+						       const struct rly_wire_msg_hdr *h, uint64_t now,
+						       uint64_t src, struct rly_dedup_chain **chain)
 {
 	struct rly_dedup_chain *c = rly_dedup_find(d, h, now);
 	const uint64_t seq = rly_be64_load(&h->seq);
 	uint64_t *slot, v, hi;
 
+	*chain = c;
 	if (c == NULL)
 		return RLY_DEDUP_UNTRACKED;
 	hi = __atomic_load_n(&c->highest, __ATOMIC_RELAXED);
@@ -195,6 +205,26 @@ static inline enum rly_dedup_result rly_dedup_check(const struct rly_dedup *d,
 too_old:
 	rly_dedup_bump(&c->duplicates);
 	return RLY_DEDUP_TOO_OLD;
+}
+
+/** rly_dedup_check_at without the chain. */
+static inline enum rly_dedup_result rly_dedup_check(const struct rly_dedup *d,
+						    const struct rly_wire_msg_hdr *h, uint64_t now,
+						    uint64_t src)
+{
+	struct rly_dedup_chain *c;
+	return rly_dedup_check_at(d, h, now, src, &c);
+}
+
+/**
+ * Record where the history keeps message @p h, just accepted as new in chain @p c (a window of
+ * @p window). Ordered after the record itself: a reader that sees the location sees the bytes.
+ */
+static inline void rly_dedup_set_loc(struct rly_dedup_chain *c, uint32_t window,
+				     const struct rly_wire_msg_hdr *h, uint64_t loc)
+{
+	__atomic_store_n(&rly_dedup_locs(c, window)[rly_be64_load(&h->seq) & (window - 1)], loc,
+			 __ATOMIC_RELEASE);
 }
 
 /**

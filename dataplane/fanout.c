@@ -462,17 +462,26 @@ static __attribute__((noinline)) int32_t on_peer_set(struct rly_worker *w,
 		RLY_CTR_ADD(w, PEER_RX_MSGS, 1);
 	else
 		on_published(w, c, h, src);
-	switch (d ? rly_dedup_check(d, h, w->now, rly_dedup_src(fo->src_ip_be, fo->src_port_be))
+	struct rly_dedup_chain *chain = NULL;
+
+	switch (d ? rly_dedup_check_at(d, h, w->now, rly_dedup_src(fo->src_ip_be, fo->src_port_be),
+				       &chain)
 		  : RLY_DEDUP_UNTRACKED) {
 	case RLY_DEDUP_NEW:
+		/* Kept for peers that will ask for it (IWANT, answered by relay-control). */
+		if (w->hist.log != NULL)
+			rly_dedup_set_loc(chain, d->window, h,
+					  rly_hist_append(&w->hist, h, (uint32_t)rly_wire_msg_size(h)));
 		return from;
 	case RLY_DEDUP_UNTRACKED:
 		RLY_CTR_ADD(w, DEDUP_UNTRACKED, 1);
 		return from;
 	case RLY_DEDUP_DUPLICATE:
 		RLY_CTR_ADD(w, DEDUP_DUPLICATES, 1);
-		/* Plumtree: a duplicate over an eager link makes relay-control prune it. */
-		if (from >= 0 && report_due(&c->duplicate, h, w->now, w->dup_every))
+		/* Plumtree: a duplicate over an eager link makes relay-control prune it; a repaired
+		 * copy (an IWANT answer, forwarded) is expected to be one, and prunes nothing. */
+		if (from >= 0 && !(h->ttl & RLY_TTL_F_REPAIR) &&
+		    report_due(&c->duplicate, h, w->now, w->dup_every))
 			report(w, RLY_PKT_F_DUPLICATE, h, src);
 		return SKIP_ALL;
 	case RLY_DEDUP_TOO_OLD:

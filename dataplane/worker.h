@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "common/hist.h"
 #include "dataplane/dedup.h"
 #include "dataplane/pkt.h"
 #include "dataplane/punt_limit.h"
@@ -172,6 +173,8 @@ struct rly_worker {
 	struct rte_mbuf *stash[RLY_MBUF_STASH]; /* allocated in bulk, handed out one by one */
 	struct rly_fanout fo __rte_cache_aligned;
 	struct rly_punt_limit punt_limit;
+	/* this worker's message history log (shm), written for streams with peers */
+	struct rly_hist_writer hist;
 	/* scratch for the shm rings: records are 2 KiB, too big for the stack */
 	struct rly_pkt_rec punt_rec;
 	struct rly_pkt_rec ctl_rec[RLY_CTL_TX_BURST];

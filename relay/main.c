@@ -142,7 +142,8 @@ int main(int argc, char **argv)
 				       .punt_slots = o.punt_ring,
 				       .tx_slots = o.punt_ring,
 				       .dedup_chains = o.dedup_chains,
-				       .dedup_window = o.dedup_window};
+				       .dedup_window = o.dedup_window,
+				       .hist_bytes = (uint64_t)o.history_mb << 20};
 	if (rly_shm_create(&shm, o.instance, &sizes) < 0) {
 		fprintf(stderr, "relay: %s\n", rly_err_msg());
 		goto cleanup;
@@ -217,6 +218,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "relay: worker %u: out of memory for tx buffers\n", w);
 			goto cleanup_rcu;
 		}
+		if (hdr->hist_bytes)
+			rly_hist_writer_init(&workers[w].hist, rly_shm_hist_log(&shm, w),
+					     hdr->hist_bytes, w);
 		w++;
 	}
 	rly_manager_init(&mgr, table, rly_shm_cmd_ring(&shm), rly_shm_event_ring(&shm),

@@ -85,7 +85,11 @@ static const struct opt_def opts[] = {
 	{"dedup-window", "N", POW2(dedup_window), 64, 65536, NULL, "1024",
 	 "Sequence numbers remembered per chain (power of two). A message more than N below its "
 	 "chain's highest is dropped as too old (dedup_too_old). The table takes "
-	 "dedup-chains x (128 + 8 x N) bytes of shared memory."},
+	 "dedup-chains x (128 + 16 x N) bytes of shared memory (a sequence slot and a history location per message)."},
+	{"history-mb", "MB", U32(history_mb), 0, 65536, NULL, "16",
+	 "Message history per worker, in MiB (0: none, else a power of two). Every message of a "
+	 "stream with peer relays is kept there while it fits, so relay-control can send a peer "
+	 "what it missed (IWANT). 16 MiB holds about 130,000 messages of 100 bytes."},
 	{"dedup-idle-s", "S", U32(dedup_idle_s), 1, 86400, NULL, "60",
 	 "A chain with no new message for S seconds is forgotten and its slot reused."},
 	{"config", "FILE", STR(config), 0, 0, NULL, "",
@@ -327,13 +331,16 @@ int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *
 			return rc;
 	}
 	/* 1 GiB: well past any sensible table, and far below what would overflow a size. */
-	if ((uint64_t)o->dedup_chains * (128u + 8u * (uint64_t)o->dedup_window) > (1ull << 30))
+	if ((uint64_t)o->dedup_chains * RLY_DEDUP_STRIDE(o->dedup_window) > (1ull << 30))
 		return rly_err_set(EINVAL,
 				   "--dedup-chains %u with --dedup-window %u needs %llu MiB of shared "
 				   "memory, more than 1024 MiB: lower one of them",
 				   o->dedup_chains, o->dedup_window,
 				   (unsigned long long)(((uint64_t)o->dedup_chains *
-							 (128u + 8u * (uint64_t)o->dedup_window)) >> 20));
+							 RLY_DEDUP_STRIDE(o->dedup_window)) >> 20));
+	if (o->history_mb & (o->history_mb - 1))
+		return rly_err_set(EINVAL, "--history-mb %u is not 0 or a power of two (e.g. %u)",
+				   o->history_mb, 1u << (31 - __builtin_clz(o->history_mb)));
 	if (o->ip_be == 0)
 		return rly_err_set(EINVAL, "--ip is required: the IPv4 address the relay owns on its "
 					   "ports (e.g. --ip 198.18.0.1)");

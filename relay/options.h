@@ -35,6 +35,7 @@ struct rly_relay_opts {
 	uint32_t dedup_chains;
 	uint32_t dedup_window;
 	uint32_t dedup_idle_s;
+	uint32_t history_mb;
 	char config[256];
 };
 

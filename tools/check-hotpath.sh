@@ -13,7 +13,7 @@ set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
 
 HOT_FILES=(dataplane/worker.c dataplane/fanout.c dataplane/pkt.h dataplane/subtable.h
-	dataplane/dedup.h common/wire.c include/relay/wire.h)
+	dataplane/dedup.h common/hist.h common/wire.c include/relay/wire.h)
 
 # token regexp (Perl) and why it is banned
 BANNED=(

@@ -115,7 +115,9 @@ extern "C" {
 	X(CTL_DISC_RECORDS, GAUGE, "discovery records held (own and learnt)")                       \
 	X(CTL_DISC_ANNOUNCES, COUNT, "discovery records announced")                                 \
 	X(CTL_DISC_LOOKUPS, COUNT, "discovery lookups made")                                       \
-	X(CTL_DISC_BAD, COUNT, "discovery records refused: bad signature or expired")
+	X(CTL_DISC_BAD, COUNT, "discovery records refused: bad signature or expired")               \
+	X(CTL_REPAIR_SENT, COUNT, "messages sent again to a peer that asked (IWANT), from the history") \
+	X(CTL_REPAIR_UNAVAILABLE, COUNT, "messages a peer asked for (IWANT) that the history no longer holds")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,

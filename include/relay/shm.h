@@ -8,7 +8,8 @@
  * relay (O_EXCL) and unlinked when it stops. It holds, at the offsets the header gives:
  *
  *   header | counters page (one rly_ctr_block per writer) | cmd ring | event ring |
- *   punt ring per worker | tx ring | dedup region (dedup_chains x dedup_stride bytes)
+ *   punt ring per worker | tx ring | dedup region (dedup_chains x dedup_stride bytes) |
+ *   history (n_workers x (64 + hist_bytes) bytes)
  *
  * The rings are DPDK rte_ring structures initialised in place with fixed-size elements
  * (rte_ring_init + rte_ring_*_elem); they hold no pointers, so each process maps the object at its
@@ -97,10 +98,12 @@ struct rly_shm_header {
 	uint8_t port_mac[RLY_SHM_MAX_PORTS][8]; /**< MAC of each port, 6 bytes used */
 	char instance[RLY_INSTANCE_MAX + 1];
 	uint64_t dedup_off;        /**< first struct rly_dedup_chain */
-	uint64_t dedup_stride;     /**< bytes per chain: sizeof(struct rly_dedup_chain) + 8 x window */
+	uint64_t dedup_stride;     /**< bytes per chain: RLY_DEDUP_STRIDE(dedup_window) */
 	uint32_t dedup_chains;     /**< chains the region holds (power of two); 0: no region */
 	uint32_t dedup_window;     /**< sequence slots per chain (power of two) */
-	uint8_t reserved0[40];
+	uint64_t hist_off;         /**< first struct rly_hist_log (one per worker) */
+	uint64_t hist_bytes;       /**< message bytes each worker's log holds (power of two); 0: none */
+	uint8_t reserved0[24];
 
 	/* live: written by the relay */
 	uint32_t state __attribute__((aligned(64))); /**< enum rly_shm_state */
@@ -310,10 +313,51 @@ struct rly_dedup_chain {
 	 * (uint64_t)ip_be << 16 | udp_port_be, both as on the wire; 0 before the first
 	 */
 	uint64_t first_src;
-	uint8_t reserved[24];
-	/* uint64_t slot[dedup_window] follows */
+	uint64_t first_seq;  /**< the seq of the message that claimed the chain: holes below it are
+				  not ours (we joined mid-chain) */
+	uint8_t reserved[16];
+	/* uint64_t slot[dedup_window] follows, then uint64_t loc[dedup_window] (see below) */
 } __attribute__((aligned(64)));
 static_assert(sizeof(struct rly_dedup_chain) == 128, "dedup chain header is 128 bytes");
+
+/**
+ * History: where each chain's recent messages can be read again (relay-control answers a peer's
+ * IWANT from it). Each worker appends every message it accepts as new for a stream with peers to
+ * its own log (single writer), and the chain's loc[seq % window] says where: RLY_HIST_LOC(worker,
+ * pos), 0 when the message is not in any log. A log is a byte ring of hist_bytes after a 64-byte
+ * header; a record is a struct rly_hist_rec and the message (96-byte header, payload, signature)
+ * padded to 8 bytes, and never wraps (the writer skips the ring's tail instead).
+ *
+ * Positions grow for ever. The writer first moves `head` past the record (release fence), then
+ * writes it: a reader copies the record at pos, then (acquire fence) reads head, and the copy is
+ * whole exactly when head <= pos + hist_bytes and the record's own pos is the one it looked for.
+ */
+struct rly_hist_log {
+	uint64_t head; /**< live: bytes reserved so far (the next record's position) */
+	uint8_t reserved[56];
+	/* uint8_t data[hist_bytes] follows */
+} __attribute__((aligned(64)));
+static_assert(sizeof(struct rly_hist_log) == 64, "history log header is one cache line");
+
+struct rly_hist_rec {
+	uint64_t pos; /**< the record's position: a reader checks it */
+	uint32_t len; /**< message bytes that follow */
+	uint32_t reserved;
+};
+static_assert(sizeof(struct rly_hist_rec) == 16, "history record header is 16 bytes");
+
+#define RLY_HIST_LOC(worker, pos) (((uint64_t)(worker) + 1u) << 56 | ((pos) & ((1ull << 56) - 1)))
+#define RLY_HIST_LOC_WORKER(loc) ((unsigned)((loc) >> 56) - 1u)
+#define RLY_HIST_LOC_POS(loc) ((loc) & ((1ull << 56) - 1))
+
+/** Bytes per chain in the dedup region: the header, then a slot and a loc per sequence. */
+#define RLY_DEDUP_STRIDE(window) (sizeof(struct rly_dedup_chain) + 16u * (uint64_t)(window))
+
+/** The loc array of a chain (after its slot array). */
+static inline uint64_t *rly_dedup_locs(struct rly_dedup_chain *c, uint32_t window)
+{
+	return (uint64_t *)(c + 1) + window;
+}
 
 #define RLY_DEDUP_TAG_FREE 0u
 #define RLY_DEDUP_TAG_CLAIMING 1u

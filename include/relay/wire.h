@@ -169,6 +169,13 @@ struct rly_wire_dgram_hdr {
 	rly_be16_t count;  /**< DATA: messages that follow (>= 1); control types: 1 */
 } __attribute__((packed));
 
+/**
+ * Bit 7 of a data message's `ttl` (the one byte relays may change, not signed): a copy sent again
+ * by a relay answering a peer's IWANT, kept by every relay that forwards it. A duplicate with it
+ * set is expected (the repair reaches relays that had the message already) and prunes no link.
+ */
+#define RLY_TTL_F_REPAIR 0x80u
+
 /** Data message flags. */
 #define RLY_MSG_F_SIGNED 0x0001u    /**< sig_len is 64 and the signature follows the payload */
 #define RLY_MSG_F_ENCRYPTED 0x0002u /**< payload is AEAD ciphertext under group key key_id */
