@@ -112,6 +112,10 @@ static void usage(FILE *out)
 	    "  --ihave-ms MS           summary interval over lazy links (default 50)\n"
 	    "  --graft-after-ms MS     a message a summary announced may be this late before the\n"
 	    "                          lazy link is grafted back to eager (default 100)\n"
+	    "  --peer-keep-fastest     never prune the link that brings some publisher's messages\n"
+	    "                          first: fewer holes to repair when a stream has publishers on\n"
+	    "                          several relays, at the price of more duplicates (measured in\n"
+	    "                          docs/overlay.md)\n"
 	    "  --serve-linger-s S      a stream is served this long after its last local\n"
 	    "                          subscriber or publisher (default 30)\n"
 	    "  --disc-ttl-s S          lifetime of this relay's discovery records (default 60)\n"
@@ -187,6 +191,7 @@ enum {
 	OPT_PEER_PING,
 	OPT_PEER_DEAD,
 	OPT_IHAVE,
+	OPT_KEEP_FASTEST,
 	OPT_GRAFT_AFTER,
 	OPT_SERVE_LINGER,
 	OPT_DISC_TTL,
@@ -218,6 +223,7 @@ static const struct option long_opts[] = {
     {"peer-ping-ms", required_argument, NULL, OPT_PEER_PING},
     {"peer-dead-ms", required_argument, NULL, OPT_PEER_DEAD},
     {"ihave-ms", required_argument, NULL, OPT_IHAVE},
+    {"peer-keep-fastest", no_argument, NULL, OPT_KEEP_FASTEST},
     {"graft-after-ms", required_argument, NULL, OPT_GRAFT_AFTER},
     {"serve-linger-s", required_argument, NULL, OPT_SERVE_LINGER},
     {"disc-ttl-s", required_argument, NULL, OPT_DISC_TTL},
@@ -386,6 +392,9 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 		case OPT_IHAVE:
 			if (parse_u32("--ihave-ms", optarg, 1, 60000, &o->peers.ihave_ms) < 0)
 				return 1;
+			break;
+		case OPT_KEEP_FASTEST:
+			o->peers.keep_fastest = 1;
 			break;
 		case OPT_GRAFT_AFTER:
 			if (parse_u32("--graft-after-ms", optarg, 1, 60000, &o->peers.miss_ms) < 0)

@@ -34,11 +34,15 @@
 #define GRAFT_HOLD_MS 1000u
 /* A new eager link is not pruned before the snapshots had a chance to see what it carries first. */
 #define EAGER_HOLD_MS 500u
-/* A link that brought some chain's newest message this recently is some publisher's tree: kept. */
-#define FIRST_GUARD_MS 1000u
+/* A chain this young prunes nothing: the scores have not seen which link brings it first. */
+#define CHAIN_GUARD_MS 300u
 #define REPRUNE_MS 1000u
 #define SNAP_MAX_AGE_MS 30000u
 #define IHAVE_REFRESH_MS 1000u
+/* Missing runs asked for at once (one IWANT each). */
+#define RLY_IWANT_RUNS 8u
+/* Most messages one IWANT is answered with: a hole older than that is better reported. */
+#define RLY_REPAIR_MAX 4096u
 
 static uint64_t tsc_now(void)
 {
@@ -60,8 +64,23 @@ void ov_free(struct rly_ctl_peers *p)
 {
 	free(p->ov);
 	free(p->snap);
+	free(p->seen_tag);
+	free(p->seen_ms);
 	p->ov = NULL;
 	p->snap = NULL;
+	p->seen_tag = p->seen_ms = NULL;
+}
+
+int ov_region(struct rly_ctl_peers *p)
+{
+	free(p->seen_tag);
+	free(p->seen_ms);
+	p->seen_tag = p->seen_ms = NULL;
+	if (!p->dedup || !p->dedup_chains)
+		return 0;
+	p->seen_tag = calloc(p->dedup_chains, sizeof(*p->seen_tag));
+	p->seen_ms = calloc(p->dedup_chains, sizeof(*p->seen_ms));
+	return p->seen_tag && p->seen_ms ? 0 : -ENOMEM;
 }
 
 struct ov_stream *ov_find(const struct rly_ctl_peers *p, const uint8_t key[RLY_STREAM_KEY_LEN],
@@ -169,7 +188,28 @@ static void link_drop(struct rly_ctl_peers *p, struct ov_stream *ov, int i)
 	for (unsigned m = 0; m < MISS_MAX; m++)
 		if (ov->miss[m].used && ov->miss[m].from == i)
 			ov->miss[m].used = 0;
+	for (unsigned f = 0; f < FIRST_CHAINS; f++)
+		ov->first[f].score[i] = 0;
 	memset(k, 0, sizeof(*k));
+}
+
+static void send_link(struct rly_ctl_peers *p, const struct ov_stream *ov, int s, unsigned type,
+		      unsigned kind, unsigned reason, uint64_t request_id);
+
+/* Graft a lazy link other than @p not (whose session is up), if there is one. */
+static void graft_any(struct rly_ctl_peers *p, struct ov_stream *ov, int not, uint64_t now_ms)
+{
+	for (int j = 0; j < (int)RLY_PEER_DEGREE_CAP; j++) {
+		struct ov_link *k = &ov->link[j];
+		if (j == not || k->st != L_LAZY || p->sess[k->sess].st != S_UP)
+			continue;
+		peers_count(p, RLY_CTR_CTL_GRAFTS);
+		k->hold_ms = now_ms + GRAFT_HOLD_MS;
+		send_link(p, ov, k->sess, RLY_MSG_PEER_JOIN, RLY_LINK_GRAFT, 0, 0);
+		set_eager(p, ov, j, now_ms);
+		link_log(p, ov, j, "link_grafted", "last eager link pruned");
+		return;
+	}
 }
 
 static void send_link(struct rly_ctl_peers *p, const struct ov_stream *ov, int s, unsigned type,
@@ -387,6 +427,10 @@ void ov_on_link_msg(struct rly_ctl_peers *p, int s, unsigned type,
 		if (i >= 0 && ov->link[i].st == L_EAGER) {
 			peers_count(p, RLY_CTR_CTL_PRUNES);
 			set_lazy(p, ov, i, now_ms);
+			/* Both ends of two links may prune at once and leave a relay with no eager
+			 * link at all: then it grafts another lazy one at once, not after a hole. */
+			if (link_count(ov, L_EAGER) == 0)
+				graft_any(p, ov, i, now_ms);
 		}
 		return;
 	case RLY_LINK_LEAVE:
@@ -401,30 +445,61 @@ void ov_on_link_msg(struct rly_ctl_peers *p, int s, unsigned type,
 	}
 }
 
-/* The live `highest` of a chain we hold, or 0. */
-static uint64_t my_highest(const struct rly_ctl_peers *p, const struct ov_stream *ov,
-			   const uint8_t publisher[RLY_ID_LEN], uint32_t chain)
+static const struct snap_chain *snap_find(const struct rly_ctl_peers *p, const struct ov_stream *ov,
+					  const uint8_t publisher[RLY_ID_LEN], uint32_t chain)
 {
 	for (uint32_t i = 0; i < p->n_snap; i++) {
 		const struct snap_chain *c = &p->snap[i];
-		const struct rly_dedup_chain *d;
-		uint64_t tag, h;
-
-		if (c->chain != chain || c->partition != ov->partition ||
-		    memcmp(c->publisher, publisher, RLY_ID_LEN) != 0 ||
-		    memcmp(c->key, ov->key, RLY_STREAM_KEY_LEN) != 0)
-			continue;
-		if (!p->dedup)
-			return c->highest;
-		d = (const void *)(p->dedup + (uint64_t)c->idx * p->dedup_stride);
-		tag = __atomic_load_n(&d->tag, __ATOMIC_ACQUIRE);
-		h = __atomic_load_n(&d->highest, __ATOMIC_ACQUIRE);
-		/* Reclaimed and reused since the snapshot: what the snapshot saw is all we know. */
-		if (tag <= RLY_DEDUP_TAG_RECLAIMING || d->chain != chain)
-			return c->highest;
-		return h > c->highest ? h : c->highest;
+		if (c->chain == chain && c->partition == ov->partition &&
+		    memcmp(c->publisher, publisher, RLY_ID_LEN) == 0 &&
+		    memcmp(c->key, ov->key, RLY_STREAM_KEY_LEN) == 0)
+			return c;
 	}
-	return 0;
+	return NULL;
+}
+
+/*
+ * The runs of messages of chain @p sc (NULL: a chain we hold nothing of) that we lack, up to
+ * @p want: holes inside the dedup window, at or after the first message we saw of it, then what
+ * lies past our highest (an open run, hi = UINT64_MAX). At most @p max runs; returns how many.
+ */
+static unsigned holes(const struct rly_ctl_peers *p, const struct snap_chain *sc, uint64_t want,
+		      uint64_t *lo, uint64_t *hi, unsigned max)
+{
+	const uint32_t w = p->dedup_window;
+	const struct rly_dedup_chain *d;
+	const uint64_t *slots;
+	uint64_t top, start, end;
+	unsigned n = 0;
+
+	if (!sc || !p->dedup || w == 0) {
+		/* Nothing of it here: ask for as much as a window holds. */
+		lo[0] = w && want > w ? want - w + 1 : 1;
+		hi[0] = UINT64_MAX;
+		return 1;
+	}
+	d = (const void *)(p->dedup + (uint64_t)sc->idx * p->dedup_stride);
+	slots = (const uint64_t *)(d + 1);
+	top = __atomic_load_n(&d->highest, __ATOMIC_ACQUIRE);
+	if (top < sc->highest)
+		top = sc->highest; /* reclaimed meanwhile: the snapshot is all we know */
+	start = top >= w ? top - w + 1 : 1;
+	if (start < sc->first_seq)
+		start = sc->first_seq;
+	end = want < top ? want : top;
+	for (uint64_t s = start; s <= end && n < max; s++) {
+		if (__atomic_load_n(&slots[s & (w - 1)], __ATOMIC_RELAXED) == s)
+			continue;
+		lo[n] = s;
+		while (s + 1 <= end && __atomic_load_n(&slots[(s + 1) & (w - 1)], __ATOMIC_RELAXED) != s + 1)
+			s++;
+		hi[n++] = s;
+	}
+	if (want > top && n < max) {
+		lo[n] = top + 1;
+		hi[n++] = UINT64_MAX;
+	}
+	return n;
 }
 
 void ov_on_ihave(struct rly_ctl_peers *p, int s, const struct rly_wire_peer_ihave *b,
@@ -433,15 +508,25 @@ void ov_on_ihave(struct rly_ctl_peers *p, int s, const struct rly_wire_peer_ihav
 	struct ov_stream *ov = ov_find(p, b->stream_key, rly_be32_load(&b->partition));
 	int i = ov ? link_find(ov, s) : -1;
 
-	if (i < 0 || ov->link[i].st != L_LAZY)
+	if (i < 0)
+		return;
+	if (ov->link[i].st == L_EAGER) {
+		/* The peer holds the link lazy (a PRUNE and a GRAFT crossed): graft it again. */
+		if (now_ms - ov->link[i].last_dup_prune_ms >= REPRUNE_MS) {
+			ov->link[i].last_dup_prune_ms = now_ms;
+			send_link(p, ov, s, RLY_MSG_PEER_JOIN, RLY_LINK_GRAFT, 0, 0);
+		}
+		return;
+	}
+	if (ov->link[i].st != L_LAZY)
 		return;
 	for (unsigned e = 0; e < b->n; e++) {
 		const struct rly_wire_ihave_entry *en = &b->e[e];
 		uint32_t chain = rly_be32_load(&en->chain);
-		uint64_t want = rly_be64_load(&en->highest);
+		uint64_t want = rly_be64_load(&en->highest), lo, hi;
 		struct ov_miss *free_slot = NULL, *m = NULL;
 
-		if (want <= my_highest(p, ov, en->publisher, chain))
+		if (holes(p, snap_find(p, ov, en->publisher, chain), want, &lo, &hi, 1) == 0)
 			continue;
 		for (unsigned k = 0; k < MISS_MAX; k++) {
 			struct ov_miss *x = &ov->miss[k];
@@ -470,23 +555,118 @@ void ov_on_ihave(struct rly_ctl_peers *p, int s, const struct rly_wire_peer_ihav
 	}
 }
 
+/* The chain of the dedup region with this identity, or NULL. */
+static struct rly_dedup_chain *chain_find(const struct rly_ctl_peers *p,
+					  const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition,
+					  const uint8_t publisher[RLY_ID_LEN], uint32_t chain)
+{
+	for (uint32_t i = 0; p->dedup && i < p->dedup_chains; i++) {
+		struct rly_dedup_chain *c =
+		    (struct rly_dedup_chain *)(p->dedup + (uint64_t)i * p->dedup_stride);
+
+		if (__atomic_load_n(&c->tag, __ATOMIC_ACQUIRE) > RLY_DEDUP_TAG_RECLAIMING &&
+		    c->chain == chain && c->partition == partition &&
+		    memcmp(c->publisher, publisher, RLY_ID_LEN) == 0 &&
+		    memcmp(c->stream_key, key, RLY_STREAM_KEY_LEN) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Send the DATA datagram being built in @p rec (addressed already), if it holds messages. */
+static int repair_flush(struct rly_ctl_peers *p, struct rly_pkt_rec *rec, uint16_t *count)
+{
+	int rc;
+
+	if (*count == 0)
+		return 0;
+	rly_wire_put_dgram_hdr(rec->data, RLY_MSG_DATA, rec->len, *count);
+	rc = p->io.send(p->io.ctx, rec);
+	rec->len = sizeof(struct rly_wire_dgram_hdr);
+	*count = 0;
+	return rc;
+}
+
 void ov_on_iwant(struct rly_ctl_peers *p, int s, const struct rly_wire_peer_iwant *b,
 		 uint64_t now_ms)
 {
+	const uint32_t partition = rly_be32_load(&b->partition);
+	const uint32_t chain = rly_be32_load(&b->chain);
+	const uint32_t room = p->dgram_max ? p->dgram_max : RLY_WIRE_DGRAM_FOR_MTU(1500);
+	struct ov_stream *ov = ov_find(p, b->stream_key, partition);
+	uint64_t from = rly_be64_load(&b->from_seq), to = rly_be64_load(&b->to_seq), hi, seq;
+	struct rly_dedup_chain *c;
+	struct rly_pkt_rec rec;
+	uint8_t msg[RLY_WIRE_MAX_DGRAM];
+	uint16_t count = 0;
+	unsigned sent = 0, gone = 0;
 	struct rly_ctl_logline l;
 
-	(void)s;
 	(void)now_ms;
-	/* The dataplane keeps no history yet (issue 6): the graft that came with this IWANT
-	 * restores the flow; the range itself cannot be served. Logged so the loss is visible. */
-	if (rly_ctl_log_begin(&l, RLY_LOG_DEBUG, "iwant_unserved")) {
-		rly_ctl_log_stream(&l, b->stream_key, rly_be32_load(&b->partition));
-		rly_ctl_log_u64(&l, "chain", rly_be32_load(&b->chain));
-		rly_ctl_log_u64(&l, "from_seq", rly_be64_load(&b->from_seq));
-		rly_ctl_log_u64(&l, "to_seq", rly_be64_load(&b->to_seq));
+	/* Only a peer we link with on this stream may ask, and only for what is still in reach. */
+	if (!ov || link_find(ov, s) < 0 || !(c = chain_find(p, b->stream_key, partition, b->publisher,
+							     chain)))
+		return;
+	hi = __atomic_load_n(&c->highest, __ATOMIC_ACQUIRE);
+	if (to > hi)
+		to = hi; /* all ones: up to the newest we hold */
+	if (from + RLY_REPAIR_MAX <= to)
+		from = to - RLY_REPAIR_MAX + 1; /* the newest are the ones still worth having */
+	memset(&rec, 0, offsetof(struct rly_pkt_rec, data));
+	rec.port_id = p->sess[s].ep.port_id;
+	rec.ip_be = p->sess[s].ep.ip_be;
+	rec.udp_port_be = p->sess[s].ep.udp_port_be;
+	memcpy(rec.mac, p->sess[s].ep.mac, sizeof(rec.mac));
+	rec.len = sizeof(struct rly_wire_dgram_hdr);
+	for (seq = from; seq <= to && from != 0; seq++) {
+		uint32_t len = rly_hist_read(&p->hist, c, p->dedup_window, seq, msg, sizeof(msg));
+
+		if (len == 0) {
+			gone++;
+			continue;
+		}
+		/* Marked as a repair: the relays it reaches that have it already prune nothing. */
+		((struct rly_wire_msg_hdr *)msg)->ttl |= RLY_TTL_F_REPAIR;
+		if (rec.len + len > room && repair_flush(p, &rec, &count) < 0)
+			break; /* the tx ring is full: the rest waits for another IWANT */
+		if (rec.len + len > room)
+			continue; /* one message larger than the datagram: cannot happen, skip it */
+		memcpy(rec.data + rec.len, msg, len);
+		rec.len = (uint16_t)(rec.len + len);
+		count++;
+		sent++;
+	}
+	repair_flush(p, &rec, &count);
+	p->ctr->v[RLY_CTR_CTL_REPAIR_SENT] += sent;
+	p->ctr->v[RLY_CTR_CTL_REPAIR_UNAVAILABLE] += gone;
+	if (rly_ctl_log_begin(&l, RLY_LOG_INFO, "iwant_served")) {
+		rly_ctl_log_stream(&l, b->stream_key, partition);
+		rly_ctl_log_addr(&l, "peer", p->sess[s].ep.ip_be, p->sess[s].ep.udp_port_be);
+		rly_ctl_log_u64(&l, "chain", chain);
+		rly_ctl_log_u64(&l, "from_seq", from);
+		rly_ctl_log_u64(&l, "to_seq", to);
+		rly_ctl_log_u64(&l, "sent", sent);
+		rly_ctl_log_u64(&l, "unavailable", gone);
 		rly_ctl_log_end(&l);
 	}
-	(void)p;
+}
+
+/* Is link @p i the best-scored first link of some chain of the stream? */
+static int link_is_first(const struct ov_stream *ov, int i)
+{
+	for (unsigned k = 0; k < FIRST_CHAINS; k++) {
+		const struct ov_first *f = &ov->first[k];
+		unsigned best = 0;
+
+		if (!f->used || f->score[i] == 0)
+			continue;
+		for (unsigned j = 1; j < RLY_PEER_DEGREE_CAP; j++)
+			if (f->score[j] > f->score[best])
+				best = j;
+		if ((int)best == i || f->score[best] == f->score[i])
+			return 1;
+	}
+	return 0;
 }
 
 void ov_on_duplicate(struct rly_ctl_peers *p, int s, const struct rly_wire_msg_hdr *h,
@@ -497,6 +677,10 @@ void ov_on_duplicate(struct rly_ctl_peers *p, int s, const struct rly_wire_msg_h
 	int i = ov ? link_find(ov, s) : -1;
 	struct ov_link *k;
 
+	/* A repaired copy is expected to be a duplicate at most relays it reaches (the dataplane
+	 * does not report those either). */
+	if (h->ttl & RLY_TTL_F_REPAIR)
+		return;
 	if (i < 0) {
 		send_link_raw(p, s, h->stream_key, partition, RLY_MSG_PEER_PRUNE, RLY_LINK_LEAVE,
 			      RLY_REASON_NONE, 0);
@@ -518,8 +702,16 @@ void ov_on_duplicate(struct rly_ctl_peers *p, int s, const struct rly_wire_msg_h
 	 * the only path of another's (Plumtree prunes per link, not per source).
 	 */
 	if (k->st != L_EAGER || now_ms < k->hold_ms || link_count(ov, L_EAGER) < 2 ||
-	    (k->last_first_ms && now_ms - k->last_first_ms < FIRST_GUARD_MS))
+	    (p->cfg.keep_fastest && link_is_first(ov, i)))
 		return;
+	/* With --peer-keep-fastest, nor for a chain just started: until the scores have seen which
+	 * link brings it first, that link cannot be told apart from a redundant one. */
+	{
+		const struct snap_chain *sc =
+		    snap_find(p, ov, h->publisher, rly_be32_load(&h->chain));
+		if (p->cfg.keep_fastest && (!sc || now_ms - sc->seen_ms < CHAIN_GUARD_MS))
+			return;
+	}
 	k->last_dup_prune_ms = now_ms;
 	peers_count(p, RLY_CTR_CTL_PRUNES);
 	send_link(p, ov, s, RLY_MSG_PEER_PRUNE, RLY_LINK_PRUNE, 0, 0);
@@ -700,44 +892,51 @@ static void misses_tick(struct rly_ctl_peers *p, struct ov_stream *ov, uint64_t 
 {
 	for (unsigned m = 0; m < MISS_MAX; m++) {
 		struct ov_miss *x = &ov->miss[m];
-		struct rly_wire_peer_iwant w;
+		uint64_t lo[RLY_IWANT_RUNS], hi[RLY_IWANT_RUNS];
+		struct rly_ctl_logline l;
 		struct ov_link *k;
-		uint64_t mine;
+		unsigned n;
 		int s;
 
 		if (!x->used || now_ms < x->deadline_ms)
 			continue;
 		x->used = 0;
-		mine = my_highest(p, ov, x->publisher, x->chain);
 		k = &ov->link[x->from];
-		if (mine >= x->want || k->st != L_LAZY)
+		/* Still missing now, past the wait: not an eager copy running late. */
+		n = holes(p, snap_find(p, ov, x->publisher, x->chain), x->want, lo, hi,
+			  RLY_IWANT_RUNS);
+		if (n == 0 || k->st == L_NONE || k->st == L_JOINING)
 			continue;
 		s = k->sess;
+		/* Graft even if we hold it eager: the peer's IHAVE says it holds the link lazy. */
 		peers_count(p, RLY_CTR_CTL_GRAFTS);
 		k->hold_ms = now_ms + GRAFT_HOLD_MS;
 		send_link(p, ov, s, RLY_MSG_PEER_JOIN, RLY_LINK_GRAFT, 0, 0);
 		set_eager(p, ov, x->from, now_ms);
-		{
-			struct rly_ctl_logline l;
-			if (ov_log(&l, RLY_LOG_INFO, "link_grafted", ov)) {
-				rly_ctl_log_addr(&l, "peer", p->sess[s].ep.ip_be,
-						 p->sess[s].ep.udp_port_be);
-				rly_ctl_log_u64(&l, "chain", x->chain);
-				rly_ctl_log_u64(&l, "have", mine);
-				rly_ctl_log_u64(&l, "announced", x->want);
-				rly_ctl_log_end(&l);
-			}
+		if (ov_log(&l, RLY_LOG_INFO, "link_grafted", ov)) {
+			rly_ctl_log_addr(&l, "peer", p->sess[s].ep.ip_be, p->sess[s].ep.udp_port_be);
+			rly_ctl_log_u64(&l, "chain", x->chain);
+			rly_ctl_log_u64(&l, "first_missing", lo[0]);
+			rly_ctl_log_u64(&l, "runs", n);
+			rly_ctl_log_u64(&l, "announced", x->want);
+			rly_ctl_log_end(&l);
 		}
-		memset(&w, 0, sizeof(w));
-		memcpy(w.stream_key, ov->key, RLY_STREAM_KEY_LEN);
-		rly_be32_store(&w.partition, ov->partition);
-		rly_be32_store(&w.chain, x->chain);
-		memcpy(w.publisher, x->publisher, RLY_ID_LEN);
-		rly_be64_store(&w.from_seq, mine + 1);
-		rly_be64_store(&w.to_seq, x->want);
-		rly_be64_store(&w.request_id, peers_rand64());
-		memcpy(w.token, p->sess[s].their_token, RLY_COOKIE_LEN);
-		sess_send(p, s, RLY_MSG_PEER_IWANT, &w);
+		/* One IWANT per run; the last is open-ended when it runs past our highest: what the
+		 * announcer got while we waited was not pushed to us either. */
+		for (unsigned r = 0; r < n; r++) {
+			struct rly_wire_peer_iwant w;
+
+			memset(&w, 0, sizeof(w));
+			memcpy(w.stream_key, ov->key, RLY_STREAM_KEY_LEN);
+			rly_be32_store(&w.partition, ov->partition);
+			rly_be32_store(&w.chain, x->chain);
+			memcpy(w.publisher, x->publisher, RLY_ID_LEN);
+			rly_be64_store(&w.from_seq, lo[r]);
+			rly_be64_store(&w.to_seq, hi[r]);
+			rly_be64_store(&w.request_id, peers_rand64());
+			memcpy(w.token, p->sess[s].their_token, RLY_COOKIE_LEN);
+			sess_send(p, s, RLY_MSG_PEER_IWANT, &w);
+		}
 	}
 }
 
@@ -763,6 +962,7 @@ static void snapshot(struct rly_ctl_peers *p)
 		c->chain = d->chain;
 		c->highest = __atomic_load_n(&d->highest, __ATOMIC_ACQUIRE);
 		c->first_src = __atomic_load_n(&d->first_src, __ATOMIC_RELAXED);
+		c->first_seq = d->first_seq;
 		last = __atomic_load_n(&d->last_tsc, __ATOMIC_RELAXED);
 		/* The identity we copied belongs to the tag we saw only if the tag did not move. */
 		if (__atomic_load_n(&d->tag, __ATOMIC_ACQUIRE) != tag || c->highest == 0)
@@ -771,29 +971,67 @@ static void snapshot(struct rly_ctl_peers *p)
 		if (c->age_ms > SNAP_MAX_AGE_MS)
 			continue;
 		c->idx = i;
+		if (p->seen_tag) {
+			if (p->seen_tag[i] != tag) {
+				p->seen_tag[i] = tag;
+				p->seen_ms[i] = p->now_ms;
+			}
+			c->seen_ms = p->seen_ms[i];
+		} else {
+			c->seen_ms = p->now_ms;
+		}
 		p->n_snap++;
 	}
 }
 
-/* Which links brought the newest message of some chain of the stream (since the last look). */
+/*
+ * Score, per chain of the stream, the link that brought its newest message (the dataplane's
+ * first_src): every look decays all scores by 1/8 and adds 64 to that link's. The link with the
+ * best score of some chain is that chain's publisher's fastest path here, and is never pruned:
+ * one eager set serves every publisher of the stream, and Plumtree prunes per link, not per
+ * source, so without this a link that is redundant for one publisher and the only fast path of
+ * another is cut and repaired over and over.
+ */
 static void note_firsts(struct rly_ctl_peers *p, struct ov_stream *ov, uint64_t now_ms)
 {
 	for (uint32_t i = 0; i < p->n_snap; i++) {
 		const struct snap_chain *c = &p->snap[i];
+		struct ov_first *f = NULL, *oldest = &ov->first[0];
 
 		if (!c->first_src || c->age_ms > 2u * p->cfg.ihave_ms ||
 		    c->partition != ov->partition || memcmp(c->key, ov->key, RLY_STREAM_KEY_LEN) != 0)
 			continue;
+		for (unsigned k = 0; k < FIRST_CHAINS && !f; k++) {
+			struct ov_first *x = &ov->first[k];
+			if (x->used && x->chain == c->chain &&
+			    memcmp(x->publisher, c->publisher, RLY_ID_LEN) == 0)
+				f = x;
+			else if (!x->used || x->seen_ms < oldest->seen_ms)
+				oldest = !oldest->used ? oldest : x;
+		}
+		if (!f) {
+			f = oldest;
+			memset(f, 0, sizeof(*f));
+			f->used = 1;
+			memcpy(f->publisher, c->publisher, RLY_ID_LEN);
+			f->chain = c->chain;
+		}
+		f->seen_ms = now_ms;
 		for (unsigned k = 0; k < RLY_PEER_DEGREE_CAP; k++) {
 			const struct rly_endpoint *ep;
 
-			if (ov->link[k].st != L_EAGER)
+			f->score[k] = (uint16_t)(f->score[k] - f->score[k] / 8u);
+			if (ov->link[k].st == L_NONE)
 				continue;
 			ep = &p->sess[ov->link[k].sess].ep;
 			if (((uint64_t)ep->ip_be << 16 | ep->udp_port_be) == c->first_src)
-				ov->link[k].last_first_ms = now_ms;
+				f->score[k] = (uint16_t)(f->score[k] + 64u);
 		}
 	}
+	/* Chains that stopped moving stop protecting anything. */
+	for (unsigned k = 0; k < FIRST_CHAINS; k++)
+		if (ov->first[k].used && now_ms - ov->first[k].seen_ms > 10000u)
+			ov->first[k].used = 0;
 }
 
 static void ihave_send(struct rly_ctl_peers *p, struct ov_stream *ov)
@@ -875,7 +1113,8 @@ unsigned ov_tick(struct rly_ctl_peers *p, uint64_t now_ms)
 		}
 		misses_tick(p, ov, now_ms);
 		if (ihave) {
-			note_firsts(p, ov, now_ms);
+			if (p->cfg.keep_fastest)
+				note_firsts(p, ov, now_ms);
 			ihave_send(p, ov);
 		}
 		overlays += ov->member;

@@ -664,7 +664,14 @@ int rly_ctl_peers_attach(struct rly_ctl_peers *p, const struct rly_shm *shm,
 	p->dedup = h->dedup_chains ? (const uint8_t *)shm->base + h->dedup_off : NULL;
 	p->dedup_chains = h->dedup_chains;
 	p->dedup_stride = h->dedup_stride;
+	p->dedup_window = h->dedup_window;
 	p->tsc_hz = h->tsc_hz;
+	p->dgram_max = h->dgram_max;
+	p->hist.base = h->hist_bytes ? (const uint8_t *)shm->base + h->hist_off : NULL;
+	p->hist.size = h->hist_bytes;
+	p->hist.n_workers = h->n_workers;
+	if (ov_region(p) < 0)
+		return rly_err_set(ENOMEM, "peering: tables for %u dedup chains", p->dedup_chains);
 	return start(p, now_ms);
 }
 
@@ -677,8 +684,22 @@ int rly_ctl_peers_set_self(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t por
 	p->dedup = dedup;
 	p->dedup_chains = chains;
 	p->dedup_stride = stride;
+	p->dedup_window = stride > sizeof(struct rly_dedup_chain)
+				  ? (uint32_t)((stride - sizeof(struct rly_dedup_chain)) / 16u)
+				  : 0;
 	p->tsc_hz = tsc_hz;
+	p->dgram_max = RLY_WIRE_DGRAM_FOR_MTU(1500);
+	if (ov_region(p) < 0)
+		return -ENOMEM;
 	return start(p, now_ms);
+}
+
+void rly_ctl_peers_set_history(struct rly_ctl_peers *p, const void *logs, uint64_t bytes,
+			       unsigned n_workers)
+{
+	p->hist.base = logs;
+	p->hist.size = bytes;
+	p->hist.n_workers = n_workers;
 }
 
 void rly_ctl_peers_shutdown(struct rly_ctl_peers *p)
@@ -696,6 +717,7 @@ void rly_ctl_peers_detach(struct rly_ctl_peers *p)
 	ov_forget_links(p);
 	p->attached = 0;
 	p->dedup = NULL;
+	memset(&p->hist, 0, sizeof(p->hist));
 	/* Both counted into the shm, which is about to be unmapped. */
 	p->ctr = &p->own_ctr;
 	if (p->disc)

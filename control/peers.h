@@ -50,6 +50,8 @@ struct rly_ctl_peers_cfg {
 	uint32_t miss_ms;	       /**< a message an IHAVE announced may be this late before a GRAFT */
 	uint32_t linger_ms;	       /**< a stream is served this long after its last local sign */
 	uint32_t challenge_ttl_ms;     /**< PEER_HELLO cookie lifetime */
+	int keep_fastest;	       /**< never prune the link that brings a chain first (fewer
+					    holes with several publishers, more duplicates) */
 	uint32_t n_seeds;
 	struct rly_ctl_peer_addr seeds[RLY_PEER_SEEDS_MAX];
 	/* discovery */
@@ -110,6 +112,9 @@ int rly_ctl_peers_set_self(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t por
 			   uint64_t now_ms);
 /** We are stopping: tell every peer (BYE), so it replaces our links at once, not after dead_ms. */
 void rly_ctl_peers_shutdown(struct rly_ctl_peers *p);
+/** For tests: the history logs that go with the dedup region of rly_ctl_peers_set_self. */
+void rly_ctl_peers_set_history(struct rly_ctl_peers *p, const void *logs, uint64_t bytes,
+			       unsigned n_workers);
 /** The dataplane went away: its endpoints went with it; sessions are kept, links forgotten. */
 void rly_ctl_peers_detach(struct rly_ctl_peers *p);
 

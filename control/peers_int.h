@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "control/discovery.h"
 #include "control/peers.h"
 #include "control/ratelimit.h"
@@ -70,7 +71,6 @@ struct ov_link {
 	uint64_t since_ms;
 	uint64_t request_id;
 	uint64_t hold_ms; /* no PRUNE before this (just made eager, or grafted) */
-	uint64_t last_first_ms; /* it last brought a chain's newest message (dedup first_src) */
 	uint64_t last_dup_prune_ms;
 };
 
@@ -91,6 +91,18 @@ struct ov_miss {
 	uint64_t deadline_ms;
 };
 
+/* Chains whose first-arriving link an overlay tracks (Plumtree per source, approximated). */
+#define FIRST_CHAINS 8u
+
+/* Which link brings a chain's messages first: decaying scores from the dedup table's first_src. */
+struct ov_first {
+	uint8_t used;
+	uint8_t publisher[RLY_ID_LEN];
+	uint32_t chain;
+	uint64_t seen_ms;
+	uint16_t score[RLY_PEER_DEGREE_CAP];
+};
+
 struct ov_stream {
 	uint8_t used;
 	uint8_t member; /* announced and watched */
@@ -103,6 +115,7 @@ struct ov_stream {
 	struct ov_link link[RLY_PEER_DEGREE_CAP];
 	struct ov_cand cand[CAND_MAX];
 	struct ov_miss miss[MISS_MAX];
+	struct ov_first first[FIRST_CHAINS];
 };
 
 /* A peer endpoint found in the dataplane at resync, kept until a link claims it or it times out. */
@@ -123,6 +136,8 @@ struct snap_chain {
 	uint32_t idx; /* in the region: its live `highest` can be read again */
 	uint64_t highest;
 	uint64_t first_src; /* where its newest message came from (ip_be << 16 | port_be) */
+	uint64_t first_seq; /* the first seq this relay saw of it */
+	uint64_t seen_ms;   /* when relay-control first saw the chain */
 	uint64_t age_ms;
 };
 
@@ -138,6 +153,10 @@ struct rly_ctl_peers {
 	uint16_t self_port_be;
 	int attached;
 
+	/* the dataplane's message history, and the largest datagram it sends */
+	struct rly_hist_reader hist;
+	uint32_t dedup_window;
+	uint32_t dgram_max;
 	/* the dataplane's dedup region */
 	const uint8_t *dedup;
 	uint32_t dedup_chains;
@@ -152,6 +171,9 @@ struct rly_ctl_peers {
 	struct ov_stream *ov; /* OV_MAX */
 	struct orphan orphan[ORPHAN_MAX];
 	struct snap_chain *snap; /* SNAP_MAX */
+	/* per chain slot of the dedup region: the tag last seen there, and since when */
+	uint64_t *seen_tag;
+	uint64_t *seen_ms;
 	uint32_t n_snap;
 	uint64_t next_ihave_ms;
 	uint64_t next_local_ms;
@@ -178,6 +200,8 @@ void sess_note_neigh(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t port_id, 
 
 /* overlay.c */
 int ov_init(struct rly_ctl_peers *p);
+/* The dedup region changed (attach): size the per-chain tables. 0 or -ENOMEM. */
+int ov_region(struct rly_ctl_peers *p);
 void ov_free(struct rly_ctl_peers *p);
 struct ov_stream *ov_find(const struct rly_ctl_peers *p, const uint8_t key[RLY_STREAM_KEY_LEN],
 			  uint32_t partition);
