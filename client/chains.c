@@ -125,9 +125,59 @@ struct client_chain *client_chains_get(struct client_chains *t, const uint8_t pu
 	e->chain = chain;
 	e->hash = h;
 	e->last_seq = 0;
+	memset(e->hole_lo, 0xff, sizeof(e->hole_lo));
+	memset(e->hole_hi, 0, sizeof(e->hole_hi));
 	e->last_use = ++t->tick;
 	e->used = 1;
 	t->n++;
 	*created = 1;
 	return e;
+}
+
+static int hole_empty(const struct client_chain *c, unsigned i)
+{
+	return c->hole_lo[i] > c->hole_hi[i];
+}
+
+void client_chain_hole_add(struct client_chain *c, uint64_t lo, uint64_t hi)
+{
+	unsigned at = 0;
+
+	/* An empty slot, else the oldest gap: gaps only grow upwards, so the lowest is oldest. */
+	for (unsigned i = 0; i < CLIENT_HOLES; i++) {
+		if (hole_empty(c, i)) {
+			at = i;
+			break;
+		}
+		if (c->hole_lo[i] < c->hole_lo[at])
+			at = i;
+	}
+	c->hole_lo[at] = lo;
+	c->hole_hi[at] = hi;
+}
+
+int client_chain_hole_fill(struct client_chain *c, uint64_t seq)
+{
+	for (unsigned i = 0; i < CLIENT_HOLES; i++) {
+		if (hole_empty(c, i) || seq < c->hole_lo[i] || seq > c->hole_hi[i])
+			continue;
+		if (seq == c->hole_lo[i]) {
+			c->hole_lo[i]++;
+		} else if (seq == c->hole_hi[i]) {
+			c->hole_hi[i]--;
+		} else {
+			/* In the middle: two holes, if there is room for the upper one; else the
+			 * upper part is forgotten (a message there later counts as stale). */
+			uint64_t up_lo = seq + 1, up_hi = c->hole_hi[i];
+			c->hole_hi[i] = seq - 1;
+			for (unsigned j = 0; j < CLIENT_HOLES; j++)
+				if (hole_empty(c, j)) {
+					c->hole_lo[j] = up_lo;
+					c->hole_hi[j] = up_hi;
+					break;
+				}
+		}
+		return 1;
+	}
+	return 0;
 }

@@ -20,6 +20,9 @@
 /* Occupied entries examined per eviction. */
 #define CLIENT_CHAINS_EVICT_WINDOW 8u
 
+/** Gaps a chain remembers, so a message that fills one later (a relay repaired it) is taken. */
+#define CLIENT_HOLES 4u
+
 struct client_chain {
 	uint8_t publisher[RLY_ID_LEN];
 	uint32_t chain;
@@ -28,7 +31,15 @@ struct client_chain {
 	uint64_t last_use;
 	uint32_t used;
 	uint32_t pad;
+	/* reported gaps still open: hole_lo..hole_hi inclusive, empty when lo > hi */
+	uint64_t hole_lo[CLIENT_HOLES];
+	uint64_t hole_hi[CLIENT_HOLES];
 };
+
+/** Remember the gap @p lo..@p hi of @p c (the oldest open one makes room). */
+void client_chain_hole_add(struct client_chain *c, uint64_t lo, uint64_t hi);
+/** 1 and the hole shrunk when @p seq lies in an open gap of @p c; else 0. */
+int client_chain_hole_fill(struct client_chain *c, uint64_t seq);
 
 struct client_chains {
 	struct client_chain *slot;

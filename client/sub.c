@@ -116,8 +116,14 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 			/* We may have joined mid-chain: what came before us is not a gap. */
 			s->st.chains++;
 		} else if (m.seq <= c->last_seq) {
-			s->st.stale++;
-			continue;
+			/* A relay may send a lost message again (its peers repair holes from their
+			 * history): it fills a gap reported earlier, and is delivered late, once. */
+			if (!client_chain_hole_fill(c, m.seq)) {
+				s->st.stale++;
+				continue;
+			}
+			s->st.repaired++;
+			goto deliver;
 		} else if (m.prev_seq > c->last_seq) {
 			struct rly_gap g = {
 			    .publisher = h->publisher,
@@ -127,10 +133,12 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 			};
 			s->st.gaps++;
 			s->st.missing += m.prev_seq - c->last_seq;
+			client_chain_hole_add(c, c->last_seq + 1, m.prev_seq);
 			if (s->cb.on_gap)
 				s->cb.on_gap(s->cb.ctx, &g);
 		}
 		c->last_seq = m.seq;
+deliver:
 		/* Decryption comes last: an encrypted message is the publisher's (signature) and
 		 * in order (chain) before it may cost a decryption or a key request. */
 		if (m.flags & RLY_MSG_F_ENCRYPTED) {

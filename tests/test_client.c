@@ -599,6 +599,34 @@ Test(client, subscriber_drops_duplicates_and_late_messages_as_stale, .timeout = 
 	fake_relay_stop(&fr);
 }
 
+Test(client, a_late_message_that_fills_a_reported_gap_is_delivered_once_as_repaired, .timeout = 20)
+{
+	struct fake_relay fr = {0};
+	struct rec rec = {0};
+	rly_sub_t *s;
+
+	cr_assert_eq(fake_relay_start(&fr), 0);
+	s = subscribed_sub(&fr, &rec, 0);
+	send_msg(&fr, PUB_A, 3, 1, 0);
+	send_msg(&fr, PUB_A, 3, 5, 4); /* 2..4 missing */
+	send_msg(&fr, PUB_A, 3, 3, 2); /* a relay repairs 3: the middle of the hole */
+	send_msg(&fr, PUB_A, 3, 3, 2); /* again: now a duplicate */
+	send_msg(&fr, PUB_A, 3, 2, 1); /* and 2, the hole's low end */
+	send_msg(&fr, PUB_A, 3, 4, 3); /* and 4, what is left of it */
+	send_msg(&fr, PUB_A, 3, 4, 3); /* duplicate */
+	POLL_UNTIL(s, rec.n_msgs >= 5 && stats(s)->stale >= 2);
+	cr_assert_eq(rec.n_msgs, 5, "1, 5, then 3, 2 and 4 once each");
+	cr_assert_eq(stats(s)->gaps, 1);
+	cr_assert_eq(stats(s)->missing, 3);
+	cr_assert_eq(stats(s)->repaired, 3);
+	cr_assert_eq(stats(s)->stale, 2);
+	cr_assert_eq(rec.seq[2], 3);
+	cr_assert_eq(rec.seq[3], 2);
+	cr_assert_eq(rec.seq[4], 4);
+	rly_sub_free(s);
+	fake_relay_stop(&fr);
+}
+
 Test(client, subscriber_tracks_each_publisher_chain_apart_and_joins_chains_mid_stream,
      .timeout = 20)
 {

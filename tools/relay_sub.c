@@ -265,7 +265,11 @@ static void track_chain(struct state *st, const struct rly_msg *m)
 	for (unsigned i = 0; i < st->n_shown; i++) {
 		struct chain_seen *c = &st->shown[i];
 		if (c->chain == m->chain && memcmp(c->publisher, m->publisher, RLY_ID_LEN) == 0) {
-			c->last_seq = m->seq;
+			/* A repaired message arrives after later ones: it moves neither end back. */
+			if (m->seq > c->last_seq)
+				c->last_seq = m->seq;
+			if (m->seq < c->first_seq)
+				c->first_seq = m->seq;
 			return;
 		}
 	}
@@ -411,10 +415,10 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 			 ((double)st->first_ns - (double)st->ack_ns) / 1e6);
 
 	printf("relay-sub: %" PRIu64 " messages, %.0f msg/s; gaps %" PRIu64 " (missing %" PRIu64
-	       "), stale %" PRIu64 ", malformed %" PRIu64 ", foreign %" PRIu64 ", bad_sig %" PRIu64
+	       ", repaired %" PRIu64 "), stale %" PRIu64 ", malformed %" PRIu64 ", foreign %" PRIu64 ", bad_sig %" PRIu64
 	       "%s, chains %" PRIu64 ", resubscribes %" PRIu64 ", verify failures %" PRIu64 "\n",
-	       st->msgs, rate, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
-	       ss->bad_sig, st->o->no_verify ? " (signatures not checked)" : "", ss->chains,
+	       st->msgs, rate, ss->gaps, ss->missing, ss->repaired, ss->stale, ss->malformed,
+	       ss->foreign, ss->bad_sig, st->o->no_verify ? " (signatures not checked)" : "", ss->chains,
 	       ss->resubscribes, st->verify_failures);
 	if (ss->undecryptable || ss->key_requests || ss->keys_received)
 		printf("  encrypted: %" PRIu64 " undecryptable (%" PRIu64 " after the first message "
@@ -440,15 +444,15 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 	if (json)
 		printf(
 		    "{\"msgs\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"missing\":%" PRIu64
-		    ",\"stale\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"foreign\":%" PRIu64
+		    ",\"repaired\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"foreign\":%" PRIu64
 		    ",\"bad_sig\":%" PRIu64 ",\"sig_checked\":%s"
 		    ",\"chains\":%" PRIu64 ",\"resubscribes\":%" PRIu64
 		    ",\"verify_failures\":%" PRIu64 ",\"undecryptable\":%" PRIu64
 		    ",\"undecryptable_late\":%" PRIu64 ",\"key_requests\":%" PRIu64 ",\"keys_received\":%" PRIu64
 		    ",\"rate_msgs_s\":%.1f,\"lat_us\":{\"p50\":%.1f"
 		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"first_msg_ms\":%s,\"subscribed\":%s}\n",
-		    st->msgs, ss->gaps, ss->missing, ss->stale, ss->malformed, ss->foreign,
-		    ss->bad_sig, st->o->no_verify ? "false" : "true", ss->chains,
+		    st->msgs, ss->gaps, ss->missing, ss->repaired, ss->stale, ss->malformed,
+		    ss->foreign, ss->bad_sig, st->o->no_verify ? "false" : "true", ss->chains,
 		    ss->resubscribes, st->verify_failures, ss->undecryptable, st->undecryptable_late, ss->key_requests,
 		    ss->keys_received, rate, p50, p90, p99, p999,
 		    max, first_msg, st->ever_subscribed ? "true" : "false");

@@ -297,7 +297,11 @@ enum rly_sub_event {
 };
 
 struct rly_sub_callbacks {
-	/** A message that passed every check, in chain order (stale ones never reach it). */
+	/**
+	 * A message that passed every check, in chain order (stale ones never reach it), except a
+	 * message that fills a gap reported earlier (a relay sent it again): it comes once, late,
+	 * and counts in rly_sub_stats.repaired.
+	 */
 	void (*on_message)(void *ctx, const struct rly_msg *m);
 	/** Sequences a later verified message shows missing. */
 	void (*on_gap)(void *ctx, const struct rly_gap *g);
@@ -406,6 +410,9 @@ struct rly_sub_stats {
 	uint64_t undecryptable;  /**< encrypted messages dropped as NO_KEY or DECRYPT */
 	uint64_t key_requests;   /**< KEY_REQUESTs sent, resends included */
 	uint64_t keys_received;  /**< KEY_RESPONSE OK accepted (signed, answering us, opened) */
+	uint64_t repaired;       /**< late messages that filled a reported gap (a relay sent them
+				      again); delivered once, after later ones. missing - repaired
+				      is what was lost for good */
 };
 void rly_sub_stats(const rly_sub_t *s, struct rly_sub_stats *st);
 /** 1 while the subscription is established, else 0. */

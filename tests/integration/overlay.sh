@@ -5,11 +5,12 @@
 # and push every message along it, dropping duplicates in the dataplane.
 #
 # Phase 1, no faults: two publishers on relays 2 and 4, a subscriber on every relay. Every
-# subscriber gets every message exactly once, in order, per publisher chain.
+# subscriber gets every message exactly once; in order per publisher chain except what a pruning
+# race left out and a peer's history repaired (counted and printed).
 # Phase 2, a crash: a publisher on relay 1, and the relay with the most eager links is killed
 # (SIGKILL, relay and relay-control) a third of the way in. The subscribers of the other relays
-# must get the rest of the stream; what they miss (nothing is repaired from history yet: the
-# dataplane keeps none) is measured and bounded, and so is how long delivery stopped.
+# must get the whole stream: what the dead relay did not pass on is sent again from the history of
+# a relay that has it (IHAVE, GRAFT, IWANT) and arrives late; the test shows how much and when.
 set -euo pipefail
 source "$(dirname "$0")/../../tools/lib.sh"
 source "$(dirname "$0")/../../tools/mesh.sh"
@@ -63,6 +64,7 @@ overlay_up() {
 # ---- phase 1 ----
 NA=3000
 NB=1500
+late=0
 start_subs 1 $((NA + NB)) 1 2 3 4 5
 rly_wait_for "the overlay to link" 20 overlay_up 1 2 3 4 5 || {
 	tail -5 "$RLY_WORK"/control*.log >&2
@@ -78,11 +80,30 @@ wait $PA $PB
 for i in 1 2 3 4 5; do
 	wait "$(eval echo "\$RLY_PID_s1_$i")" || true
 	[ "$(field "s1_$i" msgs)" = $((NA + NB)) ] || bad "phase 1: relay $i's subscriber got $(field "s1_$i" msgs) of $((NA + NB))"
-	for f in gaps missing stale malformed foreign verify_failures; do
+	for f in stale malformed foreign verify_failures; do
 		[ "$(field "s1_$i" $f)" = 0 ] || bad "phase 1: relay $i's subscriber: $f = $(field "s1_$i" $f)"
 	done
+	# A hole left by two relays pruning at once is repaired from a peer's history: delivered
+	# once, but late (in-order delivery behind a gap is the client's, issue 6).
+	[ "$(field "s1_$i" missing)" = "$(field "s1_$i" repaired)" ] ||
+		bad "phase 1: relay $i's subscriber lost $(field "s1_$i" missing) and got $(field "s1_$i" repaired) repaired"
+	late=$((late + $(field "s1_$i" repaired)))
 	[ "$(field "s1_$i" chains)" = 2 ] || bad "phase 1: relay $i's subscriber saw $(field "s1_$i" chains) chains"
 done
+# What each relay saw, printed when something went wrong, for the next engineer.
+dump_counters() {
+	local i c line
+	for i in "$@"; do
+		line="relay $i:"
+		for c in rx_msgs deliveries peer_rx_msgs peer_deliveries dedup_duplicates dedup_too_old \
+			dedup_untracked split_horizon drop_ctl_tx_bad tx_drop ctl_repair_sent \
+			ctl_repair_unavailable ctl_prunes ctl_grafts; do
+			line="$line $c=$(rly_mesh_counter "$i" "$c")"
+		done
+		echo "$line" >&2
+	done
+}
+[ $fail -eq 0 ] || dump_counters 1 2 3 4 5
 dups=0
 prunes=0
 peer_rx=0
@@ -91,7 +112,7 @@ for i in 1 2 3 4 5; do
 	prunes=$((prunes + $(rly_mesh_counter "$i" ctl_prunes)))
 	peer_rx=$((peer_rx + $(rly_mesh_counter "$i" peer_rx_msgs)))
 done
-echo "phase 1: 5 subscribers x $((NA + NB)) messages exact; relays received $peer_rx messages from peers, dropped $dups duplicates, pruned $prunes links"
+echo "phase 1: 5 subscribers x $((NA + NB)) messages, each exactly once ($late repaired late, out of order); relays received $peer_rx messages from peers, dropped $dups duplicates, pruned $prunes links"
 [ "$peer_rx" -gt 0 ] || bad "no message crossed a peer link"
 [ "$prunes" -gt 0 ] || bad "no link was pruned: duplicates are not being turned into a tree"
 # Duplicates per delivered message across the overlay (the dataplane's dedup count over what the
@@ -127,17 +148,18 @@ for i in 1 2 3 4 5; do
 	wait "$pid" || true
 	got=$(field "s2_$i" msgs)
 	missing=$(field "s2_$i" missing)
+	repaired=$(field "s2_$i" repaired)
 	gaps=$(field "s2_$i" gaps)
-	echo "phase 2: relay $i's subscriber got $got of $NC, missed $missing in $gaps gap(s) (= $((missing * 1000 / RATE)) ms of the stream)"
+	echo "phase 2: relay $i's subscriber got $got of $NC: $gaps gap(s) of $missing messages (= $((missing * 1000 / RATE)) ms of the stream), $repaired of them repaired late"
 	# Delivery resumed: the last message arrived.
 	grep -q "seq [0-9]*\.\.$NC\b" "$RLY_WORK/s2_$i.out" || bad "relay $i's subscriber did not get the end of the stream"
 	for f in stale malformed foreign verify_failures; do
 		[ "$(field "s2_$i" $f)" = 0 ] || bad "phase 2: relay $i's subscriber: $f = $(field "s2_$i" $f)"
 	done
-	# What the overlay may lose: at most the time to notice (an IHAVE and the graft delay) or
-	# the dead-peer timeout (3 s) plus a relink, whichever repairs it first.
-	[ "$missing" -le $((RATE * 4)) ] || bad "relay $i's subscriber missed $missing messages: repair took too long"
-	[ $((got + missing)) -ge $((NC - 5)) ] || bad "relay $i's subscriber: $got + $missing missing does not add up to $NC"
+	# Nothing is lost for good: what the dead relay did not pass on comes from a peer's history
+	# once a lazy link's IHAVE shows the hole (about 50 ms + --graft-after-ms).
+	[ "$got" = "$NC" ] || bad "relay $i's subscriber got $got of $NC"
+	[ "$missing" = "$repaired" ] || bad "relay $i's subscriber lost $((missing - repaired)) messages for good"
 done
 # Repair seen in the control logs after the kill.
 for i in 1 2 3 4 5; do
