@@ -97,9 +97,11 @@ static void usage(FILE *out)
 	    "                          With it the relay peers: it serves every stream that has a\n"
 	    "                          local subscriber or publisher, finds the other relays of the\n"
 	    "                          stream through discovery and links into its overlay\n"
-	    "  --seed IP[:PORT]        a relay to ask for other relays (static discovery; repeat up\n"
+	    "  --seed IP[:PORT][@KEY]  a relay to ask for other relays (static discovery; repeat up\n"
 	    "                          to %u times; port default %u). Every relay answers lookups,\n"
-	    "                          so any relay can be a seed\n"
+	    "                          so any relay can be a seed. With @KEY (its public key, 64\n"
+	    "                          hex digits) only that identity is accepted there; without\n"
+	    "                          it, whoever answers first from that address is the seed\n"
 	    "  --discovery static|dht  discovery backend (default static: the seeds; dht needs a\n"
 	    "                          build with -Ddht=enabled, see control/README.md)\n"
 	    "  --dht-bind IP:PORT      DHT backend: UDP address of the DHT node (kernel socket)\n"
@@ -233,18 +235,39 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* "a.b.c.d" or "a.b.c.d:port" (port 1..65535, default @p dflt), network order out. */
-static int parse_addr(const char *opt, const char *arg, uint16_t dflt, struct rly_ctl_peer_addr *a)
+/*
+ * "a.b.c.d", "a.b.c.d:port" (port 1..65535, default @p dflt) and, where @p allow_id, an optional
+ * "@<64 hex digits>" naming the identity expected there. Network order out.
+ */
+static int parse_addr(const char *opt, const char *arg, uint16_t dflt, int allow_id,
+		      struct rly_ctl_peer_addr *a)
 {
-	char host[64];
-	const char *colon = strchr(arg, ':');
-	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+	char host[64], buf[160];
+	const char *colon, *at;
+	size_t n;
 	struct in_addr in;
 	uint32_t port = dflt;
 
+	memset(a, 0, sizeof(*a));
+	if (strlen(arg) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, arg);
+	if (allow_id && (at = strchr(buf, '@')) != NULL) {
+		if (rly_pk_parse(at + 1, a->id) < 0) {
+			fprintf(stderr,
+				"relay-control: %s '%s': after '@' give the relay's public key, 64 hex "
+				"digits (relay-keys show FILE)\n",
+				opt, arg);
+			return -1;
+		}
+		a->has_id = 1;
+		buf[at - buf] = '\0';
+	}
+	colon = strchr(buf, ':');
+	n = colon ? (size_t)(colon - buf) : strlen(buf);
 	if (n == 0 || n >= sizeof(host))
 		goto bad;
-	memcpy(host, arg, n);
+	memcpy(host, buf, n);
 	host[n] = '\0';
 	if (inet_pton(AF_INET, host, &in) != 1 || in.s_addr == 0)
 		goto bad;
@@ -340,7 +363,7 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 		case OPT_SEED:
 			if (o->peers.n_seeds == RLY_PEER_SEEDS_MAX)
 				return bad_option("--seed: at most %u seeds", RLY_PEER_SEEDS_MAX);
-			if (parse_addr("--seed", optarg, RLY_WIRE_DEFAULT_PORT,
+			if (parse_addr("--seed", optarg, RLY_WIRE_DEFAULT_PORT, 1,
 				       &o->peers.seeds[o->peers.n_seeds]) < 0)
 				return 1;
 			o->peers.n_seeds++;
@@ -362,7 +385,7 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 			}
 			break;
 		case OPT_DHT_BIND:
-			if (parse_addr("--dht-bind", optarg, 4222, &dht) < 0)
+			if (parse_addr("--dht-bind", optarg, 4222, 0, &dht) < 0)
 				return 1;
 			inet_ntop(AF_INET, &dht.ip_be, dht_ip, sizeof(dht_ip));
 			o->peers.dht_bind = dht_ip;

@@ -408,12 +408,15 @@ void ov_on_link_msg(struct rly_ctl_peers *p, int s, unsigned type,
 				      RLY_LINK_LEAVE, RLY_REASON_NONE, 0);
 			return;
 		}
-		if (ov->link[i].st == L_JOINING)
-			link_log(p, ov, i, "link_up", "accepted");
+		/* Only the answer to the JOIN we sent: an old or replayed ACCEPT must not turn a
+		 * link that was pruned since back to eager. */
+		if (ov->link[i].st != L_JOINING || req != ov->link[i].request_id)
+			return;
+		link_log(p, ov, i, "link_up", "accepted");
 		set_eager(p, ov, i, now_ms);
 		return;
 	case RLY_LINK_REFUSE:
-		if (i >= 0 && ov->link[i].st == L_JOINING) {
+		if (i >= 0 && ov->link[i].st == L_JOINING && req == ov->link[i].request_id) {
 			link_log(p, ov, i, "link_refused",
 				 b->reason == RLY_REASON_FULL ? "full" : "not serving");
 			cand_refuse(ov, &p->sess[s],

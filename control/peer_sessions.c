@@ -644,7 +644,8 @@ static int start(struct rly_ctl_peers *p, uint64_t now_ms)
 	if (!p->disc && (rc = disc_open(p)) < 0)
 		return rc;
 	for (unsigned i = 0; i < p->cfg.n_seeds; i++) {
-		int s = sess_open(p, p->cfg.seeds[i].ip_be, p->cfg.seeds[i].port_be, NULL, now_ms);
+		const struct rly_ctl_peer_addr *a = &p->cfg.seeds[i];
+		int s = sess_open(p, a->ip_be, a->port_be, a->has_id ? a->id : NULL, now_ms);
 		if (s >= 0)
 			p->sess[s].seed = 1;
 	}

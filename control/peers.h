@@ -38,6 +38,8 @@
 struct rly_ctl_peer_addr {
 	uint32_t ip_be;
 	uint16_t port_be;
+	uint8_t has_id;		/**< a seed whose identity is pinned (--seed IP:PORT@KEY) */
+	uint8_t id[RLY_ID_LEN];
 };
 
 struct rly_ctl_peers_cfg {

@@ -197,6 +197,9 @@ static struct rly_ctl_peers_cfg base_cfg(void)
 	return c;
 }
 
+/* Seeds pinned to an identity: 0 none, 1 relay 0's own, 2 a stranger's. */
+static int pin_seed;
+
 /* Relays 0..n-1; every relay but 0 has relay 0 as its only seed. */
 static void make_relays(int n, struct rly_ctl_peers_cfg cfg)
 {
@@ -227,6 +230,11 @@ static void make_relays(int n, struct rly_ctl_peers_cfg cfg)
 			c.n_seeds = 1;
 			c.seeds[0].ip_be = R[0].ip_be;
 			c.seeds[0].port_be = R[0].port_be;
+			c.seeds[0].has_id = pin_seed != 0;
+			if (pin_seed == 1)
+				memcpy(c.seeds[0].id, R[0].id.pk, RLY_ID_LEN);
+			else if (pin_seed == 2)
+				memset(c.seeds[0].id, 0x5a, RLY_ID_LEN);
 		}
 		randombytes_buf(secret, sizeof(secret));
 		cr_assert_eq(rly_ctl_peers_create(&r->p, &c, secret, &io), 0, "%s", "create");
@@ -707,4 +715,19 @@ Test(control_peers, a_publisher_only_relay_joins_the_overlay_of_what_it_publishe
 	cr_expect(info_of(1).member);
 	cr_expect(dp_has(1, 2) && dp_has(2, 1), "the publisher's relay links to the subscriber's");
 	free_relays();
+}
+
+Test(control_peers, a_seed_pinned_to_an_identity_is_accepted_only_with_that_identity)
+{
+	pin_seed = 1;
+	make_relays(2, base_cfg());
+	run_ms(300);
+	cr_expect_eq(rly_ctl_peers_sessions_up(R[1].p), 1, "the right key: up");
+	free_relays();
+	pin_seed = 2;
+	make_relays(2, base_cfg());
+	run_ms(300);
+	cr_expect_eq(rly_ctl_peers_sessions_up(R[1].p), 0, "another key answered: refused");
+	free_relays();
+	pin_seed = 0;
 }
