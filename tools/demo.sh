@@ -1,37 +1,45 @@
 #!/usr/bin/env bash
 # The main job: install what is needed, build, and run a small relay network on this machine.
 #
-#   tools/demo.sh [--subs N] [--rate MSGS_PER_S] [--duration S] [--size BYTES] [--no-install]
+#   tools/demo.sh [--relays N] [--subs N] [--rate MSGS_PER_S] [--duration S] [--size BYTES]
+#                 [--no-install]
 #
-# A relay (DPDK, net_af_xdp on one end of a veth pair, in its own network namespace, --no-huge)
-# with relay-control beside it; subscribers and publishers (relay-sub, relay-pub on ordinary
-# kernel UDP sockets) in a second namespace. market/quotes is signed; market/trades is also
-# end-to-end encrypted (its publisher holds the key and gives it to the identities its registry
-# lets subscribe). Prints what each subscriber received, what it lost, and its latency
-# percentiles, then the relay's counters. Everything it creates (namespaces,
-# veths, shared memory, files, processes) is removed at the end, also on Ctrl-C.
+# N relays (default 3; DPDK, net_af_xdp on a veth, each in its own network namespace, --no-huge),
+# each with a relay-control that has an identity and peers with the others: relay 1 is the seed
+# the others know (pinned by its key), and they find each other through it. The clients (relay-sub,
+# relay-pub on ordinary kernel UDP sockets) sit in one more namespace on the same bridge.
+# market/quotes is published on relay 1 and subscribed on every relay, so it crosses the overlay;
+# market/trades is also end-to-end encrypted (its publisher holds the key and gives it to the
+# identities its registry lets subscribe; publisher and subscriber share relay 2, since keys are
+# not routed between relays yet). Prints what each subscriber received, what it lost, and its
+# latency percentiles, the overlay each relay built, and relay 1's counters. Everything it creates
+# (namespaces, veths, shared memory, files, processes) is removed at the end, also on Ctrl-C.
 set -euo pipefail
 
 SUBS=4
+RELAYS=3
 # Every subscriber verifies every message's Ed25519 signature (about 48 us each, ~21,000 per second
-# per core), so the default rate leaves room for three verifying subscribers on this 2-vCPU box.
-RATE=4000
+# per core), and three relays share this 2-vCPU box with them: the default rate leaves room.
+RATE=2000
 DURATION=5
 SIZE=64
 INSTALL=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--subs) SUBS=$2; shift 2 ;;
+	--relays) RELAYS=$2; shift 2 ;;
 	--rate) RATE=$2; shift 2 ;;
 	--duration) DURATION=$2; shift 2 ;;
 	--size) SIZE=$2; shift 2 ;;
 	--no-install) INSTALL=0; shift ;;
-	-h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "demo: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 case "$SUBS" in '' | *[!0-9]*) echo "demo: --subs wants a number" >&2; exit 2 ;; esac
 [ "$SUBS" -ge 1 ] && [ "$SUBS" -le 64 ] || { echo "demo: --subs must be 1..64" >&2; exit 2; }
+case "$RELAYS" in '' | *[!0-9]*) echo "demo: --relays wants a number" >&2; exit 2 ;; esac
+[ "$RELAYS" -ge 2 ] && [ "$RELAYS" -le 5 ] || { echo "demo: --relays must be 2..5" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root: it creates network namespaces and runs DPDK" >&2; exit 1; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,19 +54,27 @@ step "building"
 tools/build.sh
 
 source tools/lib.sh
+source tools/mesh.sh
 # A demo killed with SIGKILL cannot clean up; the next one removes what it left.
-ip netns del rlydemor 2>/dev/null || true
-ip netns del rlydemoc 2>/dev/null || true
-trap 'rly_cleanup; echo; echo "demo: cleaned up (namespaces, veth, /dev/shm/relay.rlydemo, work files)"' EXIT
+for ns in $(ip netns list 2>/dev/null | awk '/^rlydemo/{print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
+trap 'rly_cleanup; echo; echo "demo: cleaned up (namespaces, veths, bridge, /dev/shm/relay.rlydemo*, work files)"' EXIT
 trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
 
-step "network: namespace rlydemor (relay, 198.18.0.1 on veth rlydemovr via AF_XDP) <-> rlydemoc (clients, 198.18.0.2)"
-rly_net_up rlydemo
-step "relay: 2 lcores sharing CPU 0 (manager + 1 worker), --no-huge, back-off idle so the demo shares this machine"
-rly_start_relay
-sed -n 's/^relay: /  /p' "$RLY_WORK/relay.log"
-step "relay-control: subscriptions (challenge, leases, heartbeats) over shared-memory rings"
-rly_start_control
+step "network: $RELAYS relay namespaces and a client namespace on one bridge (198.18.0.0/24; relay i is 198.18.0.(10+i), clients 198.18.0.2)"
+rly_mesh_up rlydemo "$RELAYS"
+step "relays: each 2 lcores on one CPU (manager + 1 worker), --no-huge, back-off idle so they share this machine"
+for r in $(seq 1 "$RELAYS"); do
+	rly_mesh_start_relay "$r" $(((r - 1) % 2))
+	sed -n 's/^relay: /  relay '"$r"': /p' "$RLY_WORK/relay$r.log" | head -2
+done
+SEED_KEY=$("$RLY_BUILD/tools/relay-keys" show "$RLY_WORK/relay1.id" | awk '/^public /{print $2}')
+step "relay-control: subscriptions, plus peering with an identity each; relay 1 is the seed (pinned to ${SEED_KEY:0:16}...)"
+rly_mesh_start_control 1
+for r in $(seq 2 "$RELAYS"); do
+	rly_mesh_start_control "$r" --seed "$(rly_mesh_ip 1)@$SEED_KEY"
+done
+RLY_RELAY_IP=$(rly_mesh_ip 1)
+TRADES_RELAY=2
 
 # Two streams: most subscribers on the quotes, one on the trades. The trades are end-to-end
 # encrypted: identities for their owner, publisher and subscriber, and the owner's signed grant
@@ -75,21 +91,24 @@ TRADES=$("$KEYS" stream --owner "$RLY_WORK/owner.id" market/trades | awk '/^stre
 "$KEYS" grant --identity "$RLY_WORK/owner.id" --stream "$TRADES" --grantee "$RLY_WORK/trades-sub.id" \
 	--perms subscribe --valid-for 3600 --out "$RLY_WORK/registry/trades.grants" | sed 's/^/  /'
 echo "  market/trades is stream $TRADES"
-step "subscribers: $SUBS relay-sub processes"
+step "subscribers: $SUBS relay-sub processes, market/quotes spread over the relays"
 for i in $(seq 1 "$SUBS"); do
 	stream=market/quotes
 	label=market/quotes
 	count=$COUNT_Q
 	who=()
+	relay=$(((i - 1) % RELAYS + 1))
 	if [ "$i" -eq "$SUBS" ] && [ "$SUBS" -gt 1 ]; then
 		stream=$TRADES
 		label="market/trades"
 		count=$COUNT_T
 		who=(--identity "$RLY_WORK/trades-sub.id")
+		relay=$TRADES_RELAY
 	fi
 	echo "$label" >"$RLY_WORK/sub$i.stream"
 	echo "$count" >"$RLY_WORK/sub$i.expect"
-	rly_bg "sub$i" "$RLY_BUILD/tools/relay-sub" --relay "$RLY_RELAY_IP" --stream "$stream" \
+	echo "$relay" >"$RLY_WORK/sub$i.relay"
+	rly_bg "sub$i" "$RLY_BUILD/tools/relay-sub" --relay "$(rly_mesh_ip "$relay")" --stream "$stream" \
 		"${who[@]}" --bind "$RLY_CLIENT_IP:$((40000 + i))" --count "$count" \
 		--duration $((DURATION + 10)) --idle-timeout 3 --verify --json \
 		--ready-file "$RLY_WORK/sub$i.ready"
@@ -100,21 +119,29 @@ for i in $(seq 1 "$SUBS"); do
 		exit 1
 	}
 done
-echo "  all $SUBS subscribed (relay-control log: $(grep -c subscribe_added "$RLY_WORK/control.log") subscribe_added)"
+echo "  all $SUBS subscribed"
+overlay_up() {
+	local r
+	for r in $(seq 1 "$RELAYS"); do
+		[ "$(rly_mesh_counter "$r" ctl_links_eager)" -ge 1 ] || return 1
+	done
+}
+rly_wait_for "the relays to link into market/quotes' overlay" 20 overlay_up || true
+for r in $(seq 1 "$RELAYS"); do
+	echo "  relay $r: $(rly_mesh_counter "$r" ctl_peers) peer sessions, $(rly_mesh_counter "$r" ctl_links_eager) eager overlay links"
+done
 
-step "publishers: market/quotes at $RATE msgs/s and market/trades (encrypted) at $((RATE / 4)) msgs/s for ${DURATION}s, ${SIZE}-byte payloads, every message signed (subscribers verify)"
+step "publishers: market/quotes on relay 1 at $RATE msgs/s and market/trades (encrypted) on relay $TRADES_RELAY at $((RATE / 4)) msgs/s for ${DURATION}s, ${SIZE}-byte payloads, every message signed (subscribers verify)"
 rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream market/quotes \
 	--rate "$RATE" --count "$COUNT_Q" --size "$SIZE" --json --quiet >"$RLY_WORK/pubq.out" &
 PUBQ=$!
 RLY_PIDS+=("$PUBQ")
-rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream "$TRADES" \
+rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$(rly_mesh_ip $TRADES_RELAY)" --stream "$TRADES" \
 	--identity "$RLY_WORK/trades-pub.id" --encrypt --registry "$RLY_WORK/registry" \
 	--rate $((RATE / 4)) --count "$COUNT_T" --size "$SIZE" --json --quiet \
 	>"$RLY_WORK/pubt.out" 2>"$RLY_WORK/pubt.err" &
 PUBT=$!
 RLY_PIDS+=("$PUBT")
-sleep 1
-rly_stat --interval 1000 --count 2 | sed -n '/rate/,$p' | grep -E "rate|rx_msgs|deliveries|tx_pkts|drop_" | sed 's/^/  /' || true
 wait $PUBQ $PUBT
 for i in $(seq 1 "$SUBS"); do
 	wait "$(eval echo "\$RLY_PID_sub$i")" || true
@@ -130,9 +157,9 @@ def last_json(path):
         return json.loads(lines[-1]) if lines else None
     except OSError:
         return None
-print("  %-6s %-14s %17s %6s %5s %6s %7s %9s %9s %9s %9s" % (
-    "sub", "stream", "received/expected", "lost", "gaps", "stale", "undecr", "p50 us", "p99 us",
-    "p99.9 us", "max us"))
+print("  %-6s %-5s %-14s %17s %6s %5s %8s %6s %7s %9s %9s %9s %9s" % (
+    "sub", "relay", "stream", "received/expected", "lost", "gaps", "repaired", "stale", "undecr",
+    "p50 us", "p99 us", "p99.9 us", "max us"))
 joinloss = 0
 bad = 0
 for i in range(1, subs + 1):
@@ -147,11 +174,12 @@ for i in range(1, subs + 1):
     undecr = d.get("undecryptable", 0)
     lost = expect - d["msgs"] - undecr
     joinloss += undecr
-    bad += (lost != 0 or d["gaps"] != 0 or d.get("verify_failures", 0) != 0
-            or d.get("undecryptable_late", 0) != 0)
-    print("  sub%-3d %-14s %8d/%-8d %6d %5d %6d %7d %9.1f %9.1f %9.1f %9.1f" % (
-        i, stream, d["msgs"], expect, lost, d["gaps"], d["stale"], undecr, lat.get("p50", 0),
-        lat.get("p99", 0), lat.get("p999", 0), lat.get("max", 0)))
+    relay = open(os.path.join(work, "sub%d.relay" % i)).read().strip()
+    bad += (lost != 0 or d.get("missing", 0) != d.get("repaired", 0)
+            or d.get("verify_failures", 0) != 0 or d.get("undecryptable_late", 0) != 0)
+    print("  sub%-3d %-5s %-14s %8d/%-8d %6d %5d %8d %6d %7d %9.1f %9.1f %9.1f %9.1f" % (
+        i, relay, stream, d["msgs"], expect, lost, d["gaps"], d.get("repaired", 0), d["stale"],
+        undecr, lat.get("p50", 0), lat.get("p99", 0), lat.get("p999", 0), lat.get("max", 0)))
 for name in ("pubq", "pubt"):
     d = last_json(os.path.join(work, name + ".out"))
     if d:
@@ -167,10 +195,24 @@ if joinloss:
     print("  request makes the publisher rotate, so nobody reads what came before they asked")
     print("  (docs/encryption.md; relay-pub --key-history gives them the earlier steps)")
 print("  latency: publisher's stamp to the subscriber's receive, same clock, through kernel UDP,")
-print("  veth and AF_XDP on a 2-vCPU VM shared by every process of this demo.")
-print("  %s" % ("every subscriber got every message, in order" if bad == 0 else
+print("  veth, AF_XDP and every relay on the way, on a 2-vCPU VM shared by every process of this")
+print("  demo (relays idle by sleeping: most of a hop's latency is a worker waking up).")
+print("  repaired: lost between relays and sent again from a peer's history (delivered late).")
+print("  %s" % ("every subscriber got every message exactly once" if bad == 0 else
                 "SOME SUBSCRIBERS LOST MESSAGES (see above)"))
 EOF
 
-step "relay counters (relay-stat)"
-rly_stat --once | grep -vE '^\S+\s+0\s' | sed 's/^/  /'
+step "the overlay: what each relay did for market/quotes"
+printf '  %-6s %9s %6s %5s %8s %11s %10s %10s %7s %7s\n' relay sessions eager lazy "msgs in" "from peers" "to peers" "dups drop" prunes grafts
+for r in $(seq 1 "$RELAYS"); do
+	printf '  %-6s %9s %6s %5s %8s %11s %10s %10s %7s %7s\n' "$r" \
+		"$(rly_mesh_counter "$r" ctl_peers)" "$(rly_mesh_counter "$r" ctl_links_eager)" \
+		"$(rly_mesh_counter "$r" ctl_links_lazy)" "$(rly_mesh_counter "$r" rx_msgs)" \
+		"$(rly_mesh_counter "$r" peer_rx_msgs)" "$(rly_mesh_counter "$r" peer_deliveries)" \
+		"$(rly_mesh_counter "$r" dedup_duplicates)" "$(rly_mesh_counter "$r" ctl_prunes)" \
+		"$(rly_mesh_counter "$r" ctl_grafts)"
+done
+echo "  (docs/overlay.md: links start eager; a duplicate prunes a link to lazy, a hole grafts it back)"
+
+step "relay 1's counters (relay-stat)"
+RLY_INSTANCE=rlydemo1 rly_stat --once | grep -vE '^\S+\s+0\s' | sed 's/^/  /'
