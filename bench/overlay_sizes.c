@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	/* Per stream, allocated on demand. */
 	size_t dp_entry = sizeof(struct rly_stream_entry);
 	size_t dp_set = sizeof(struct rly_sub_set) + (subs + degree) * sizeof(struct rly_endpoint);
-	size_t dedup_chain = sizeof(struct rly_dedup_chain) + 8 * window; /* per publisher chain */
+	size_t dedup_chain = RLY_DEDUP_STRIDE(window); /* per publisher chain */
 	size_t ctl_sub = sizeof(struct rly_ctl_sub);		      /* per local subscriber */
 	size_t disc_entry = sizeof(struct disc_entry);		      /* per other relay's record */
 	/* Per stream, in arrays allocated at start-up. */
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	printf("%-44s %8zu  dataplane heap, per stream: %zu + %lu endpoints x %zu\n",
 	       "struct rly_sub_set + endpoints", dp_set, sizeof(struct rly_sub_set), subs + degree,
 	       sizeof(struct rly_endpoint));
-	printf("%-44s %8zu  dataplane shm, per publisher chain: %zu + 8 x %lu\n",
+	printf("%-44s %8zu  dataplane shm, per publisher chain: %zu + 16 x %lu (seq + history loc)\n",
 	       "struct rly_dedup_chain + window", dedup_chain, sizeof(struct rly_dedup_chain),
 	       window);
 	printf("%-44s %8zu  relay-control heap, per local subscriber\n", "struct rly_ctl_sub",
