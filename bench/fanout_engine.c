@@ -4,11 +4,14 @@
  * One worker on a net_ring port, F subscribers of one stream, N published datagrams of one message
  * each, injected 32 at a time and processed by rly_worker_poll_once.
  *
- *   bench/fanout-engine F N SIZE BATCH
+ *   bench/fanout-engine F N SIZE BATCH [BURST [CHAIN_MIN [PEERS]]]
  *     natively: TSC cycles per delivery inside the worker's loop turns (the relay's own capacity,
  *     what a sink that is never the bottleneck would see);
  *   valgrind --tool=callgrind --toggle-collect=rly_worker_poll_once bench/fanout-engine F N SIZE BATCH
  *     instructions per delivery: Ir / the deliveries it prints (repeatable on a noisy machine).
+ *
+ * PEERS > 0 flags that many of the F endpoints as peer relays: the stream then takes the overlay's
+ * path, every message checked against the dedup table and copied into the worker's history.
  *
  * Only the worker's loop turns count: building input frames and draining the tx ring (a NIC's job)
  * are outside them.
@@ -37,21 +40,24 @@ int main(int argc, char **argv)
 	struct rte_eth_conf conf = {0};
 	struct rly_dp_config cfg = {0};
 	struct rly_shm shm;
-	struct rly_shm_sizes z = {1, 64, 64, 64, 64};
+	struct rly_shm_sizes z = {1, 64, 64, 64, 64, 64, 1024, 16u << 20};
+	struct rly_dedup dedup;
 	struct rte_mempool *pool;
 	struct rly_subtable *t;
 	struct rly_worker *w;
 	struct rte_ether_addr mac;
-	unsigned subs, n, size, batch, burst = 32, chain_min = 512;
+	unsigned subs, n, size, batch, burst = 32, chain_min = 512, peers = 0;
 	uint8_t frame[2048], key[16];
 	uint64_t deliveries, cycles = 0;
 	char inst[32];
 
-	if (argc < 5 || argc > 7) {
+	if (argc < 5 || argc > 8) {
 		fprintf(stderr, "usage: fanout-engine SUBS DATAGRAMS PAYLOAD BATCH(0|1) [BURST(1-32) "
-				"[CHAIN_MIN_BYTES]]\n");
+				"[CHAIN_MIN_BYTES [PEERS]]]\n");
 		return 2;
 	}
+	if (argc > 7)
+		peers = (unsigned)atoi(argv[7]);
 	if (argc > 5)
 		burst = (unsigned)atoi(argv[5]);
 	if (argc > 6)
@@ -91,12 +97,19 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < subs; i++) {
 		struct rly_endpoint ep = {.ip_be = htonl(0x0ac80001u + i), .udp_port_be = htons(20000)};
 		ep.mac[0] = 2;
+		if (i < peers)
+			ep.flags = RLY_EP_F_PEER;
 		rly_subtable_add(t, key, 0, &ep);
 	}
+	if (rly_dedup_init(&dedup, rly_shm_dedup_chain(&shm, 0), z.dedup_chains, z.dedup_window,
+			   ~0ull, rte_get_tsc_hz()) < 0)
+		return 1;
+	cfg.dedup = &dedup;
 	w = rte_zmalloc("w", sizeof(*w), 64);
 	if (rly_worker_init(w, 0, &cfg, t, pool, rly_shm_ctr(&shm, 0), rly_shm_punt_ring(&shm, 0),
 			    NULL, 0) < 0)
 		return 1;
+	rly_hist_writer_init(&w->hist, rly_shm_hist_log(&shm, 0), z.hist_bytes, 0);
 
 	/* One template datagram; only the sequence number changes, and the UDP checksum is off. */
 	{
@@ -143,9 +156,9 @@ int main(int argc, char **argv)
 		done += k;
 	}
 	deliveries = rly_shm_ctr_sum(&shm, RLY_CTR_DELIVERIES);
-	printf("subs=%u datagrams=%u payload=%u batch=%u burst=%u chain_min=%u deliveries=%llu tx_frames=%llu "
+	printf("subs=%u peers=%u datagrams=%u payload=%u batch=%u burst=%u chain_min=%u deliveries=%llu tx_frames=%llu "
 	       "cycles_per_delivery=%.1f ns_per_delivery=%.2f deliveries_per_s=%.0f\n",
-	       subs, n, size, batch, burst, chain_min, (unsigned long long)deliveries,
+	       subs, peers, n, size, batch, burst, chain_min, (unsigned long long)deliveries,
 	       (unsigned long long)rly_shm_ctr_sum(&shm, RLY_CTR_TX_PKTS),
 	       (double)cycles / (double)deliveries,
 	       (double)cycles / (double)deliveries * 1e9 / (double)rte_get_tsc_hz(),
