@@ -44,6 +44,7 @@
 #include "client/sub.h"
 #include "security/e2e.h"
 #include "security/msgsig.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -107,8 +108,6 @@ static struct {
 
 /* Per input. */
 static struct {
-	const uint8_t *p;
-	size_t left;
 	uint64_t mono, real;
 	int no_verify;
 	struct record rec[MAX_RECORDS];
@@ -123,28 +122,6 @@ static struct {
 	int have_sub_request;
 } T;
 
-static uint8_t u8(void)
-{
-	if (T.left == 0)
-		return 0;
-	T.left--;
-	return *T.p++;
-}
-
-static uint16_t u16(void)
-{
-	return (uint16_t)(u8() << 8 | u8());
-}
-
-static void take(void *out, size_t n)
-{
-	size_t k = n < T.left ? n : T.left;
-
-	memcpy(out, T.p, k);
-	memset((uint8_t *)out + k, 0, n - k);
-	T.p += k;
-	T.left -= k;
-}
 
 /* ---- keys ---- */
 
@@ -816,8 +793,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	init_once();
 	memset(&T, 0, sizeof(T));
-	T.p = data;
-	T.left = size;
+	fz_begin(data, size);
 	T.mono = 1000 * 1000 * MS;
 	T.real = 1800000000ull * 1000 * MS;
 	mode = u8();
@@ -840,7 +816,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain_relay(s); /* anything a previous input's subscriber left behind */
 	T.requests_seen = 0;
 
-	for (unsigned n = 0; n < MAX_EVENTS && T.left > 0; n++) {
+	for (unsigned n = 0; n < MAX_EVENTS && fz_left > 0; n++) {
 		switch (u8() % K_MAX) {
 		case K_RAW:
 			ev_raw(s);

@@ -45,6 +45,7 @@
 #include "control/log.h"
 #include "control/subscriptions.h"
 #include "security/e2e.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -102,8 +103,6 @@ static struct {
 } G;
 
 static struct {
-	const uint8_t *p;
-	size_t left;
 	uint64_t now;
 	struct rly_ctl_subs *subs;
 	/* the fake dataplane */
@@ -124,28 +123,6 @@ static struct {
 	unsigned sent_for_punt;
 } T;
 
-static uint8_t u8(void)
-{
-	if (T.left == 0)
-		return 0;
-	T.left--;
-	return *T.p++;
-}
-
-static uint16_t u16(void)
-{
-	return (uint16_t)(u8() << 8 | u8());
-}
-
-static void take(void *out, size_t n)
-{
-	size_t k = n < T.left ? n : T.left;
-
-	memcpy(out, T.p, k);
-	memset((uint8_t *)out + k, 0, n - k);
-	T.p += k;
-	T.left -= k;
-}
 
 /* ---- sources ---- */
 
@@ -657,8 +634,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	init_once();
 	memset(&T, 0, sizeof(T));
-	T.p = data;
-	T.left = size;
+	fz_begin(data, size);
 	mode = u8();
 	T.now = 1000;
 	/* Near the wrap of the command sequence now and then: answers are matched by seq order. */
@@ -672,7 +648,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.rate_slots = 8;
 	CHECK(rly_ctl_subs_create(&T.subs, &cfg, G.secret, &io) == 0, "rly_ctl_subs_create");
 
-	for (unsigned n = 0; n < MAX_EVENTS && T.left > 0; n++) {
+	for (unsigned n = 0; n < MAX_EVENTS && fz_left > 0; n++) {
 		switch (u8() % K_MAX) {
 		case K_RAW:
 			ev_raw();

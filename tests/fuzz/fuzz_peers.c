@@ -69,6 +69,7 @@
 #include "control/peers_int.h"
 #include "relay/shm.h"
 #include "relay/wire.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -194,8 +195,6 @@ static struct {
 } G;
 
 static struct {
-	const uint8_t *p;
-	size_t left;
 	uint64_t now, start, real_off;
 	uint64_t rng;
 	int n;
@@ -219,31 +218,6 @@ static struct {
 	unsigned bytes_out;
 	uint64_t delivered, sent, dropped, up_max;
 } T;
-
-/* ---- input ---- */
-
-static uint8_t u8(void)
-{
-	if (T.left == 0)
-		return 0;
-	T.left--;
-	return *T.p++;
-}
-
-static uint16_t u16(void)
-{
-	return (uint16_t)(u8() << 8 | u8());
-}
-
-static void take(void *out, size_t n)
-{
-	size_t k = n < T.left ? n : T.left;
-
-	memcpy(out, T.p, k);
-	memset((uint8_t *)out + k, 0, n - k);
-	T.p += k;
-	T.left -= k;
-}
 
 /* ---- deterministic randomness for libsodium ---- */
 
@@ -1400,8 +1374,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	T.n_ver = T.n_seen = T.n_fh = 0;
 	T.delivered = T.sent = T.dropped = T.up_max = 0;
 	T.in_dst = -1;
-	T.p = data;
-	T.left = size;
+	fz_begin(data, size);
 	T.rng = 0x5eed;
 	mode = u8();
 	/* Discovery maps this clock to wall-clock time for record expiry: start from the real one. */
@@ -1428,7 +1401,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_all();
 
-	for (unsigned n = 0; n < MAX_EVENTS && T.left > 0; n++) {
+	for (unsigned n = 0; n < MAX_EVENTS && fz_left > 0; n++) {
 		switch (u8() % K_MAX) {
 		case K_RUN:
 			ev_run();
