@@ -38,7 +38,6 @@
 #define CHAIN_GUARD_MS 300u
 #define REPRUNE_MS 1000u
 #define SNAP_MAX_AGE_MS 30000u
-#define IHAVE_REFRESH_MS 1000u
 /* Missing runs asked for at once (one IWANT each). */
 #define RLY_IWANT_RUNS 8u
 /* Most messages one IWANT is answered with: a hole older than that is better reported. */

@@ -162,7 +162,6 @@ struct rly_ctl_peers {
 	uint32_t dedup_chains;
 	uint64_t dedup_stride;
 	uint64_t tsc_hz;
-	const volatile uint64_t *tsc_ref; /* a live TSC-stamped word: the relay's heartbeat */
 
 	struct rly_disc *disc;
 
