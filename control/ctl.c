@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "control/keyroute.h"
 #include "control/registry_svc.h"
 #include "control/secret.h"
 #include "security/registry.h"
@@ -92,6 +93,27 @@ static int peers_link(void *ctx, int add, const uint8_t key[RLY_STREAM_KEY_LEN],
 	return rly_ctl_subs_peer_link(c->subs, add, key, partition, ep);
 }
 
+static void peers_key_request(void *ctx, const struct rly_endpoint *from,
+			      const struct rly_wire_key_request *r, uint64_t now_ms)
+{
+	struct rly_ctl *c = ctx;
+	rly_ctl_keys_on_peer_request(rly_ctl_subs_keys(c->subs), from, r, now_ms);
+}
+
+static void peers_key_response(void *ctx, const struct rly_pkt_rec *rec,
+			       const struct rly_endpoint *from, const struct rly_wire_key_response *r)
+{
+	struct rly_ctl *c = ctx;
+	rly_ctl_keys_on_peer_response(rly_ctl_subs_keys(c->subs), rec, from, r);
+}
+
+static unsigned keys_to_peers(void *ctx, const struct rly_wire_key_request *r,
+			      const struct rly_endpoint *not)
+{
+	struct rly_ctl *c = ctx;
+	return rly_ctl_peers_key_forward(c->peers, r, not);
+}
+
 static void peers_foreach_local(void *ctx,
 				void (*cb)(void *arg, const uint8_t key[RLY_STREAM_KEY_LEN],
 					   uint32_t partition),
@@ -142,14 +164,18 @@ int rly_ctl_create(struct rly_ctl **out, const struct rly_ctl_opts *o)
 		struct rly_ctl_peers_io pio = {.ctx = c,
 					       .send = peers_send,
 					       .link = peers_link,
+					       .key_request = peers_key_request,
+					       .key_response = peers_key_response,
 					       .foreach_local = peers_foreach_local};
 		rc = rly_ctl_peers_create(&c->peers, &o->peers, secret, &pio);
 	}
 	sodium_memzero(secret, sizeof(secret));
 	if (rc < 0)
 		goto fail;
-	if (rly_ctl_peers_enabled(c->peers))
+	if (rly_ctl_peers_enabled(c->peers)) {
 		rly_ctl_subs_set_peering(c->subs, io_on_subscribed, io_on_dump_peer, c);
+		rly_ctl_keys_set_peers(rly_ctl_subs_keys(c->subs), keys_to_peers, c);
+	}
 	if (o->registry_dir) {
 		rc = rly_ctl_registry_open(&c->registry, o->registry_dir);
 		if (rc < 0)

@@ -31,6 +31,7 @@ struct key_pending {
 	uint32_t partition;	    /* of the subscription it came under, for the log */
 	struct rly_endpoint sub_ep; /* where the response goes */
 	uint64_t deadline_ms;
+	uint8_t via_peers; /* sent to peer relays, not to holders: the answer comes from one of them */
 	struct key_pending *hnext; /* hash chain; the free list when unused */
 	struct key_pending *prev, *next; /* deadline order */
 };
@@ -51,6 +52,11 @@ struct rly_ctl_keys {
 
 	struct rly_ctr_block *ctr;
 	struct rly_ctr_block own_ctr;
+
+	/* key routing between relays (rly_ctl_keys_set_peers) */
+	unsigned (*peer_fwd)(void *ctx, const struct rly_wire_key_request *r,
+			     const struct rly_endpoint *not);
+	void *peer_ctx;
 };
 
 static const char *const refusal_name[] = {
@@ -386,6 +392,29 @@ void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_endpoint *
 	n = rly_ctl_holder_table_lookup(&k->holders, r->stream_key, r->publisher, to,
 					RLY_CTL_KEYS_FANOUT);
 	p = pend_find(k, request_id, r->requester);
+	if (n == 0 && k->peer_fwd) {
+		/* The publisher may be at another relay of the stream: ask the overlay. */
+		fwd = *r;
+		memset(fwd.token, 0, sizeof(fwd.token));
+		if (p || (p = pend_insert(k, request_id, r->requester)) != NULL) {
+			if (k->peer_fwd(k->peer_ctx, &fwd, NULL) > 0) {
+				memcpy(p->publisher, r->publisher, RLY_ID_LEN);
+				memcpy(p->stream_key, r->stream_key, RLY_STREAM_KEY_LEN);
+				p->partition = rly_be32_load(&r->partition);
+				p->sub_ep = *src;
+				p->via_peers = 1;
+				p->deadline_ms = now_ms + RLY_CTL_KEYS_PENDING_MS;
+				count(k, RLY_CTR_CTL_KEY_REQUESTS);
+				if (log_request(&l, RLY_LOG_DEBUG, "key_request_to_peers", src,
+						r->stream_key, rly_be32_load(&r->partition),
+						request_id))
+					rly_ctl_log_end(&l);
+				return;
+			}
+			pend_remove(k, p);
+			p = NULL;
+		}
+	}
 	if (n == 0) {
 		/* Nobody to wait for: a remembered copy of this request would only time out. */
 		if (p)
@@ -435,6 +464,84 @@ void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_endpoint *
 		rly_ctl_log_u64(&l, "holders", n);
 		rly_ctl_log_end(&l);
 	}
+}
+
+void rly_ctl_keys_set_peers(struct rly_ctl_keys *k,
+			    unsigned (*fwd)(void *ctx, const struct rly_wire_key_request *r,
+					    const struct rly_endpoint *not),
+			    void *ctx)
+{
+	k->peer_fwd = fwd;
+	k->peer_ctx = ctx;
+}
+
+void rly_ctl_keys_on_peer_request(struct rly_ctl_keys *k, const struct rly_endpoint *from,
+				  const struct rly_wire_key_request *r, uint64_t now_ms)
+{
+	struct rly_ctl_holder *to[RLY_CTL_KEYS_FANOUT];
+	struct rly_ctl_logline l;
+	struct key_pending *p;
+	uint64_t request_id = rly_be64_load(&r->request_id);
+	unsigned n;
+
+	/* Once per request: the overlay may bring it again by another path (it is a flood). */
+	if (pend_find(k, request_id, r->requester))
+		return;
+	if (!rly_key_request_verify(r)) {
+		count(k, RLY_CTR_CTL_KEY_REFUSED);
+		return;
+	}
+	n = rly_ctl_holder_table_lookup(&k->holders, r->stream_key, r->publisher, to,
+					RLY_CTL_KEYS_FANOUT);
+	if (!(p = pend_insert(k, request_id, r->requester)))
+		return;
+	memcpy(p->publisher, r->publisher, RLY_ID_LEN);
+	memcpy(p->stream_key, r->stream_key, RLY_STREAM_KEY_LEN);
+	p->partition = rly_be32_load(&r->partition);
+	p->sub_ep = *from; /* the answer goes back to the relay that asked */
+	p->deadline_ms = now_ms + RLY_CTL_KEYS_PENDING_MS;
+	if (n > 0) {
+		for (unsigned i = 0; i < n; i++)
+			send_body(k, &to[i]->ep, RLY_MSG_KEY_REQUEST, r);
+	} else if (!k->peer_fwd || k->peer_fwd(k->peer_ctx, r, from) == 0) {
+		pend_remove(k, p); /* nobody further to ask: the asker times out and retries */
+		return;
+	} else {
+		p->via_peers = 1;
+	}
+	count(k, RLY_CTR_CTL_KEY_REQUESTS);
+	if (log_request(&l, RLY_LOG_DEBUG, "key_request_from_peer", from, r->stream_key,
+			rly_be32_load(&r->partition), request_id)) {
+		rly_ctl_log_u64(&l, "holders", n);
+		rly_ctl_log_end(&l);
+	}
+}
+
+void rly_ctl_keys_on_peer_response(struct rly_ctl_keys *k, const struct rly_pkt_rec *rec,
+				   const struct rly_endpoint *from,
+				   const struct rly_wire_key_response *r)
+{
+	struct key_pending *p = pend_find(k, rly_be64_load(&r->request_id), r->requester);
+	struct rly_pkt_rec out;
+
+	(void)from;
+	/* Only for a request we sent to the peers; the publisher's signature is the subscriber's
+	 * to check, as for an answer from a local holder. */
+	if (!p || !p->via_peers || memcmp(p->publisher, r->publisher, RLY_ID_LEN) != 0 ||
+	    memcmp(p->stream_key, r->stream_key, RLY_STREAM_KEY_LEN) != 0) {
+		count(k, RLY_CTR_CTL_KEY_UNEXPECTED);
+		return;
+	}
+	memset(&out, 0, offsetof(struct rly_pkt_rec, data));
+	out.port_id = p->sub_ep.port_id;
+	out.ip_be = p->sub_ep.ip_be;
+	out.udp_port_be = p->sub_ep.udp_port_be;
+	memcpy(out.mac, p->sub_ep.mac, sizeof(out.mac));
+	out.len = rec->len;
+	memcpy(out.data, rec->data, rec->len);
+	pend_remove(k, p);
+	count(k, RLY_CTR_CTL_KEY_RESPONSES);
+	k->io.send(k->io.ctx, &out);
 }
 
 static void unexpected(struct rly_ctl_keys *k, const struct rly_endpoint *src,

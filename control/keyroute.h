@@ -114,6 +114,30 @@ unsigned rly_ctl_keys_revalidate(struct rly_ctl_keys *k, const struct rly_regist
  */
 void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_endpoint *src,
 			     const struct rly_wire_key_request *r, uint64_t now_ms);
+
+/**
+ * Key routing between relays (docs/overlay.md, "Keys across relays"). @p fwd sends a KEY_REQUEST
+ * to every overlay peer of its stream but @p not (NULL: all) and returns how many; with it, a
+ * request for a publisher that has no key holder here goes to the peers instead of being answered
+ * UNAVAILABLE, and the answer comes back the way the request went. NULL: off.
+ */
+void rly_ctl_keys_set_peers(struct rly_ctl_keys *k,
+			    unsigned (*fwd)(void *ctx, const struct rly_wire_key_request *r,
+					    const struct rly_endpoint *not),
+			    void *ctx);
+
+/**
+ * A KEY_REQUEST from a peer relay @p from (peering checked its session and token): its signature
+ * is checked, then it goes to the key holders here, or on to the other peers, once per request;
+ * the answer goes back to @p from.
+ */
+void rly_ctl_keys_on_peer_request(struct rly_ctl_keys *k, const struct rly_endpoint *from,
+				  const struct rly_wire_key_request *r, uint64_t now_ms);
+
+/** A KEY_RESPONSE from a peer relay @p from: passed on to whoever asked this relay, if anyone. */
+void rly_ctl_keys_on_peer_response(struct rly_ctl_keys *k, const struct rly_pkt_rec *rec,
+				   const struct rly_endpoint *from,
+				   const struct rly_wire_key_response *r);
 /**
  * A KEY_RESPONSE (parsed body @p r of the punted datagram @p rec) from @p src: @p rec's datagram
  * forwarded unchanged to the subscriber waiting for it, or dropped (counted).

@@ -725,6 +725,66 @@ void rly_ctl_peers_detach(struct rly_ctl_peers *p)
 		rly_disc_set_counters(p->disc, NULL);
 }
 
+/*
+ * A key message from another relay's address (key routing between relays): ours when the address
+ * is an UP peer session, else a client's (0: the subscription service takes it). A KEY_REQUEST
+ * carries our session token, checked and zeroed here; a KEY_RESPONSE has no token, and is only
+ * passed on if the key routing sent that request to the peers.
+ */
+static int on_key_msg(struct rly_ctl_peers *p, const struct rly_pkt_rec *rec,
+		      const struct rly_endpoint *src, uint64_t now_ms)
+{
+	struct rly_wire_view v;
+	int s = sess_find(p, src->ip_be, src->udp_port_be);
+
+	if (!p->enabled || s < 0 || p->sess[s].st != S_UP)
+		return 0;
+	if (rly_wire_parse(rec->data, rec->len, RLY_WIRE_MAX_DGRAM, &v) != RLY_WIRE_ERR_OK) {
+		peers_count(p, RLY_CTR_CTL_BAD_RECORD);
+		return 1;
+	}
+	if (v.type == RLY_MSG_KEY_REQUEST) {
+		struct rly_wire_key_request r;
+
+		memcpy(&r, v.body, sizeof(r));
+		if (sess_check(p, src, r.token) < 0)
+			return 1;
+		memset(r.token, 0, sizeof(r.token)); /* a key holder never sees a token */
+		if (p->io.key_request)
+			p->io.key_request(p->io.ctx, &p->sess[s].ep, &r, now_ms);
+	} else {
+		p->sess[s].last_rx_ms = now_ms;
+		if (p->io.key_response)
+			p->io.key_response(p->io.ctx, rec, &p->sess[s].ep, (const void *)v.body);
+	}
+	return 1;
+}
+
+unsigned rly_ctl_peers_key_forward(struct rly_ctl_peers *p, const struct rly_wire_key_request *r,
+				   const struct rly_endpoint *not)
+{
+	const struct ov_stream *ov = ov_find(p, r->stream_key, rly_be32_load(&r->partition));
+	struct rly_wire_key_request fwd = *r;
+	unsigned n = 0;
+
+	if (!p->enabled || !ov)
+		return 0;
+	for (unsigned i = 0; i < RLY_PEER_DEGREE_CAP; i++) {
+		const struct peer_sess *x;
+
+		if (ov->link[i].st != L_EAGER && ov->link[i].st != L_LAZY)
+			continue;
+		x = &p->sess[ov->link[i].sess];
+		if (x->st != S_UP || (not && x->ep.ip_be == not->ip_be &&
+				      x->ep.udp_port_be == not->udp_port_be))
+			continue;
+		memcpy(fwd.token, x->their_token, RLY_COOKIE_LEN);
+		if (sess_send(p, ov->link[i].sess, RLY_MSG_KEY_REQUEST, &fwd) == 0)
+			n++;
+	}
+	return n;
+}
+
 int rly_ctl_peers_on_packet(struct rly_ctl_peers *p, const struct rly_pkt_rec *rec,
 			    uint64_t now_ms)
 {
@@ -763,6 +823,9 @@ int rly_ctl_peers_on_packet(struct rly_ctl_peers *p, const struct rly_pkt_rec *r
 		}
 		return 1;
 	}
+	if (rec->len >= sizeof(struct rly_wire_dgram_hdr) &&
+	    (rec->data[3] == RLY_MSG_KEY_REQUEST || rec->data[3] == RLY_MSG_KEY_RESPONSE))
+		return on_key_msg(p, rec, &src, now_ms);
 	if (rec->len < sizeof(struct rly_wire_dgram_hdr) || rec->data[3] < RLY_MSG_PEER_HELLO ||
 	    rec->data[3] > RLY_MSG_PEER_DISCOVER)
 		return 0;

@@ -80,6 +80,14 @@ struct rly_ctl_peers_io {
 	/** Add (@p add = 1) or remove a peer endpoint of (stream, partition). 0, or -ENOMEM. */
 	int (*link)(void *ctx, int add, const uint8_t key[RLY_STREAM_KEY_LEN], uint32_t partition,
 		    const struct rly_endpoint *ep);
+	/**
+	 * Optional: key routing between relays. A KEY_REQUEST from a peer relay (token checked,
+	 * then zeroed) and a KEY_RESPONSE from one, handed to the key routing.
+	 */
+	void (*key_request)(void *ctx, const struct rly_endpoint *from,
+			    const struct rly_wire_key_request *r, uint64_t now_ms);
+	void (*key_response)(void *ctx, const struct rly_pkt_rec *rec,
+			     const struct rly_endpoint *from, const struct rly_wire_key_response *r);
 	/** Call @p cb for every (stream, partition) with a local subscriber. */
 	void (*foreach_local)(void *ctx,
 			      void (*cb)(void *arg, const uint8_t key[RLY_STREAM_KEY_LEN],
@@ -149,6 +157,13 @@ struct rly_ctl_overlay_info {
 /** 0 and @p out filled, or -ENOENT when the relay does not serve the stream. */
 int rly_ctl_peers_overlay_info(const struct rly_ctl_peers *p, const uint8_t key[RLY_STREAM_KEY_LEN],
 			       uint32_t partition, struct rly_ctl_overlay_info *out);
+/**
+ * Send KEY_REQUEST @p r (its token is replaced by each peer's session token) to every relay linked
+ * with us on its stream, eager or lazy, but @p not (NULL: none left out). Returns how many.
+ */
+unsigned rly_ctl_peers_key_forward(struct rly_ctl_peers *p, const struct rly_wire_key_request *r,
+				   const struct rly_endpoint *not);
+
 /** Sessions in state UP. */
 unsigned rly_ctl_peers_sessions_up(const struct rly_ctl_peers *p);
 

@@ -855,3 +855,155 @@ Test(control_keys, the_holder_table_finds_holders_by_stream_and_identity_and_exp
 	cr_assert_eq(t.next_expiry_ms, UINT64_MAX);
 	rly_ctl_holder_table_close(&t);
 }
+
+/* ---- key routing between relays ---- */
+
+/* The fake overlay: how many peers a request goes to, and the last request it was handed. */
+static unsigned peer_count;
+static struct rly_wire_key_request peer_last;
+static unsigned peer_calls;
+static struct rly_endpoint peer_not;
+static int peer_not_set;
+
+static unsigned fake_peers(void *ctx, const struct rly_wire_key_request *r,
+			   const struct rly_endpoint *not)
+{
+	(void)ctx;
+	peer_last = *r;
+	peer_calls++;
+	peer_not_set = not != NULL;
+	if (not)
+		peer_not = *not;
+	return peer_count;
+}
+
+static struct rly_endpoint peer_ep(const char *ip)
+{
+	struct rly_endpoint e;
+
+	memset(&e, 0, sizeof(e));
+	e.ip_be = tc_ip(ip);
+	e.udp_port_be = htons(4747);
+	memcpy(e.mac, tc_mac, 6);
+	return e;
+}
+
+Test(control_keys, with_no_holder_here_a_request_goes_to_the_peers_and_their_answer_comes_back)
+{
+	struct rly_ctl_keys *k = rly_ctl_subs_keys(subs);
+	struct rly_wire_key_request r;
+	struct rly_wire_key_response a;
+	struct rly_pkt_rec rec;
+	struct rly_endpoint from = peer_ep("10.9.0.2");
+	uint8_t tok[RLY_COOKIE_LEN];
+	unsigned sent;
+
+	rly_ctl_keys_set_peers(k, fake_peers, NULL);
+	peer_count = 2;
+	peer_calls = 0;
+	subscriber("10.0.0.1", &alice, tok);
+	request(&r, &alice, 91, tok);
+	sent = dp.n_sent;
+	send_request(&r, "10.0.0.1", 5000, 2000);
+	cr_assert_eq(dp.n_sent, sent, "no UNAVAILABLE: the peers are asked");
+	cr_assert_eq(peer_calls, 1);
+	cr_assert(!peer_not_set, "a local request goes to every peer");
+	for (unsigned j = 0; j < RLY_COOKIE_LEN; j++)
+		cr_assert_eq(peer_last.token[j], 0, "the subscription token stays here");
+	cr_assert(rly_key_request_verify(&peer_last));
+	cr_assert_eq(rly_ctl_keys_pending(k), 1);
+
+	/* A peer's answer goes, unchanged, to the subscriber that asked. */
+	response(&a, &r, &pub);
+	punt_body(&rec, RLY_MSG_KEY_RESPONSE, &a, "10.9.0.2", 4747);
+	rly_ctl_keys_on_peer_response(k, &rec, &from, &a);
+	cr_assert_eq(dp.n_sent, sent + 1);
+	cr_assert_eq(dp.sent[sent].ip_be, tc_ip("10.0.0.1"));
+	cr_assert_eq(dp.sent[sent].udp_port_be, htons(5000));
+	cr_assert_arr_eq(dp.sent[sent].data, rec.data, rec.len);
+	cr_assert_eq(rly_ctl_keys_pending(k), 0);
+	/* A second answer finds nothing waiting for it. */
+	rly_ctl_keys_on_peer_response(k, &rec, &from, &a);
+	cr_assert_eq(dp.n_sent, sent + 1);
+	cr_assert_eq(ctr(RLY_CTR_CTL_KEY_UNEXPECTED), 1);
+}
+
+Test(control_keys, without_peers_to_ask_the_relay_still_answers_unavailable)
+{
+	struct rly_wire_key_request r;
+	uint8_t tok[RLY_COOKIE_LEN];
+	unsigned sent;
+
+	rly_ctl_keys_set_peers(rly_ctl_subs_keys(subs), fake_peers, NULL);
+	peer_count = 0;
+	subscriber("10.0.0.1", &alice, tok);
+	request(&r, &alice, 92, tok);
+	sent = dp.n_sent;
+	send_request(&r, "10.0.0.1", 5000, 2000);
+	cr_assert_eq(dp.n_sent, sent + 1);
+	{
+		const struct rly_wire_key_response *a = tc_body(&dp.sent[sent], RLY_MSG_KEY_RESPONSE);
+		cr_assert_not_null(a);
+		cr_assert_eq(rly_be16_load(&a->status), RLY_SUB_UNAVAILABLE);
+	}
+	cr_assert_eq(rly_ctl_keys_pending(rly_ctl_subs_keys(subs)), 0);
+}
+
+Test(control_keys, a_peer_request_reaches_the_holders_here_once_and_the_answer_goes_back_to_that_peer)
+{
+	struct rly_ctl_keys *k = rly_ctl_subs_keys(subs);
+	struct rly_wire_key_request r, bad;
+	struct rly_wire_key_response a;
+	struct rly_pkt_rec rec;
+	struct rly_endpoint from = peer_ep("10.9.0.3");
+	unsigned sent;
+
+	rly_ctl_keys_set_peers(k, fake_peers, NULL);
+	peer_count = 3;
+	peer_calls = 0;
+	holder("10.0.1.1", &pub, NULL);
+	request(&r, &alice, 93, (const uint8_t[RLY_COOKIE_LEN]){0});
+	/* A peer request whose signature does not verify goes nowhere. */
+	bad = r;
+	bad.chain ^= 1;
+	sent = dp.n_sent;
+	rly_ctl_keys_on_peer_request(k, &from, &bad, 2000);
+	cr_assert_eq(dp.n_sent, sent);
+	cr_assert_eq(rly_ctl_keys_pending(k), 0);
+
+	rly_ctl_keys_on_peer_request(k, &from, &r, 2000);
+	cr_assert_eq(dp.n_sent, sent + 1, "to the local holder");
+	cr_assert_eq(dp.sent[sent].ip_be, tc_ip("10.0.1.1"));
+	cr_assert_eq(peer_calls, 0, "a holder here: the overlay is not asked");
+	/* The flood brings it again over another link: handled once. */
+	rly_ctl_keys_on_peer_request(k, &from, &r, 2100);
+	cr_assert_eq(dp.n_sent, sent + 1);
+
+	response(&a, &r, &pub);
+	punt_body(&rec, RLY_MSG_KEY_RESPONSE, &a, "10.0.1.1", 7000);
+	feed(&rec, 2200);
+	cr_assert_eq(dp.n_sent, sent + 2);
+	cr_assert_eq(dp.sent[sent + 1].ip_be, from.ip_be, "back to the relay that asked");
+	cr_assert_eq(dp.sent[sent + 1].udp_port_be, from.udp_port_be);
+}
+
+Test(control_keys, a_peer_request_with_no_holder_here_goes_on_to_the_other_peers)
+{
+	struct rly_ctl_keys *k = rly_ctl_subs_keys(subs);
+	struct rly_wire_key_request r;
+	struct rly_endpoint from = peer_ep("10.9.0.4");
+
+	rly_ctl_keys_set_peers(k, fake_peers, NULL);
+	peer_count = 1;
+	peer_calls = 0;
+	request(&r, &alice, 94, (const uint8_t[RLY_COOKIE_LEN]){0});
+	rly_ctl_keys_on_peer_request(k, &from, &r, 2000);
+	cr_assert_eq(peer_calls, 1);
+	cr_assert(peer_not_set && peer_not.ip_be == from.ip_be, "not back to where it came from");
+	cr_assert_eq(rly_ctl_keys_pending(k), 1);
+	/* With nobody left to ask, nothing is kept. */
+	peer_count = 0;
+	request(&r, &alice, 95, (const uint8_t[RLY_COOKIE_LEN]){0});
+	rly_ctl_keys_on_peer_request(k, &from, &r, 2000);
+	cr_assert_eq(rly_ctl_keys_pending(k), 1);
+}
