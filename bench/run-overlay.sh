@@ -11,8 +11,9 @@
 #
 # Usage (root): bench/run-overlay.sh [--parts abcd] [--runs N] [--rate R] [--secs S]
 #                                    [--tries N] [--streams N] [--busy]
-#   RLY_BUILD=build-dir (default build). Prints a table per part and writes them all to
-#   bench/results/overlay-<date>.txt; raw subscriber JSON and logs stay in $RAW (printed).
+#   RLY_BUILD=build-dir (default build); RLY_CTL_OPTS=more relay-control options (all relays).
+#   Prints a table per part and writes them all to bench/results/overlay-<date>.txt; raw
+#   subscriber JSON and logs stay in $RAW (printed).
 # Never a pass/fail on time: it prints figures and the setup they were taken under.
 set -uo pipefail
 source "$(dirname "$0")/../tools/lib.sh"
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
 	--tries) TRIES=$2; shift 2 ;;
 	--streams) STREAMS=$2; shift 2 ;;
 	--busy) BUSY=1; shift ;;
-	-h | --help) sed -n 2,17p "$0"; exit 0 ;;
+	-h | --help) sed -n 2,18p "$0"; exit 0 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -131,7 +132,7 @@ mesh_stop() {
 	mkdir -p "$RAW/$1" && mv "$RAW"/control*.log "$RAW/$1/" 2>/dev/null
 	rly_cleanup
 }
-CTL_OPTS=""
+CTL_OPTS="${RLY_CTL_OPTS:-}" # RLY_CTL_OPTS: more relay-control options, e.g. --log-level debug
 # sub NAME RELAY STREAM PORT [relay-sub options]: a subscriber in the client namespace.
 sub() {
 	local name=$1 r=$2 stream=$3 port=$4
@@ -268,9 +269,9 @@ part_b() {
 	say ""
 	say "## b. duplicates per delivered message: 5 relays, all seeded from relay 1, a subscriber on every relay"
 	say "# each publisher $RATE msg/s, $SIZE B, $SECS s; $RUNS runs per case, a fresh stream each (the overlay forms when the subscribers arrive; prunes start with the first duplicates)"
-	CTL_OPTS="--serve-linger-s 2" # so the link gauges at the end count this run's stream only
+	CTL_OPTS="--serve-linger-s 2 ${RLY_CTL_OPTS:-}" # so the link gauges at the end count this run's stream only
 	mesh_start 5 star
-	CTL_OPTS=""
+	CTL_OPTS="${RLY_CTL_OPTS:-}"
 	say "# relay-control --serve-linger-s 2 (default 30), 4 s between runs, so the gauges count one stream"
 	say ""
 	say "| publishers (relays) | run | delivered to subscribers | dedup_duplicates (sum) | dups per delivered | first 1 s: dups / delivered | rest: dups / delivered | last dup seen by (s) | ctl_prunes (sum) | eager/lazy links per relay at end |"
@@ -314,10 +315,11 @@ part_b() {
 				prunes=$((prunes + $(cval "$RAW/b${np}_${run}_after_$i.json" ctl_prunes) - $(cval "$RAW/b${np}_${run}_before_$i.json" ctl_prunes)))
 			done
 			sub_stop $(for i in 1 2 3 4 5; do echo "b${np}_${run}_$i"; done)
-			local gaps=""
+			local gaps="" reps=""
 			for i in 1 2 3 4 5; do
 				delivered=$((delivered + $(js "b${np}_${run}_$i" msgs)))
 				gaps="$gaps$(js "b${np}_${run}_$i" missing)/"
+				reps="$reps$(js "b${np}_${run}_$i" repaired)/"
 			done
 			local split
 			split=$(python3 - "$RAW/b${np}_${run}_samples.jsonl" "$t0" <<'EOF'
@@ -340,11 +342,12 @@ EOF
 			ratio=$(python3 -c "print(round($dups / $delivered, 4) if $delivered else 'n/a')")
 			ratios+=("$ratio")
 			sleep 4
-			say "| $np ($prelays) | $run | $delivered (missing per sub: ${gaps%/}) | $dups | $ratio | $split | $prunes |$lk |"
+			say "| $np ($prelays) | $run | $delivered (missing per sub: ${gaps%/}; repaired: ${reps%/}) | $dups | $ratio | $split | $prunes |$lk |"
 		done
 		say "# $np publisher(s): median dups per delivered over $RUNS runs: $(median4 "${ratios[@]}")"
 		sleep 3
 	done
+	say "# missing = messages in a subscriber's gap reports; repaired = late messages that filled one (relay-sub JSON); missing - repaired = lost for good"
 	say "# delivered = sum of the subscribers' msgs; dups = sum over relays of the change in dedup_duplicates; first 1 s from the per-0.5 s samples of the dataplane counters (deliveries - peer_deliveries), so its split point is within 0.25 s of 1 s (shown); 'last dup seen by' = first sample at which the duplicate count reached its final value, from the publishers' start"
 	mesh_stop b
 }
@@ -391,15 +394,25 @@ EOF
 	# Publishers on relays 4 has no session with yet (only the first try per relay is fresh).
 	local fr=(2 3 5)
 	for ((k = 1; k <= 3; k++)); do fresh_v+=("$(try fresh "${fr[$((k - 1))]}" 4 "$k")"); done
-	for ((k = 1; k <= 3; k++)); do again_v+=("$(try again "${fr[$((k - 1))]}" 4 "$k")"); done
+	for ((k = 1; k <= TRIES; k++)); do again_v+=("$(try again "${fr[$(((k - 1) % 3))]}" 4 "$k")"); done
+	# A fresh mesh gives only 3 fresh tries: more meshes until there are $TRIES.
+	local m=1
+	while [ ${#fresh_v[@]} -lt "$TRIES" ]; do
+		mesh_stop "c$m"
+		m=$((m + 1))
+		mesh_start 5 star
+		for ((k = 1; k <= 3 && ${#fresh_v[@]} < TRIES; k++)); do
+			fresh_v+=("$(try fresh "${fr[$((k - 1))]}" 4 "$((m * 10 + k))")")
+		done
+	done
 	say ""
 	say "| subscriber on | publisher on | what it waits for | tries | first_msg_ms median | min | max | every try |"
 	say "|---|---|---|---:|---:|---:|---:|---|"
 	mm() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:] if x not in ('','None','null')]; print('%.1f | %.1f' % (min(v), max(v)) if v else 'n/a | n/a')" "$@"; }
 	say "| relay 1 | relay 1 | SUB_ADD only (local) | $TRIES | $(median "${local_v[@]}") | $(mm "${local_v[@]}") | ${local_v[*]} |"
 	say "| relay 4 | relay 1 (its seed: session up) | lookup + JOIN/ACCEPT + SUB_ADD | $TRIES | $(median "${seed_v[@]}") | $(mm "${seed_v[@]}") | ${seed_v[*]} |"
-	say "| relay 4 | relays 2, 3, 5 (no session yet) | lookup + peer session + JOIN/ACCEPT + SUB_ADD | 3 | $(median "${fresh_v[@]}") | $(mm "${fresh_v[@]}") | ${fresh_v[*]} |"
-	say "| relay 4 | relays 2, 3, 5 again (session up) | lookup + JOIN/ACCEPT + SUB_ADD | 3 | $(median "${again_v[@]}") | $(mm "${again_v[@]}") | ${again_v[*]} |"
+	say "| relay 4 | relays 2, 3, 5 (no session yet) | lookup + peer session + JOIN/ACCEPT + SUB_ADD | ${#fresh_v[@]} ($m meshes) | $(median "${fresh_v[@]}") | $(mm "${fresh_v[@]}") | ${fresh_v[*]} |"
+	say "| relay 4 | relays 2, 3, 5 again (session up) | lookup + JOIN/ACCEPT + SUB_ADD | $TRIES | $(median "${again_v[@]}") | $(mm "${again_v[@]}") | ${again_v[*]} |"
 	say "# null = no message within 6 s. Per-try control events: $RAW/c_*_events.txt"
 	mesh_stop c
 }
