@@ -430,6 +430,29 @@ Test(control_peers, relays_that_serve_a_stream_find_each_other_through_one_seed_
 	free_relays();
 }
 
+Test(control_peers, a_lone_candidate_is_joined_in_the_first_upkeep_not_100_ms_later)
+{
+	/* The upkeep once drew candidate slots at random with replacement: a stream's only
+	 * candidate was missed in 36 % of rounds, and the next round is 100 ms later. */
+	make_relays(3, base_cfg());
+	run_ms(1500); /* sessions with the seed */
+	for (int k = 0; k < 20; k++) {
+		uint8_t key[RLY_STREAM_KEY_LEN];
+		struct rly_ctl_overlay_info oi;
+
+		memcpy(key, S1, sizeof(key));
+		key[0] = (uint8_t)(0x80 + k);
+		rly_ctl_peers_on_subscribed(R[1].p, key, 0, now_ms);
+		run_ms(50); /* relay 1's record reaches the seed */
+		rly_ctl_peers_on_subscribed(R[2].p, key, 0, now_ms);
+		run_ms(50); /* lookup, session (first stream only), JOIN, ACCEPT: well under 100 ms */
+		memset(&oi, 0, sizeof(oi));
+		cr_assert_eq(rly_ctl_peers_overlay_info(R[2].p, key, 0, &oi), 0);
+		cr_expect_eq(oi.eager, 1, "stream %d: relay 2 linked to its only candidate at once", k);
+	}
+	free_relays();
+}
+
 Test(control_peers, every_link_is_held_by_both_dataplanes)
 {
 	make_relays(6, base_cfg());
