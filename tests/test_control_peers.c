@@ -405,8 +405,6 @@ Test(control_peers, a_session_comes_up_on_both_ends_with_one_signed_exchange)
 	run_ms(200);
 	cr_expect_eq(rly_ctl_peers_sessions_up(R[0].p), 1);
 	cr_expect_eq(rly_ctl_peers_sessions_up(R[1].p), 1);
-	/* HELLO, CHALLENGE, PROOF, WELCOME: one of each (plus keepalives later). */
-	cr_expect_eq(R[0].p ? 1 : 0, 1);
 	/* A CHALLENGE is never bigger than the HELLO that provoked it. */
 	cr_expect_leq(bytes_out_hello[0], bytes_in_hello[0]);
 	free_relays();
@@ -621,16 +619,16 @@ Test(control_peers, a_silent_peer_is_dropped_and_the_overlay_repairs_itself)
 		}
 	R[victim].cut = 1;
 	run_ms(1000);
-	for (int i = 1; i < 7; i++)
-		if (i != victim && dp_has(i, victim))
-			goto still_linked;
-	cr_expect(0, "links to a silent peer are kept until dead_ms");
-still_linked:
+	{
+		int linked = 0;
+		for (int i = 1; i < 7; i++)
+			linked |= i != victim && dp_has(i, victim);
+		cr_expect(linked, "links to a silent peer are kept until dead_ms");
+	}
 	run_ms(6000);
 	for (int i = 1; i < 7; i++)
 		cr_expect(i == victim || !dp_has(i, victim), "relay %d dropped the dead peer", i);
 	cr_expect_eq(reachable(victim == 1 ? 2 : 1), members(), "connected again without it");
-	cr_expect_gt(R[1].p ? 1 : 0, 0);
 	free_relays();
 }
 
