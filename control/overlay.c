@@ -31,7 +31,7 @@
 #define JOIN_TIMEOUT_MS 2000u
 #define REFUSED_FULL_MS 10000u
 #define REFUSED_OTHER_MS 30000u
-#define GRAFT_HOLD_MS 1000u
+#define GRAFT_HOLD_MS 250u
 /* A new eager link is not pruned before the snapshots had a chance to see what it carries first. */
 #define EAGER_HOLD_MS 500u
 /* A chain this young prunes nothing: the scores have not seen which link brings it first. */
