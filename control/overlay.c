@@ -31,8 +31,11 @@
 #define JOIN_TIMEOUT_MS 2000u
 #define REFUSED_FULL_MS 10000u
 #define REFUSED_OTHER_MS 30000u
-#define GRAFT_HOLD_MS 250u
-/* A new eager link is not pruned before the snapshots had a chance to see what it carries first. */
+/*
+ * A link made eager (new, or grafted) is not pruned for this long: the eager copies that overlap
+ * an IWANT answer are duplicates, but not a sign of a redundant link. (Repaired copies themselves
+ * prune nothing.) It was 1 s for grafts: bench/RESULTS.md 9.6-9.7.
+ */
 #define EAGER_HOLD_MS 500u
 /* A chain this young prunes nothing: the scores have not seen which link brings it first. */
 #define CHAIN_GUARD_MS 300u
@@ -203,7 +206,7 @@ static void graft_any(struct rly_ctl_peers *p, struct ov_stream *ov, int not, ui
 		if (j == not || k->st != L_LAZY || p->sess[k->sess].st != S_UP)
 			continue;
 		peers_count(p, RLY_CTR_CTL_GRAFTS);
-		k->hold_ms = now_ms + GRAFT_HOLD_MS;
+		k->hold_ms = now_ms + EAGER_HOLD_MS;
 		send_link(p, ov, k->sess, RLY_MSG_PEER_JOIN, RLY_LINK_GRAFT, 0, 0);
 		set_eager(p, ov, j, now_ms);
 		link_log(p, ov, j, "link_grafted", "last eager link pruned");
@@ -391,7 +394,7 @@ void ov_on_link_msg(struct rly_ctl_peers *p, int s, unsigned type,
 		}
 		if (b->kind == RLY_LINK_GRAFT) {
 			peers_count(p, RLY_CTR_CTL_GRAFTS);
-			ov->link[i].hold_ms = now_ms + GRAFT_HOLD_MS;
+			ov->link[i].hold_ms = now_ms + EAGER_HOLD_MS;
 			link_log(p, ov, i, "link_grafted", "by peer");
 		} else {
 			link_log(p, ov, i, "link_up", "joined by peer");
@@ -918,7 +921,7 @@ static void misses_tick(struct rly_ctl_peers *p, struct ov_stream *ov, uint64_t 
 		s = k->sess;
 		/* Graft even if we hold it eager: the peer's IHAVE says it holds the link lazy. */
 		peers_count(p, RLY_CTR_CTL_GRAFTS);
-		k->hold_ms = now_ms + GRAFT_HOLD_MS;
+		k->hold_ms = now_ms + EAGER_HOLD_MS;
 		send_link(p, ov, s, RLY_MSG_PEER_JOIN, RLY_LINK_GRAFT, 0, 0);
 		set_eager(p, ov, x->from, now_ms);
 		if (ov_log(&l, RLY_LOG_INFO, "link_grafted", ov)) {
