@@ -118,6 +118,8 @@ static void usage(FILE *out)
 	    "                          first: fewer holes to repair when a stream has publishers on\n"
 	    "                          several relays, at the price of more duplicates (measured in\n"
 	    "                          docs/overlay.md)\n"
+	    "  --overlays-max N        streams this relay serves in overlays at once (default 1024,\n"
+	    "                          3.6 KiB each); more stay local, with a warning\n"
 	    "  --serve-linger-s S      a stream is served this long after its last local\n"
 	    "                          subscriber or publisher (default 30)\n"
 	    "  --disc-ttl-s S          lifetime of this relay's discovery records (default 60)\n"
@@ -194,6 +196,7 @@ enum {
 	OPT_PEER_DEAD,
 	OPT_IHAVE,
 	OPT_KEEP_FASTEST,
+	OPT_OVERLAYS_MAX,
 	OPT_GRAFT_AFTER,
 	OPT_SERVE_LINGER,
 	OPT_DISC_TTL,
@@ -226,6 +229,7 @@ static const struct option long_opts[] = {
     {"peer-dead-ms", required_argument, NULL, OPT_PEER_DEAD},
     {"ihave-ms", required_argument, NULL, OPT_IHAVE},
     {"peer-keep-fastest", no_argument, NULL, OPT_KEEP_FASTEST},
+    {"overlays-max", required_argument, NULL, OPT_OVERLAYS_MAX},
     {"graft-after-ms", required_argument, NULL, OPT_GRAFT_AFTER},
     {"serve-linger-s", required_argument, NULL, OPT_SERVE_LINGER},
     {"disc-ttl-s", required_argument, NULL, OPT_DISC_TTL},
@@ -418,6 +422,10 @@ static int parse_args(int argc, char **argv, struct rly_ctl_opts *o, enum rly_ct
 			break;
 		case OPT_KEEP_FASTEST:
 			o->peers.keep_fastest = 1;
+			break;
+		case OPT_OVERLAYS_MAX:
+			if (parse_u32("--overlays-max", optarg, 1, 65536, &o->peers.overlays_max) < 0)
+				return 1;
 			break;
 		case OPT_GRAFT_AFTER:
 			if (parse_u32("--graft-after-ms", optarg, 1, 60000, &o->peers.miss_ms) < 0)

@@ -57,7 +57,8 @@ static uint64_t tsc_now(void)
 
 int ov_init(struct rly_ctl_peers *p)
 {
-	p->ov = calloc(OV_MAX, sizeof(*p->ov));
+	p->ov_max = p->cfg.overlays_max ? p->cfg.overlays_max : OV_MAX;
+	p->ov = calloc(p->ov_max, sizeof(*p->ov));
 	p->snap = calloc(SNAP_MAX, sizeof(*p->snap));
 	return p->ov && p->snap ? 0 : -ENOMEM;
 }
@@ -88,7 +89,7 @@ int ov_region(struct rly_ctl_peers *p)
 struct ov_stream *ov_find(const struct rly_ctl_peers *p, const uint8_t key[RLY_STREAM_KEY_LEN],
 			  uint32_t partition)
 {
-	for (unsigned i = 0; i < OV_MAX; i++)
+	for (unsigned i = 0; i < p->ov_max; i++)
 		if (p->ov[i].used && p->ov[i].partition == partition &&
 		    memcmp(p->ov[i].key, key, RLY_STREAM_KEY_LEN) == 0)
 			return &p->ov[i];
@@ -266,7 +267,7 @@ static struct ov_stream *ov_get(struct rly_ctl_peers *p, const uint8_t key[RLY_S
 
 	if (ov)
 		return ov;
-	for (unsigned i = 0; i < OV_MAX; i++)
+	for (unsigned i = 0; i < p->ov_max; i++)
 		if (!p->ov[i].used) {
 			ov = &p->ov[i];
 			memset(ov, 0, sizeof(*ov));
@@ -289,7 +290,8 @@ void ov_local(struct rly_ctl_peers *p, const uint8_t key[RLY_STREAM_KEY_LEN], ui
 	ov = ov_get(p, key, partition);
 	if (!ov) {
 		rly_ctl_log_msg(RLY_LOG_WARN, "overlays_full",
-				"no room for another stream overlay (1024); the stream stays local");
+				"no room for another stream overlay (relay-control --overlays-max); the "
+				"stream stays local");
 		return;
 	}
 	ov->local_until_ms = now_ms + p->cfg.linger_ms;
@@ -760,7 +762,7 @@ void ov_on_peer_data(struct rly_ctl_peers *p, int s, const struct rly_wire_msg_h
 
 void ov_on_session_up(struct rly_ctl_peers *p, int s, uint64_t now_ms)
 {
-	for (unsigned o = 0; o < OV_MAX; o++) {
+	for (unsigned o = 0; o < p->ov_max; o++) {
 		struct ov_stream *ov = &p->ov[o];
 		int i;
 
@@ -775,7 +777,7 @@ void ov_on_session_up(struct rly_ctl_peers *p, int s, uint64_t now_ms)
 
 void ov_on_session_down(struct rly_ctl_peers *p, int s, uint64_t now_ms)
 {
-	for (unsigned o = 0; o < OV_MAX; o++) {
+	for (unsigned o = 0; o < p->ov_max; o++) {
 		struct ov_stream *ov = &p->ov[o];
 		int i;
 
@@ -808,7 +810,7 @@ void ov_on_dump_peer(struct rly_ctl_peers *p, const uint8_t key[RLY_STREAM_KEY_L
 
 void ov_forget_links(struct rly_ctl_peers *p)
 {
-	for (unsigned o = 0; o < OV_MAX; o++) {
+	for (unsigned o = 0; o < p->ov_max; o++) {
 		if (!p->ov[o].used)
 			continue;
 		memset(p->ov[o].link, 0, sizeof(p->ov[o].link));
@@ -1110,7 +1112,7 @@ unsigned ov_tick(struct rly_ctl_peers *p, uint64_t now_ms)
 		p->next_ihave_ms = now_ms + p->cfg.ihave_ms;
 		snapshot(p);
 	}
-	for (unsigned o = 0; o < OV_MAX; o++) {
+	for (unsigned o = 0; o < p->ov_max; o++) {
 		struct ov_stream *ov = &p->ov[o];
 
 		if (!ov->used)

@@ -54,6 +54,7 @@ struct rly_ctl_peers_cfg {
 	uint32_t challenge_ttl_ms;     /**< PEER_HELLO cookie lifetime */
 	int keep_fastest;	       /**< never prune the link that brings a chain first (fewer
 					    holes with several publishers, more duplicates) */
+	uint32_t overlays_max;	       /**< streams served at once; 0: 1024. Each costs 3.6 KiB */
 	uint32_t n_seeds;
 	struct rly_ctl_peer_addr seeds[RLY_PEER_SEEDS_MAX];
 	/* discovery */

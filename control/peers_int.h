@@ -167,7 +167,8 @@ struct rly_ctl_peers {
 
 	struct peer_sess sess[SESS_MAX];
 	struct neigh neigh[NEIGH_MAX];
-	struct ov_stream *ov; /* OV_MAX */
+	struct ov_stream *ov; /* ov_max entries */
+	uint32_t ov_max;
 	struct orphan orphan[ORPHAN_MAX];
 	struct snap_chain *snap; /* SNAP_MAX */
 	/* per chain slot of the dedup region: the tag last seen there, and since when */
