@@ -466,6 +466,23 @@ void rly_ctl_keys_on_request(struct rly_ctl_keys *k, const struct rly_endpoint *
 	}
 }
 
+/* Hand the KEY_RESPONSE in @p rec, unchanged, to whoever @p p waits for it, and forget @p p. */
+static void pass_on(struct rly_ctl_keys *k, struct key_pending *p, const struct rly_pkt_rec *rec)
+{
+	struct rly_pkt_rec out;
+
+	memset(&out, 0, offsetof(struct rly_pkt_rec, data));
+	out.port_id = p->sub_ep.port_id;
+	out.ip_be = p->sub_ep.ip_be;
+	out.udp_port_be = p->sub_ep.udp_port_be;
+	memcpy(out.mac, p->sub_ep.mac, sizeof(out.mac));
+	out.len = rec->len;
+	memcpy(out.data, rec->data, rec->len);
+	pend_remove(k, p);
+	count(k, RLY_CTR_CTL_KEY_RESPONSES);
+	k->io.send(k->io.ctx, &out);
+}
+
 void rly_ctl_keys_set_peers(struct rly_ctl_keys *k,
 			    unsigned (*fwd)(void *ctx, const struct rly_wire_key_request *r,
 					    const struct rly_endpoint *not),
@@ -522,7 +539,6 @@ void rly_ctl_keys_on_peer_response(struct rly_ctl_keys *k, const struct rly_pkt_
 				   const struct rly_wire_key_response *r)
 {
 	struct key_pending *p = pend_find(k, rly_be64_load(&r->request_id), r->requester);
-	struct rly_pkt_rec out;
 
 	(void)from;
 	/* Only for a request we sent to the peers; the publisher's signature is the subscriber's
@@ -532,16 +548,7 @@ void rly_ctl_keys_on_peer_response(struct rly_ctl_keys *k, const struct rly_pkt_
 		count(k, RLY_CTR_CTL_KEY_UNEXPECTED);
 		return;
 	}
-	memset(&out, 0, offsetof(struct rly_pkt_rec, data));
-	out.port_id = p->sub_ep.port_id;
-	out.ip_be = p->sub_ep.ip_be;
-	out.udp_port_be = p->sub_ep.udp_port_be;
-	memcpy(out.mac, p->sub_ep.mac, sizeof(out.mac));
-	out.len = rec->len;
-	memcpy(out.data, rec->data, rec->len);
-	pend_remove(k, p);
-	count(k, RLY_CTR_CTL_KEY_RESPONSES);
-	k->io.send(k->io.ctx, &out);
+	pass_on(k, p, rec);
 }
 
 static void unexpected(struct rly_ctl_keys *k, const struct rly_endpoint *src,
@@ -564,7 +571,6 @@ void rly_ctl_keys_on_response(struct rly_ctl_keys *k, const struct rly_pkt_rec *
 	struct rly_ctl_sub_key hk;
 	struct rly_ctl_holder *h;
 	struct key_pending *p;
-	struct rly_pkt_rec out;
 	struct rly_ctl_logline l;
 
 	if (!k->io.rate_ok(k->io.ctx, src->ip_be, now_ms)) {
@@ -589,22 +595,13 @@ void rly_ctl_keys_on_response(struct rly_ctl_keys *k, const struct rly_pkt_rec *
 		unexpected(k, src, r, "no_pending_request");
 		return;
 	}
-	/* Unchanged: the response is signed by the publisher, and the subscriber checks that. */
-	memset(&out, 0, offsetof(struct rly_pkt_rec, data));
-	out.port_id = p->sub_ep.port_id;
-	out.ip_be = p->sub_ep.ip_be;
-	out.udp_port_be = p->sub_ep.udp_port_be;
-	memcpy(out.mac, p->sub_ep.mac, sizeof(out.mac));
-	out.len = rec->len;
-	memcpy(out.data, rec->data, rec->len);
 	if (log_request(&l, RLY_LOG_DEBUG, "key_response_forwarded", &p->sub_ep, r->stream_key,
 			rly_be32_load(&r->partition), p->request_id)) {
 		rly_ctl_log_u64(&l, "status", rly_be16_load(&r->status));
 		rly_ctl_log_end(&l);
 	}
-	pend_remove(k, p);
-	count(k, RLY_CTR_CTL_KEY_RESPONSES);
-	k->io.send(k->io.ctx, &out);
+	/* Unchanged: the response is signed by the publisher, and the subscriber checks that. */
+	pass_on(k, p, rec);
 }
 
 /* ---- timers ---- */

@@ -204,16 +204,7 @@ int sess_open(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t port_be,
 	return s;
 }
 
-int sess_send(struct rly_ctl_peers *p, int s, unsigned type, const void *body)
-{
-	struct rly_pkt_rec rec;
-
-	if (rly_ctl_rec_build(&rec, &p->sess[s].ep, type, body) < 0)
-		return -EINVAL;
-	return p->io.send(p->io.ctx, &rec);
-}
-
-/* Send to an address without a session (CHALLENGE, and the handshake before UP). */
+/* Send to an address, with or without a session (CHALLENGE, the handshake before UP). */
 static int send_to(struct rly_ctl_peers *p, const struct rly_endpoint *to, unsigned type,
 		   const void *body)
 {
@@ -222,6 +213,11 @@ static int send_to(struct rly_ctl_peers *p, const struct rly_endpoint *to, unsig
 	if (rly_ctl_rec_build(&rec, to, type, body) < 0)
 		return -EINVAL;
 	return p->io.send(p->io.ctx, &rec);
+}
+
+int sess_send(struct rly_ctl_peers *p, int s, unsigned type, const void *body)
+{
+	return send_to(p, &p->sess[s].ep, type, body);
 }
 
 /* ---- handshake ---- */
