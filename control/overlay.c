@@ -215,14 +215,16 @@ static void graft_any(struct rly_ctl_peers *p, struct ov_stream *ov, int not, ui
 	}
 }
 
-static void send_link(struct rly_ctl_peers *p, const struct ov_stream *ov, int s, unsigned type,
-		      unsigned kind, unsigned reason, uint64_t request_id)
+/* A PEER_JOIN or PEER_PRUNE about (key, partition), whether or not we keep an overlay for it. */
+static void send_link_raw(struct rly_ctl_peers *p, int s, const uint8_t key[RLY_STREAM_KEY_LEN],
+			  uint32_t partition, unsigned type, unsigned kind, unsigned reason,
+			  uint64_t request_id)
 {
 	struct rly_wire_peer_link b;
 
 	memset(&b, 0, sizeof(b));
-	memcpy(b.stream_key, ov->key, RLY_STREAM_KEY_LEN);
-	rly_be32_store(&b.partition, ov->partition);
+	memcpy(b.stream_key, key, RLY_STREAM_KEY_LEN);
+	rly_be32_store(&b.partition, partition);
 	b.kind = (uint8_t)kind;
 	b.reason = (uint8_t)reason;
 	rly_be64_store(&b.request_id, request_id ? request_id : peers_rand64());
@@ -230,16 +232,10 @@ static void send_link(struct rly_ctl_peers *p, const struct ov_stream *ov, int s
 	sess_send(p, s, type, &b);
 }
 
-/* A reply about a stream we have no overlay state for. */
-static void send_link_raw(struct rly_ctl_peers *p, int s, const uint8_t key[RLY_STREAM_KEY_LEN],
-			  uint32_t partition, unsigned type, unsigned kind, unsigned reason,
-			  uint64_t request_id)
+static void send_link(struct rly_ctl_peers *p, const struct ov_stream *ov, int s, unsigned type,
+		      unsigned kind, unsigned reason, uint64_t request_id)
 {
-	struct ov_stream tmp;
-
-	memcpy(tmp.key, key, RLY_STREAM_KEY_LEN);
-	tmp.partition = partition;
-	send_link(p, &tmp, s, type, kind, reason, request_id);
+	send_link_raw(p, s, ov->key, ov->partition, type, kind, reason, request_id);
 }
 
 static struct ov_cand *cand_of(struct ov_stream *ov, uint32_t ip_be, uint16_t port_be)
