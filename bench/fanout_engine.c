@@ -11,7 +11,8 @@
  *     instructions per delivery: Ir / the deliveries it prints (repeatable on a noisy machine).
  *
  * PEERS > 0 flags that many of the F endpoints as peer relays: the stream then takes the overlay's
- * path, every message checked against the dedup table and copied into the worker's history.
+ * path (split horizon, reports). HISTORY (default 1, as a relay runs by default) checks every
+ * message against the dedup table and copies it into its chain's history; 0 is --history-chains 0.
  *
  * Only the worker's loop turns count: building input frames and draining the tx ring (a NIC's job)
  * are outside them.
@@ -40,22 +41,29 @@ int main(int argc, char **argv)
 	struct rte_eth_conf conf = {0};
 	struct rly_dp_config cfg = {0};
 	struct rly_shm shm;
-	struct rly_shm_sizes z = {1, 64, 64, 64, 64, 64, 1024, 16u << 20};
+	struct rly_shm_sizes z = {.n_workers = 1, .cmd_slots = 64, .event_slots = 64,
+				  .punt_slots = 64, .tx_slots = 64, .dedup_chains = 64,
+				  .dedup_window = 1024, .hist_chains = 4, .hist_index = 1u << 17,
+				  .hist_bytes = 16u << 20};
 	struct rly_dedup dedup;
 	struct rte_mempool *pool;
 	struct rly_subtable *t;
 	struct rly_worker *w;
 	struct rte_ether_addr mac;
-	unsigned subs, n, size, batch, burst = 32, chain_min = 512, peers = 0;
+	unsigned subs, n, size, batch, burst = 32, chain_min = 512, peers = 0, hist = 1;
 	uint8_t frame[2048], key[16];
 	uint64_t deliveries, cycles = 0;
 	char inst[32];
 
-	if (argc < 5 || argc > 8) {
+	if (argc < 5 || argc > 9) {
 		fprintf(stderr, "usage: fanout-engine SUBS DATAGRAMS PAYLOAD BATCH(0|1) [BURST(1-32) "
-				"[CHAIN_MIN_BYTES [PEERS]]]\n");
+				"[CHAIN_MIN_BYTES [PEERS [HISTORY(0|1)]]]]\n");
 		return 2;
 	}
+	if (argc > 8)
+		hist = (unsigned)atoi(argv[8]);
+	if (!hist)
+		z.hist_chains = 0;
 	if (argc > 7)
 		peers = (unsigned)atoi(argv[7]);
 	if (argc > 5)
@@ -104,12 +112,14 @@ int main(int argc, char **argv)
 	if (rly_dedup_init(&dedup, rly_shm_dedup_chain(&shm, 0), z.dedup_chains, z.dedup_window,
 			   ~0ull, rte_get_tsc_hz()) < 0)
 		return 1;
+	rly_hist_view(&dedup.hist, rly_shm_hist_base(&shm), z.hist_chains, z.hist_index, z.hist_bytes);
 	cfg.dedup = &dedup;
+	cfg.track_all = dedup.hist.base != NULL;
+	cfg.hist_retry_tsc = rte_get_tsc_hz();
 	w = rte_zmalloc("w", sizeof(*w), 64);
 	if (rly_worker_init(w, 0, &cfg, t, pool, rly_shm_ctr(&shm, 0), rly_shm_punt_ring(&shm, 0),
 			    NULL, 0) < 0)
 		return 1;
-	rly_hist_writer_init(&w->hist, rly_shm_hist_log(&shm, 0), z.hist_bytes, 0);
 
 	/* One template datagram; only the sequence number changes, and the UDP checksum is off. */
 	{

@@ -68,6 +68,45 @@ const char *rly_sub_status_name(unsigned status)
 	}
 }
 
+const char *rly_gap_reason_name(unsigned reason)
+{
+	switch (reason) {
+#define X(name, value, final, desc)                                                                    \
+	case value:                                                                                    \
+		return #name;
+		RLY_FOREACH_GAP_REASON(X)
+#undef X
+	default:
+		return "UNKNOWN";
+	}
+}
+
+const char *rly_gap_reason_str(unsigned reason)
+{
+	switch (reason) {
+#define X(name, value, final, desc)                                                                    \
+	case value:                                                                                    \
+		return desc;
+		RLY_FOREACH_GAP_REASON(X)
+#undef X
+	default:
+		return "unknown reason";
+	}
+}
+
+int rly_gap_reason_final(unsigned reason)
+{
+	switch (reason) {
+#define X(name, value, final, desc)                                                                    \
+	case value:                                                                                    \
+		return final;
+		RLY_FOREACH_GAP_REASON(X)
+#undef X
+	default:
+		return 1;
+	}
+}
+
 const char *rly_cmd_status_str(unsigned status)
 {
 	switch (status) {

@@ -36,7 +36,10 @@ struct rly_shm_sizes {
 	/* The dedup region (rly_dedup_chain): chains and window are powers of two; 0 chains: none. */
 	uint32_t dedup_chains;
 	uint32_t dedup_window;
-	/* Message history per worker (struct rly_hist_log): a power of two of bytes; 0: none. */
+	/* The history (struct rly_hist_chain): slots, index entries and ring bytes per slot (both
+	 * powers of two); 0 slots: none. */
+	uint32_t hist_chains;
+	uint32_t hist_index;
 	uint64_t hist_bytes;
 };
 
@@ -87,7 +90,7 @@ struct rte_ring *rly_shm_punt_ring(const struct rly_shm *s, unsigned worker);
 struct rte_ring *rly_shm_tx_ring(const struct rly_shm *s);
 /** Chain @p i of the dedup region (i < dedup_chains; after rly_shm_check_rings). */
 struct rly_dedup_chain *rly_shm_dedup_chain(const struct rly_shm *s, uint32_t i);
-/** Worker @p w's history log (w < n_workers; hist_bytes != 0; after rly_shm_check_rings). */
-struct rly_hist_log *rly_shm_hist_log(const struct rly_shm *s, unsigned w);
+/** The first history slot, or NULL when the relay keeps none (after rly_shm_check_rings). */
+struct rly_hist_chain *rly_shm_hist_base(const struct rly_shm *s);
 
 #endif

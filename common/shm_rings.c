@@ -67,10 +67,14 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 						   "powers of two", z->dedup_chains, z->dedup_window);
 		dedup_stride = RLY_DEDUP_STRIDE(z->dedup_window);
 	}
-	if (z->hist_bytes && ((z->hist_bytes & (z->hist_bytes - 1)) != 0 || z->hist_bytes < 4096 ||
-			      z->hist_bytes > (1ull << 40)))
-		return rly_err_set(EINVAL, "history: %llu bytes per worker is not a power of two from "
-					   "4 KiB to 1 TiB", (unsigned long long)z->hist_bytes);
+	if (z->hist_chains &&
+	    ((z->hist_bytes & (z->hist_bytes - 1)) != 0 || z->hist_bytes < 8192 ||
+	     z->hist_bytes > (1ull << 36) || z->hist_index < 1024 ||
+	     (z->hist_index & (z->hist_index - 1)) != 0 || z->hist_chains > (1u << 20)))
+		return rly_err_set(EINVAL,
+				   "history: %u slots of %llu bytes and %u index entries: bytes must be "
+				   "a power of two from 8 KiB to 64 GiB, entries a power of two from 1024",
+				   z->hist_chains, (unsigned long long)z->hist_bytes, z->hist_index);
 
 	/* A live relay keeps its object; a dead one's leftover is replaced. */
 	s->fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL, 0660);
@@ -102,10 +106,8 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	/* Chains are whole cache lines: workers on different cores claim neighbouring ones. */
 	uint64_t dedup_off = ALIGN_UP(tx_off + tx_sz, 64);
 	uint64_t hist_off = ALIGN_UP(dedup_off + (uint64_t)z->dedup_chains * dedup_stride, 64);
-	s->size = (size_t)(hist_off +
-			   (z->hist_bytes ? (uint64_t)z->n_workers *
-						(sizeof(struct rly_hist_log) + z->hist_bytes)
-					  : 0));
+	uint64_t hist_stride = z->hist_chains ? RLY_HIST_STRIDE(z->hist_index, z->hist_bytes) : 0;
+	s->size = (size_t)(hist_off + (uint64_t)z->hist_chains * hist_stride);
 
 	if (ftruncate(s->fd, (off_t)s->size) < 0) {
 		rc = rly_err_set(errno, "ftruncate /dev/shm%s to %zu bytes: %s", s->name, s->size,
@@ -144,7 +146,10 @@ int rly_shm_create(struct rly_shm *s, const char *instance, const struct rly_shm
 	h->dedup_chains = z->dedup_chains;
 	h->dedup_window = z->dedup_window;
 	h->hist_off = hist_off;
-	h->hist_bytes = z->hist_bytes;
+	h->hist_chains = z->hist_chains;
+	h->hist_index = z->hist_chains ? z->hist_index : 0;
+	h->hist_bytes = z->hist_chains ? z->hist_bytes : 0;
+	h->hist_stride = hist_stride;
 	h->relay_pid = getpid();
 	h->start_realtime_ns = rly_real_ns();
 	snprintf(h->instance, sizeof(h->instance), "%s", instance);
@@ -199,18 +204,19 @@ static int dedup_fits(const struct rly_shm_header *h, uint64_t size)
 	return (size - h->dedup_off) / h->dedup_stride >= h->dedup_chains;
 }
 
-/* The history: one log per worker, after the dedup region, inside the object; none is 0 bytes. */
+/* The history: hist_chains slots of the advertised stride, after the dedup region, inside the
+ * object; none is 0 slots. */
 static int hist_fits(const struct rly_shm_header *h, uint64_t size)
 {
-	uint64_t per;
-
-	if (h->hist_bytes == 0)
+	if (h->hist_chains == 0)
 		return 1;
-	if ((h->hist_bytes & (h->hist_bytes - 1)) != 0 || h->hist_bytes > (1ull << 40) ||
+	if ((h->hist_bytes & (h->hist_bytes - 1)) != 0 || h->hist_bytes < 8192 ||
+	    h->hist_bytes > (1ull << 36) || h->hist_index < 1024 ||
+	    (h->hist_index & (h->hist_index - 1)) != 0 || h->hist_index > (1u << 30) ||
+	    h->hist_stride != RLY_HIST_STRIDE(h->hist_index, h->hist_bytes) ||
 	    h->hist_off % 64 != 0 || h->hist_off < h->dedup_off || h->hist_off > size)
 		return 0;
-	per = sizeof(struct rly_hist_log) + h->hist_bytes;
-	return (size - h->hist_off) / per >= h->n_workers;
+	return (size - h->hist_off) / h->hist_stride >= h->hist_chains;
 }
 
 int rly_shm_check_rings(const struct rly_shm *s)
@@ -232,9 +238,9 @@ int rly_shm_check_rings(const struct rly_shm *s)
 				   (unsigned long long)h->dedup_off);
 	if (!hist_fits(h, s->size))
 		return rly_err_set(EPROTO,
-				   "relay instance '%s': shm history (%u logs of %llu bytes at offset %llu) "
-				   "does not fit the object",
-				   h->instance, h->n_workers, (unsigned long long)h->hist_bytes,
+				   "relay instance '%s': shm history (%u slots of %llu bytes at offset "
+				   "%llu) does not fit the object",
+				   h->instance, h->hist_chains, (unsigned long long)h->hist_stride,
 				   (unsigned long long)h->hist_off);
 	if (h->ring_impl != RTE_VERSION)
 		return rly_err_set(EPROTO,
@@ -277,9 +283,8 @@ struct rly_dedup_chain *rly_shm_dedup_chain(const struct rly_shm *s, uint32_t i)
 	return (struct rly_dedup_chain *)((uint8_t *)s->base + h->dedup_off + i * h->dedup_stride);
 }
 
-struct rly_hist_log *rly_shm_hist_log(const struct rly_shm *s, unsigned w)
+struct rly_hist_chain *rly_shm_hist_base(const struct rly_shm *s)
 {
 	const struct rly_shm_header *h = rly_shm_hdr(s);
-	return (struct rly_hist_log *)((uint8_t *)s->base + h->hist_off +
-				       (uint64_t)w * (sizeof(struct rly_hist_log) + h->hist_bytes));
+	return h->hist_chains ? (struct rly_hist_chain *)((uint8_t *)s->base + h->hist_off) : NULL;
 }

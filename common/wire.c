@@ -29,6 +29,10 @@ int rly_wire_body_size(unsigned type)
 	case RLY_MSG_UNSUBSCRIBE:
 	case RLY_MSG_HEARTBEAT:
 		return (int)sizeof(struct rly_wire_sub_ref);
+	case RLY_MSG_NAK:
+		return (int)sizeof(struct rly_wire_nak);
+	case RLY_MSG_GAP:
+		return (int)sizeof(struct rly_wire_gap);
 	case RLY_MSG_KEY_REQUEST:
 		return (int)sizeof(struct rly_wire_key_request);
 	case RLY_MSG_KEY_RESPONSE:
@@ -123,6 +127,41 @@ static enum rly_wire_err check_data(const uint8_t *body, size_t len, unsigned co
 		off += size;
 	}
 	return off == len ? RLY_WIRE_ERR_OK : RLY_WIRE_ERR_TRAILING_BYTES;
+}
+
+static enum rly_wire_err check_nak(const struct rly_wire_nak *b)
+{
+	uint64_t prev_to = 0;
+
+	if (!all_zero(b->reserved, sizeof(b->reserved)))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b->n == 0 || b->n > RLY_NAK_RANGES || rly_be64_load(&b->request_id) == 0 ||
+	    all_zero(b->publisher, RLY_ID_LEN))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	for (unsigned i = b->n; i < RLY_NAK_RANGES; i++)
+		if (!all_zero((const uint8_t *)&b->r[i], sizeof(b->r[i])))
+			return RLY_WIRE_ERR_RESERVED_NONZERO;
+	/* Ascending and apart: the relay walks them once, and no seq is asked for twice. */
+	for (unsigned i = 0; i < b->n; i++) {
+		uint64_t from = rly_be64_load(&b->r[i].from_seq), to = rly_be64_load(&b->r[i].to_seq);
+		if (from == 0 || to < from || (i > 0 && from <= prev_to))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		prev_to = to;
+	}
+	return RLY_WIRE_ERR_OK;
+}
+
+static enum rly_wire_err check_gap(const struct rly_wire_gap *b)
+{
+	uint64_t from = rly_be64_load(&b->from_seq);
+
+	if (!all_zero(b->reserved, sizeof(b->reserved)))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b->reason == 0 || b->reason > RLY_GAP_REASON_MAX || from == 0 ||
+	    rly_be64_load(&b->to_seq) < from || rly_be64_load(&b->request_id) == 0 ||
+	    all_zero(b->publisher, RLY_ID_LEN))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
 }
 
 static enum rly_wire_err check_peer_hello(const struct rly_wire_peer_hello *b)
@@ -293,6 +332,10 @@ static enum rly_wire_err check_control(unsigned type, const uint8_t *body)
 			return RLY_WIRE_ERR_BAD_FIELD;
 		return RLY_WIRE_ERR_OK;
 	}
+	case RLY_MSG_NAK:
+		return check_nak((const void *)body);
+	case RLY_MSG_GAP:
+		return check_gap((const void *)body);
 	case RLY_MSG_PEER_HELLO:
 		return check_peer_hello((const void *)body);
 	case RLY_MSG_PEER_JOIN:

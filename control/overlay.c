@@ -597,8 +597,9 @@ void ov_on_iwant(struct rly_ctl_peers *p, int s, const struct rly_wire_peer_iwan
 	const uint32_t chain = rly_be32_load(&b->chain);
 	const uint32_t room = p->dgram_max ? p->dgram_max : RLY_WIRE_DGRAM_FOR_MTU(1500);
 	struct ov_stream *ov = ov_find(p, b->stream_key, partition);
-	uint64_t from = rly_be64_load(&b->from_seq), to = rly_be64_load(&b->to_seq), hi, seq;
+	uint64_t from = rly_be64_load(&b->from_seq), to = rly_be64_load(&b->to_seq), hi, seq, tag;
 	struct rly_dedup_chain *c;
+	struct rly_hist_chain *hc;
 	struct rly_pkt_rec rec;
 	uint8_t msg[RLY_WIRE_MAX_DGRAM];
 	uint16_t count = 0;
@@ -621,10 +622,13 @@ void ov_on_iwant(struct rly_ctl_peers *p, int s, const struct rly_wire_peer_iwan
 	rec.udp_port_be = p->sess[s].ep.udp_port_be;
 	memcpy(rec.mac, p->sess[s].ep.mac, sizeof(rec.mac));
 	rec.len = sizeof(struct rly_wire_dgram_hdr);
+	tag = __atomic_load_n(&c->tag, __ATOMIC_ACQUIRE);
+	hc = rly_hist_of(&p->hist, c, tag);
 	for (seq = from; seq <= to && from != 0; seq++) {
-		uint32_t len = rly_hist_read(&p->hist, c, p->dedup_window, seq, msg, sizeof(msg));
+		uint32_t len = 0;
 
-		if (len == 0) {
+		if (hc == NULL ||
+		    rly_hist_read(&p->hist, hc, tag, seq, msg, sizeof(msg), &len) != RLY_HIST_FOUND) {
 			gone++;
 			continue;
 		}

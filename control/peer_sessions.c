@@ -664,9 +664,9 @@ int rly_ctl_peers_attach(struct rly_ctl_peers *p, const struct rly_shm *shm,
 	p->dedup_window = h->dedup_window;
 	p->tsc_hz = h->tsc_hz;
 	p->dgram_max = h->dgram_max;
-	p->hist.base = h->hist_bytes ? (const uint8_t *)shm->base + h->hist_off : NULL;
-	p->hist.size = h->hist_bytes;
-	p->hist.n_workers = h->n_workers;
+	/* From the header, not rly_shm_hist_base: the peering links without librte_ring. */
+	rly_hist_view(&p->hist, h->hist_chains ? (uint8_t *)shm->base + h->hist_off : NULL,
+		      h->hist_chains, h->hist_index, h->hist_bytes);
 	if (ov_region(p) < 0)
 		return rly_err_set(ENOMEM, "peering: tables for %u dedup chains", p->dedup_chains);
 	return start(p, now_ms);
@@ -682,7 +682,7 @@ int rly_ctl_peers_set_self(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t por
 	p->dedup_chains = chains;
 	p->dedup_stride = stride;
 	p->dedup_window = stride > sizeof(struct rly_dedup_chain)
-				  ? (uint32_t)((stride - sizeof(struct rly_dedup_chain)) / 16u)
+				  ? (uint32_t)((stride - sizeof(struct rly_dedup_chain)) / 8u)
 				  : 0;
 	p->tsc_hz = tsc_hz;
 	p->dgram_max = RLY_WIRE_DGRAM_FOR_MTU(1500);
@@ -691,12 +691,10 @@ int rly_ctl_peers_set_self(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t por
 	return start(p, now_ms);
 }
 
-void rly_ctl_peers_set_history(struct rly_ctl_peers *p, const void *logs, uint64_t bytes,
-			       unsigned n_workers)
+void rly_ctl_peers_set_history(struct rly_ctl_peers *p, void *slots, uint32_t n, uint32_t index,
+			       uint64_t bytes)
 {
-	p->hist.base = logs;
-	p->hist.size = bytes;
-	p->hist.n_workers = n_workers;
+	rly_hist_view(&p->hist, slots, n, index, bytes);
 }
 
 void rly_ctl_peers_shutdown(struct rly_ctl_peers *p)
@@ -795,6 +793,8 @@ int rly_ctl_peers_on_packet(struct rly_ctl_peers *p, const struct rly_pkt_rec *r
 	src.port_id = rec->port_id;
 	memcpy(src.mac, rec->mac, sizeof(src.mac));
 
+	if (rec->flags & RLY_PKT_F_SLOW)
+		return 0; /* a subscriber's business */
 	if (rec->flags & RLY_PKT_F_NEIGH) {
 		sess_note_neigh(p, rec->ip_be, rec->port_id, rec->mac, now_ms);
 		return 1;

@@ -123,9 +123,9 @@ int rly_ctl_peers_set_self(struct rly_ctl_peers *p, uint32_t ip_be, uint16_t por
 			   uint64_t now_ms);
 /** We are stopping: tell every peer (BYE), so it replaces our links at once, not after dead_ms. */
 void rly_ctl_peers_shutdown(struct rly_ctl_peers *p);
-/** For tests: the history logs that go with the dedup region of rly_ctl_peers_set_self. */
-void rly_ctl_peers_set_history(struct rly_ctl_peers *p, const void *logs, uint64_t bytes,
-			       unsigned n_workers);
+/** For tests: the history slots that go with the dedup region of rly_ctl_peers_set_self. */
+void rly_ctl_peers_set_history(struct rly_ctl_peers *p, void *slots, uint32_t n, uint32_t index,
+			       uint64_t bytes);
 /** The dataplane went away: its endpoints went with it; sessions are kept, links forgotten. */
 void rly_ctl_peers_detach(struct rly_ctl_peers *p);
 

@@ -154,7 +154,7 @@ struct rly_ctl_peers {
 	int attached;
 
 	/* the dataplane's message history, and the largest datagram it sends */
-	struct rly_hist_reader hist;
+	struct rly_hist hist;
 	uint32_t dedup_window;
 	uint32_t dgram_max;
 	/* the dataplane's dedup region */

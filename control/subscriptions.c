@@ -610,6 +610,50 @@ static void on_unsubscribe(struct rly_ctl_subs *s, const struct rly_endpoint *sr
 	p->ep = *src;
 }
 
+/*
+ * A worker cut a slow consumer off (RLY_PKT_F_SLOW): its NAKs asked for more repair than its
+ * budget for longer than the relay's --slow-cut-ms. It was told (GAP SLOW_CONSUMER); here its
+ * subscription ends, so it costs nothing more until it subscribes again, and the log says who and
+ * why.
+ */
+static void on_slow(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec)
+{
+	const struct rly_slow_report *r = (const void *)rec->data;
+	struct rly_ctl_logline l;
+	struct rly_ctl_sub_key k;
+	struct rly_ctl_sub *sub;
+	struct rly_endpoint ep;
+	struct pending *p;
+
+	if (rec->len < sizeof(*r) || rec->ip_be == 0 || rec->udp_port_be == 0) {
+		count(s, RLY_CTR_CTL_BAD_RECORD);
+		return;
+	}
+	rly_ctl_sub_key_make(&k, r->nak.stream_key, rly_be32_load(&r->nak.partition), rec->ip_be,
+			     rec->udp_port_be);
+	sub = rly_ctl_sub_table_find(&s->table, &k);
+	if (!sub) {
+		if (log_sub(&l, RLY_LOG_DEBUG, "slow_consumer_gone", &k))
+			rly_ctl_log_end(&l);
+		return;
+	}
+	ep = sub->ep;
+	rly_ctl_sub_table_remove(&s->table, sub);
+	p = submit(s, RLY_CMD_SUB_DEL, &k, &ep);
+	if (p)
+		p->op = P_EXPIRE;
+	count(s, RLY_CTR_CTL_SLOW_CUT);
+	if (log_sub(&l, RLY_LOG_WARN, "slow_consumer_cut", &k)) {
+		rly_ctl_log_str(&l, "reason", "its NAKs asked for more repair than its budget");
+		rly_ctl_log_u64(&l, "over_ms", r->over_ms);
+		rly_ctl_log_u64(&l, "asked_msgs", r->asked_msgs);
+		rly_ctl_log_u64(&l, "sent_msgs", r->sent_msgs);
+		rly_ctl_log_u64(&l, "budget_bytes_s", r->budget_bytes_s);
+		rly_ctl_log_u64(&l, "chain", rly_be32_load(&r->nak.chain));
+		rly_ctl_log_end(&l);
+	}
+}
+
 int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec, uint64_t now_ms)
 {
 	struct rly_wire_view v;
@@ -617,6 +661,10 @@ int rly_ctl_subs_on_packet(struct rly_ctl_subs *s, const struct rly_pkt_rec *rec
 	enum rly_wire_err err = RLY_WIRE_ERR_OK;
 
 	s->now_ms = now_ms;
+	if (rec->flags & RLY_PKT_F_SLOW) {
+		on_slow(s, rec);
+		return 0;
+	}
 	/* The worker validated it already; a second parse costs little and keeps a dataplane bug
 	 * from becoming a control-plane one. A refusal is counted by reason, as everywhere. */
 	if (rec->len > RLY_PKT_REC_DATA ||

@@ -30,6 +30,29 @@ int rly_dedup_init(struct rly_dedup *d, void *base, uint32_t chains, uint32_t wi
 	return 0;
 }
 
+/* Free the history slot of chain @p c, which is being reclaimed (tag RECLAIMING). */
+static void rly_dedup_release_hist(struct rly_dedup *d, struct rly_dedup_chain *c)
+{
+	uint32_t s = __atomic_load_n(&c->hist, __ATOMIC_ACQUIRE);
+
+	if (d->hist.base != NULL && s != 0 && s != RLY_HIST_NONE && s <= d->hist.n) {
+		struct rly_hist_chain *hc = rly_hist_slot(&d->hist, s - 1);
+		if (hc->chain_idx == rly_dedup_index(d, c))
+			__atomic_store_n(&hc->owner, 0, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&c->hist, 0, __ATOMIC_RELEASE);
+}
+
+/* History slots in use (the HIST_CHAINS gauge). */
+static uint32_t hist_in_use(const struct rly_dedup *d)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < d->hist.n; i++)
+		n += __atomic_load_n(&rly_hist_slot(&d->hist, i)->owner, __ATOMIC_RELAXED) != 0;
+	return n;
+}
+
 unsigned rly_dedup_reclaim(struct rly_dedup *d, uint64_t now)
 {
 	unsigned marked = 0, in_use = 0;
@@ -64,11 +87,15 @@ unsigned rly_dedup_reclaim(struct rly_dedup *d, uint64_t now)
 
 			if (__atomic_load_n(&c->tag, __ATOMIC_RELAXED) != RLY_DEDUP_TAG_RECLAIMING)
 				continue;
+			/* Its history slot goes back to the pool (tagged with the chain's old tag,
+			 * which the chain no longer shows: the slot is matched by index). */
+			rly_dedup_release_hist(d, c);
 			memset((uint8_t *)c + sizeof(c->tag), 0, d->stride - sizeof(c->tag));
 			/* Publishes the zeroed chain to the next claim (its acquire CAS). */
 			__atomic_store_n(&c->tag, RLY_DEDUP_TAG_FREE, __ATOMIC_RELEASE);
 		}
 	}
 	d->in_use = in_use;
+	d->hist_in_use = hist_in_use(d);
 	return marked;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/hist.h"
 #include "relay/shm.h"
 #include "relay/wire.h"
 
@@ -50,11 +51,14 @@ struct rly_dedup {
 	uint32_t mask;     /* chains - 1 */
 	uint32_t window;   /* slots per chain, a power of two */
 	uint64_t seed0, seed1; /* per process: the hash is keyed, so senders cannot aim at a window */
+	/* the history slots that go with the chains (common/hist.h); base NULL: none */
+	struct rly_hist hist;
 	/* manager only, on a line of their own */
 	uint64_t idle_tsc __attribute__((aligned(64))); /* a chain idle this long is reclaimed */
 	uint64_t scan_tsc;  /* the table is walked at most this often */
 	uint64_t next_scan;
 	uint32_t in_use;    /* chains claimed at the last walk (the DEDUP_CHAINS gauge) */
+	uint32_t hist_in_use; /* history slots in use at the last walk (the HIST_CHAINS gauge) */
 };
 
 static inline struct rly_dedup_chain *rly_dedup_chain_at(const struct rly_dedup *d, uint32_t i)
@@ -217,14 +221,31 @@ static inline enum rly_dedup_result rly_dedup_check(const struct rly_dedup *d,
 }
 
 /**
- * Record where the history keeps message @p h, just accepted as new in chain @p c (a window of
- * @p window). Ordered after the record itself: a reader that sees the location sees the bytes.
+ * The chain named by the first 56 bytes at @p ident (stream key, partition, chain, publisher: the
+ * layout of a message header, a NAK and a GAP alike), or NULL; its tag in *@p tag. Never claims.
  */
-static inline void rly_dedup_set_loc(struct rly_dedup_chain *c, uint32_t window,
-				     const struct rly_wire_msg_hdr *h, uint64_t loc)
+static inline struct rly_dedup_chain *rly_dedup_lookup(const struct rly_dedup *d, const void *ident,
+							uint64_t *tag)
 {
-	__atomic_store_n(&rly_dedup_locs(c, window)[rly_be64_load(&h->seq) & (window - 1)], loc,
-			 __ATOMIC_RELEASE);
+	const struct rly_wire_msg_hdr *h = (const struct rly_wire_msg_hdr *)ident;
+	const uint64_t want = rly_dedup_hash(d, h);
+
+	for (uint32_t i = 0; i < RLY_DEDUP_PROBE; i++) {
+		struct rly_dedup_chain *c = rly_dedup_chain_at(d, (uint32_t)(want + i) & d->mask);
+		uint64_t t = __atomic_load_n(&c->tag, __ATOMIC_ACQUIRE);
+
+		if (t == want && rly_dedup_same(c, h)) {
+			*tag = t;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/** Index of chain @p c in the region. */
+static inline uint32_t rly_dedup_index(const struct rly_dedup *d, const struct rly_dedup_chain *c)
+{
+	return (uint32_t)(((const uint8_t *)c - d->base) / d->stride);
 }
 
 /**

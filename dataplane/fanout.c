@@ -56,17 +56,6 @@ void rly_fanout_begin(struct rly_worker *w, struct rte_mbuf **rx, uint16_t port)
 	}
 }
 
-static struct rte_mbuf *mbuf_get(struct rly_worker *w)
-{
-	if (w->n_stash == 0) {
-		if (rte_pktmbuf_alloc_bulk(w->pool, w->stash, RLY_MBUF_STASH) == 0)
-			w->n_stash = RLY_MBUF_STASH;
-		else
-			return rte_pktmbuf_alloc(w->pool); /* pool nearly empty: what is left */
-	}
-	return w->stash[--w->n_stash];
-}
-
 void rly_fanout_close(struct rly_worker *w)
 {
 	if (w->n_stash)
@@ -164,7 +153,7 @@ static void emit_single(struct rly_worker *w, const struct rly_endpoint *ep, str
 			m = fo->rx[o->reuse_src];
 			fo->reused_mask |= 1u << o->reuse_src;
 		} else {
-			m = mbuf_get(w);
+			m = rly_worker_mbuf(w);
 			if (unlikely(m == NULL)) {
 				dropped += o->n_msgs;
 				continue;
@@ -196,7 +185,7 @@ static struct rte_mbuf *shared_payload(struct rly_worker *w, const struct rly_fo
 		fo->reused_mask |= 1u << o->reuse_src;
 		rte_pktmbuf_adj(p, RLY_HDRS_LEN);
 	} else {
-		p = mbuf_get(w);
+		p = rly_worker_mbuf(w);
 		if (unlikely(p == NULL))
 			return NULL;
 		copy_slices(fo, o, rte_pktmbuf_mtod(p, uint8_t *));
@@ -253,7 +242,7 @@ static void emit_shared(struct rly_worker *w, const struct rly_sub_set *set, int
 		for (uint32_t e = r ? (uint32_t)skip + 1 : 0, end = r ? set->n : first_end; e < end; e++) {
 			const struct rly_endpoint *ep = &set->ep[e];
 			const int chain = chained < refs && cfg->port_chain[ep->port_id];
-			struct rte_mbuf *m = mbuf_get(w);
+			struct rte_mbuf *m = rly_worker_mbuf(w);
 
 			chained += (uint32_t)chain;
 
@@ -446,6 +435,69 @@ static inline void on_published(struct rly_worker *w, struct rly_lookup_slot *c,
 	report_published(w, c, h, src);
 }
 
+static __attribute__((noinline, cold)) struct rly_hist_chain *
+claim_hist(struct rly_worker *w, struct rly_dedup_chain *chain, uint64_t tag)
+{
+	const struct rly_dedup *d = w->cfg->dedup;
+	struct rly_hist_chain *hc;
+
+	/* None was free a moment ago: look again only once the retry time has passed. */
+	if (__atomic_load_n(&chain->hist, __ATOMIC_RELAXED) == RLY_HIST_NONE &&
+	    w->now < __atomic_load_n(&chain->hist_retry_tsc, __ATOMIC_RELAXED))
+		return NULL;
+	hc = rly_hist_claim(&d->hist, chain, tag, rly_dedup_index(d, chain), w->now,
+			    w->cfg->hist_retry_tsc);
+	if (hc == NULL)
+		RLY_CTR_ADD(w, HIST_NO_SLOT, 1);
+	return hc;
+}
+
+/*
+ * Keep message @p h, just accepted as new in @p chain, in the chain's history (subscribers' NAKs
+ * and peers' IWANTs are answered from it). A chain's first message gives it a history slot.
+ */
+static inline void keep(struct rly_worker *w, struct rly_dedup_chain *chain,
+			const struct rly_wire_msg_hdr *h)
+{
+	const struct rly_dedup *d = w->cfg->dedup;
+	const uint64_t tag = __atomic_load_n(&chain->tag, __ATOMIC_RELAXED);
+	struct rly_hist_chain *hc;
+
+	if (d->hist.base == NULL || tag <= RLY_DEDUP_TAG_RECLAIMING)
+		return;
+	hc = rly_hist_of(&d->hist, chain, tag);
+	if (unlikely(hc == NULL) && (hc = claim_hist(w, chain, tag)) == NULL)
+		return;
+	rly_hist_append(&d->hist, hc, rly_be64_load(&h->seq), h, (uint32_t)rly_wire_msg_size(h));
+}
+
+/*
+ * A message of a set without peers, on a relay that keeps a history: de-duplicated (a publisher's
+ * own duplicates included) and kept. 1: forward it; 0: drop it.
+ */
+static inline int track(struct rly_worker *w, const struct rly_wire_msg_hdr *h)
+{
+	struct rly_fanout *fo = &w->fo;
+	struct rly_dedup_chain *chain;
+
+	switch (rly_dedup_check_at(w->cfg->dedup, h, w->now,
+				   rly_dedup_src(fo->src_ip_be, fo->src_port_be), &chain)) {
+	case RLY_DEDUP_NEW:
+		keep(w, chain, h);
+		return 1;
+	case RLY_DEDUP_UNTRACKED:
+		RLY_CTR_ADD(w, DEDUP_UNTRACKED, 1);
+		return 1;
+	case RLY_DEDUP_DUPLICATE:
+		RLY_CTR_ADD(w, DEDUP_DUPLICATES, 1);
+		return 0;
+	case RLY_DEDUP_TOO_OLD:
+	default:
+		RLY_CTR_ADD(w, DEDUP_TOO_OLD, 1);
+		return 0;
+	}
+}
+
 /* What a message of a set with peers does: the endpoint it skips, or SKIP_ALL (not forwarded). */
 #define SKIP_ALL (-2)
 
@@ -468,10 +520,7 @@ static __attribute__((noinline)) int32_t on_peer_set(struct rly_worker *w,
 				       &chain)
 		  : RLY_DEDUP_UNTRACKED) {
 	case RLY_DEDUP_NEW:
-		/* Kept for peers that will ask for it (IWANT, answered by relay-control). */
-		if (w->hist.log != NULL)
-			rly_dedup_set_loc(chain, d->window, h,
-					  rly_hist_append(&w->hist, h, (uint32_t)rly_wire_msg_size(h)));
+		keep(w, chain, h);
 		return from;
 	case RLY_DEDUP_UNTRACKED:
 		RLY_CTR_ADD(w, DEDUP_UNTRACKED, 1);
@@ -522,6 +571,10 @@ void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
 			on_published(w, c, h, src);
 			if (set == NULL) {
 				no_subs++;
+				cur_group = -1;
+				continue;
+			}
+			if (w->cfg->track_all && !track(w, h)) {
 				cur_group = -1;
 				continue;
 			}

@@ -142,6 +142,7 @@ unsigned rly_manager_poll_once(struct rly_manager *m)
 		if (rly_dedup_reclaim(m->dedup, rte_rdtsc()))
 			m->ctr->v[RLY_CTR_RCU_SYNCS]++;
 		m->ctr->v[RLY_CTR_DEDUP_CHAINS] = m->dedup->in_use;
+		m->ctr->v[RLY_CTR_HIST_CHAINS] = m->dedup->hist_in_use;
 	}
 	if (m->dumping)
 		handled += continue_dump(m);

@@ -56,6 +56,8 @@ int rly_worker_init(struct rly_worker *w, uint16_t id, const struct rly_dp_confi
 	rly_punt_limit_init(&w->punt_limit, cfg->punt_rate, cfg->punt_burst, rte_get_tsc_hz(),
 			    (uint32_t)rte_rdtsc());
 	w->pub_every = rte_get_tsc_hz();
+	rly_repair_init(&w->repair, cfg->repair_bytes_s, cfg->repair_burst, rte_get_tsc_hz(),
+			(uint32_t)rte_rdtsc() ^ 0x5bd1e995u);
 	w->dup_every = rte_get_tsc_hz() / 1000u * RLY_DUP_REPORT_MS;
 	for (uint16_t p = 0; p < cfg->n_ports; p++) {
 		w->rx_port[p] = p;
@@ -366,6 +368,11 @@ static enum disposition classify(struct rly_worker *w, uint16_t port, struct rte
 		rly_fanout_add_dgram(w, idx, hlen == RLY_L3_LEN, &v, payload_sum, ip->src_addr,
 				     udp->src_port);
 		return FRAME_DATA;
+	}
+	if (v.type == RLY_MSG_NAK) {
+		/* Answered here, from the history: relay-control is not involved. */
+		rly_repair_on_nak(w, port, ip, udp, &v);
+		return FRAME_FREE;
 	}
 	if (!is_punted(v.type)) {
 		RLY_CTR_ADD(w, DROP_WRONG_WAY, 1);

@@ -23,6 +23,7 @@
 #include "dataplane/dedup.h"
 #include "dataplane/pkt.h"
 #include "dataplane/punt_limit.h"
+#include "dataplane/repair.h"
 #include "dataplane/subtable.h"
 #include "relay/counters.h"
 #include "relay/shm.h"
@@ -56,8 +57,18 @@ struct rly_dp_config {
 	uint32_t punt_burst;
 	enum rly_idle_mode idle;
 	uint32_t idle_max_us;
-	/* the dedup table in shared memory (streams with peer endpoints); NULL: none, untracked */
+	/*
+	 * The dedup table in shared memory, with the history slots (dedup->hist); NULL: none,
+	 * untracked. Every stream with a subscriber uses it when the relay keeps a history
+	 * (track_all), else only streams with peer endpoints.
+	 */
 	const struct rly_dedup *dedup;
+	uint8_t track_all;
+	uint64_t hist_retry_tsc;  /**< a chain that found no free history slot looks again after this */
+	uint64_t slow_cut_tsc;    /**< cut a subscriber whose NAKs found its budget spent this long; 0: never */
+	uint64_t nak_holdoff_tsc; /**< a message sent again is not sent again to the same subscriber sooner */
+	uint64_t repair_bytes_s;  /**< each subscriber's repair budget, bytes per second; 0: none */
+	uint64_t repair_burst;    /**< ... and bytes at once */
 	struct rte_ether_addr port_mac[RLY_SHM_MAX_PORTS];
 	struct rly_hdr_tmpl tmpl[RLY_SHM_MAX_PORTS];
 };
@@ -173,8 +184,8 @@ struct rly_worker {
 	struct rte_mbuf *stash[RLY_MBUF_STASH]; /* allocated in bulk, handed out one by one */
 	struct rly_fanout fo __rte_cache_aligned;
 	struct rly_punt_limit punt_limit;
-	/* this worker's message history log (shm), written for streams with peers */
-	struct rly_hist_writer hist;
+	/* repair budgets and cut-offs of the subscribers whose NAKs reach this worker */
+	struct rly_repair repair;
 	/* scratch for the shm rings: records are 2 KiB, too big for the stack */
 	struct rly_pkt_rec punt_rec;
 	struct rly_pkt_rec ctl_rec[RLY_CTL_TX_BURST];
@@ -235,6 +246,18 @@ void rly_fanout_flush(struct rly_worker *w);
 
 /** Return the stashed mbufs to the pool. */
 void rly_fanout_close(struct rly_worker *w);
+
+/** An mbuf for a delivery (from the worker's stash, refilled in bulk), or NULL if the pool is empty. */
+static inline struct rte_mbuf *rly_worker_mbuf(struct rly_worker *w)
+{
+	if (w->n_stash == 0) {
+		if (rte_pktmbuf_alloc_bulk(w->pool, w->stash, RLY_MBUF_STASH) == 0)
+			w->n_stash = RLY_MBUF_STASH;
+		else
+			return rte_pktmbuf_alloc(w->pool); /* pool nearly empty: what is left */
+	}
+	return w->stash[--w->n_stash];
+}
 
 /** Queue @p m on @p port's tx buffer. */
 void rly_worker_tx(struct rly_worker *w, uint16_t port, struct rte_mbuf *m);

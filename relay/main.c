@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -69,6 +70,29 @@ static void print_totals(const struct rly_shm *shm)
 		if (strncmp(rly_ctr_name(id), "drop_", 5) == 0)
 			drops += rly_shm_ctr_sum(shm, id);
 	fprintf(stderr, " drops=%llu\n", (unsigned long long)drops);
+}
+
+/*
+ * The history lives in /dev/shm and is written as messages arrive: a tmpfs that fills up later
+ * would kill the relay with SIGBUS mid-stream, so a history that cannot fit is refused now.
+ */
+static int history_fits(const struct rly_relay_opts *o, const struct rly_shm_sizes *z)
+{
+	struct statvfs fs;
+	uint64_t need = (uint64_t)z->hist_chains * RLY_HIST_STRIDE(z->hist_index, z->hist_bytes);
+
+	if (need == 0 || statvfs("/dev/shm", &fs) < 0)
+		return 0;
+	if ((uint64_t)fs.f_bavail * fs.f_frsize < need) {
+		fprintf(stderr,
+			"relay: the history needs up to %llu MiB of /dev/shm (--history-chains %u x "
+			"--history-chain-mb %u plus its index) but only %llu MiB are free: lower "
+			"either option, or grow /dev/shm (mount -o remount,size=...)\n",
+			(unsigned long long)(need >> 20), o->history_chains, o->history_chain_mb,
+			(unsigned long long)(((uint64_t)fs.f_bavail * fs.f_frsize) >> 20));
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -143,7 +167,11 @@ int main(int argc, char **argv)
 				       .tx_slots = o.punt_ring,
 				       .dedup_chains = o.dedup_chains,
 				       .dedup_window = o.dedup_window,
-				       .hist_bytes = (uint64_t)o.history_mb << 20};
+				       .hist_chains = o.history_chains,
+				       .hist_index = rly_relay_hist_index(&o),
+				       .hist_bytes = (uint64_t)o.history_chain_mb << 20};
+	if (history_fits(&o, &sizes) < 0)
+		goto cleanup;
 	if (rly_shm_create(&shm, o.instance, &sizes) < 0) {
 		fprintf(stderr, "relay: %s\n", rly_err_msg());
 		goto cleanup;
@@ -184,6 +212,11 @@ int main(int argc, char **argv)
 	cfg->punt_burst = o.punt_burst;
 	cfg->idle = (enum rly_idle_mode)o.idle;
 	cfg->idle_max_us = o.idle_max_us;
+	cfg->hist_retry_tsc = rte_get_tsc_hz();
+	cfg->slow_cut_tsc = rte_get_tsc_hz() / 1000u * o.slow_cut_ms;
+	cfg->nak_holdoff_tsc = rte_get_tsc_hz() / 1000000u * o.nak_holdoff_us;
+	cfg->repair_bytes_s = (uint64_t)o.repair_kbs << 10;
+	cfg->repair_burst = (uint64_t)o.repair_burst_kb << 10;
 	for (uint16_t p = 0; p < n_ports; p++) {
 		rly_hdr_tmpl_init(&cfg->tmpl[p], &cfg->port_mac[p], cfg->ip_be, cfg->udp_port_be);
 		memcpy(hdr->port_mac[p], &cfg->port_mac[p], RTE_ETHER_ADDR_LEN);
@@ -199,7 +232,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "relay: cannot set up the dedup table: %s\n", strerror(-rc));
 		goto cleanup;
 	}
+	rly_hist_view(&dedup.hist, rly_shm_hist_base(&shm), hdr->hist_chains, hdr->hist_index,
+		      hdr->hist_bytes);
 	cfg->dedup = &dedup;
+	cfg->track_all = dedup.hist.base != NULL;
 
 	table = rly_subtable_create(o.max_streams, o.max_subs);
 	if (table == NULL) {
@@ -218,9 +254,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "relay: worker %u: out of memory for tx buffers\n", w);
 			goto cleanup_rcu;
 		}
-		if (hdr->hist_bytes)
-			rly_hist_writer_init(&workers[w].hist, rly_shm_hist_log(&shm, w),
-					     hdr->hist_bytes, w);
 		w++;
 	}
 	rly_manager_init(&mgr, table, rly_shm_cmd_ring(&shm), rly_shm_event_ring(&shm),
@@ -246,6 +279,17 @@ int main(int argc, char **argv)
 		"idle %s\n",
 		o.instance, o.ip, o.udp_port, n_workers, n_workers == 1 ? "" : "s", n_ports,
 		n_ports == 1 ? "" : "s", o.mtu, o.batch ? "on" : "off", o.idle ? "backoff" : "busy");
+	if (hdr->hist_chains)
+		fprintf(stderr,
+			"relay: history: %u chains of %u MiB or %u messages, whichever is fewer (at "
+			"most %llu MiB of /dev/shm as they fill); repair budget %u KiB/s per "
+			"subscriber, slow consumers cut after %u ms\n",
+			hdr->hist_chains, o.history_chain_mb, hdr->hist_index,
+			(unsigned long long)(((uint64_t)hdr->hist_chains * hdr->hist_stride) >> 20),
+			o.repair_kbs, o.slow_cut_ms);
+	else
+		fprintf(stderr, "relay: no history (--history-chains 0): NAKs get GAP "
+				"UNKNOWN_CHAIN, peers' IWANTs go unanswered\n");
 
 	while (!stop_requested) {
 		if (rly_manager_poll_once(&mgr)) {

@@ -85,11 +85,34 @@ static const struct opt_def opts[] = {
 	{"dedup-window", "N", POW2(dedup_window), 64, 65536, NULL, "1024",
 	 "Sequence numbers remembered per chain (power of two). A message more than N below its "
 	 "chain's highest is dropped as too old (dedup_too_old). The table takes "
-	 "dedup-chains x (128 + 16 x N) bytes of shared memory (a sequence slot and a history location per message)."},
-	{"history-mb", "MB", U32(history_mb), 0, 65536, NULL, "16",
-	 "Message history per worker, in MiB (0: none, else a power of two). Every message of a "
-	 "stream with peer relays is kept there while it fits, so relay-control can send a peer "
-	 "what it missed (IWANT). 16 MiB holds about 130,000 messages of 100 bytes."},
+	 "dedup-chains x (128 + 8 x N) bytes of shared memory."},
+	{"history-chains", "N", U32(history_chains), 0, 1u << 20, NULL, "64",
+	 "Publisher chains whose recent messages the relay keeps, so that subscribers that lost "
+	 "some (NAK) and peer relays (IWANT) get them again. A chain takes a slot with its first "
+	 "message and gives it back when it is forgotten (--dedup-idle-s); one that finds none is "
+	 "forwarded without a history (hist_no_slot). 0: no history, no repair, and streams without "
+	 "peer relays skip the dedup table."},
+	{"history-chain-mb", "MB", U32(history_chain_mb), 1, 65536, NULL, "16",
+	 "Message bytes kept per chain, in MiB (a power of two). With --history-msgs, whichever "
+	 "holds fewer messages bounds the history: 16 MiB holds about 75,000 signed 64-byte "
+	 "messages. The history takes history-chains x (history-chain-mb + 16 x index entries) of "
+	 "shared memory, used as messages arrive."},
+	{"history-msgs", "N", POW2(history_msgs), 1024, 1u << 26, NULL, "1048576",
+	 "Most messages kept per chain (power of two). The index has min(N, the most records "
+	 "history-chain-mb can hold) entries of 16 bytes."},
+	{"repair-kbs", "KIB", U32(repair_kbs), 0, 1u << 22, NULL, "4096",
+	 "Repair budget of each subscriber: KiB per second of messages sent again in answer to its "
+	 "NAKs. Over it, a NAK is answered in part and the subscriber told to ask again later (GAP "
+	 "PACED). 0: no limit."},
+	{"repair-burst-kb", "KIB", U32(repair_burst_kb), 1, 1u << 22, NULL, "1024",
+	 "KiB a subscriber may have sent again at once above --repair-kbs."},
+	{"slow-cut-ms", "MS", U32(slow_cut_ms), 0, 3600000, NULL, "2000",
+	 "A subscriber whose NAKs have found its repair budget spent for this long is a slow "
+	 "consumer: it is cut off (GAP SLOW_CONSUMER, and relay-control ends its subscription; it "
+	 "may subscribe again) instead of being served at the others' expense. 0: never cut."},
+	{"nak-holdoff-us", "US", U32(nak_holdoff_us), 0, 1000000, NULL, "1000",
+	 "A message sent again to a subscriber is not sent again to it within this time, however "
+	 "often it asks (coalescing repeated NAKs)."},
 	{"dedup-idle-s", "S", U32(dedup_idle_s), 1, 86400, NULL, "60",
 	 "A chain with no new message for S seconds is forgotten and its slot reused."},
 	{"config", "FILE", STR(config), 0, 0, NULL, "",
@@ -276,6 +299,17 @@ static int read_config(struct rly_relay_opts *o, const char *path)
 	return rc;
 }
 
+uint32_t rly_relay_hist_index(const struct rly_relay_opts *o)
+{
+	/* The smallest record: 24-byte record header, 96-byte message header, no payload. */
+	const uint64_t most = ((uint64_t)o->history_chain_mb << 20) / 120u;
+	uint32_t n = 1024;
+
+	while (n < o->history_msgs && n < most)
+		n <<= 1;
+	return n;
+}
+
 int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *out)
 {
 	int rc;
@@ -338,9 +372,16 @@ int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *
 				   o->dedup_chains, o->dedup_window,
 				   (unsigned long long)(((uint64_t)o->dedup_chains *
 							 RLY_DEDUP_STRIDE(o->dedup_window)) >> 20));
-	if (o->history_mb & (o->history_mb - 1))
-		return rly_err_set(EINVAL, "--history-mb %u is not 0 or a power of two (e.g. %u)",
-				   o->history_mb, 1u << (31 - __builtin_clz(o->history_mb)));
+	if (o->history_chain_mb & (o->history_chain_mb - 1))
+		return rly_err_set(EINVAL, "--history-chain-mb %u is not a power of two (e.g. %u)",
+				   o->history_chain_mb, 1u << (31 - __builtin_clz(o->history_chain_mb)));
+	if ((uint64_t)o->history_chains *
+		RLY_HIST_STRIDE(rly_relay_hist_index(o), (uint64_t)o->history_chain_mb << 20) >
+	    (1ull << 40))
+		return rly_err_set(EINVAL,
+				   "--history-chains %u of --history-chain-mb %u need more than 1 TiB "
+				   "of shared memory: lower one of them",
+				   o->history_chains, o->history_chain_mb);
 	if (o->ip_be == 0)
 		return rly_err_set(EINVAL, "--ip is required: the IPv4 address the relay owns on its "
 					   "ports (e.g. --ip 198.18.0.1)");

@@ -35,7 +35,13 @@ struct rly_relay_opts {
 	uint32_t dedup_chains;
 	uint32_t dedup_window;
 	uint32_t dedup_idle_s;
-	uint32_t history_mb;
+	uint32_t history_chains;
+	uint32_t history_chain_mb;
+	uint32_t history_msgs;
+	uint32_t repair_kbs;
+	uint32_t repair_burst_kb;
+	uint32_t slow_cut_ms;
+	uint32_t nak_holdoff_us;
 	char config[256];
 };
 
@@ -51,6 +57,12 @@ struct rly_relay_opts {
  * error) with a message that names the fix (rly_err_msg()).
  */
 int rly_relay_opts_parse(struct rly_relay_opts *o, int argc, char **argv, FILE *out);
+
+/**
+ * Index entries per history slot: the power of two from 1024 up that reaches --history-msgs or
+ * the most records --history-chain-mb holds, whichever comes first.
+ */
+uint32_t rly_relay_hist_index(const struct rly_relay_opts *o);
 
 /** Print the full --help text. */
 void rly_relay_usage(FILE *f);

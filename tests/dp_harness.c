@@ -24,6 +24,8 @@ unsigned h_tx_ring_slots = 16384;
 unsigned h_chain_min = 0;
 unsigned h_punt_rate = 0, h_punt_burst = 0;
 unsigned h_dedup_chains = 64, h_dedup_window = 64;
+unsigned h_hist_chains = 8, h_hist_index = 1024, h_hist_bytes = 65536;
+unsigned h_repair_kbs = 0, h_repair_burst_kb = 64, h_slow_cut_ms = 0, h_nak_holdoff_us = 0;
 
 static void eal_init(void)
 {
@@ -74,7 +76,10 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 				  .punt_slots = 256,
 				  .tx_slots = 256,
 				  .dedup_chains = h_dedup_chains,
-				  .dedup_window = h_dedup_window};
+				  .dedup_window = h_dedup_window,
+				  .hist_chains = h_dedup_chains ? h_hist_chains : 0,
+				  .hist_index = h_hist_index,
+				  .hist_bytes = h_hist_bytes};
 	char name[32], inst[32];
 	int port;
 
@@ -124,8 +129,16 @@ void h_setup(struct harness *h, uint16_t n_queues, int batch, uint16_t mtu)
 		cr_assert(rly_dedup_init(&h->dedup, rly_shm_dedup_chain(&h->shm, 0), h_dedup_chains,
 					 h_dedup_window, rte_get_tsc_hz() / 1000 * H_DEDUP_IDLE_MS,
 					 rte_get_tsc_hz()) == 0);
+		rly_hist_view(&h->dedup.hist, rly_shm_hist_base(&h->shm), z.hist_chains, h_hist_index,
+			      h_hist_bytes);
 		h->cfg.dedup = &h->dedup;
+		h->cfg.track_all = h->dedup.hist.base != NULL;
 	}
+	h->cfg.hist_retry_tsc = rte_get_tsc_hz();
+	h->cfg.repair_bytes_s = (uint64_t)h_repair_kbs << 10;
+	h->cfg.repair_burst = (uint64_t)h_repair_burst_kb << 10;
+	h->cfg.slow_cut_tsc = rte_get_tsc_hz() / 1000 * h_slow_cut_ms;
+	h->cfg.nak_holdoff_tsc = rte_get_tsc_hz() / 1000000 * h_nak_holdoff_us;
 	rly_hdr_tmpl_init(&h->cfg.tmpl[0], &h->relay_mac, h->cfg.ip_be, h->cfg.udp_port_be);
 
 	h->table = rly_subtable_create(64, 64);

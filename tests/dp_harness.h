@@ -57,6 +57,11 @@ extern unsigned h_chain_min;
 extern unsigned h_punt_rate, h_punt_burst;
 /** Dedup region of the harness relay: chains and slots per chain (powers of two); set before h_setup. */
 extern unsigned h_dedup_chains, h_dedup_window;
+/** History of the harness relay: slots (0: none; like --history-chains 0), index entries, ring bytes. */
+extern unsigned h_hist_chains, h_hist_index, h_hist_bytes;
+/** Repair settings of the harness relay (--repair-kbs, --repair-burst-kb, --slow-cut-ms,
+ *  --nak-holdoff-us); 0 kbs: no budget. Set before h_setup. */
+extern unsigned h_repair_kbs, h_repair_burst_kb, h_slow_cut_ms, h_nak_holdoff_us;
 /** Idle time after which the manager reclaims a dedup chain, in ms of the harness clock. */
 #define H_DEDUP_IDLE_MS 60000u
 

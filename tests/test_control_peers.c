@@ -28,6 +28,8 @@
 #define DD_STRIDE RLY_DEDUP_STRIDE(DD_WINDOW)
 #define TSC_HZ 1000000000ull
 #define HIST_BYTES 65536u
+#define HIST_SLOTS 2u
+#define HIST_INDEX 1024u
 
 static const uint8_t S1[RLY_STREAM_KEY_LEN] = {0x51, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 static const uint8_t PUB[RLY_ID_LEN] = {0xaa, 0xbb};
@@ -51,8 +53,8 @@ struct relay {
 	int local; /* has a local subscriber on S1 */
 	int cut;   /* unreachable: the network drops everything to and from it */
 	uint8_t *dedup;
-	struct rly_hist_log *hist; /* one worker's history log */
-	struct rly_hist_writer hw;
+	uint8_t *hist;	     /* history slots (HIST_SLOTS), as in the dataplane's shm */
+	struct rly_hist hv;  /* our view of them */
 };
 
 struct qent {
@@ -242,10 +244,10 @@ static void make_relays(int n, struct rly_ctl_peers_cfg cfg)
 		cr_assert_eq(rly_ctl_peers_set_self(r->p, r->ip_be, r->port_be, r->dedup, DD_CHAINS,
 						    DD_STRIDE, TSC_HZ, now_ms),
 			     0);
-		r->hist = aligned_alloc(64, sizeof(*r->hist) + HIST_BYTES);
-		memset(r->hist, 0, sizeof(*r->hist) + HIST_BYTES);
-		rly_hist_writer_init(&r->hw, r->hist, HIST_BYTES, 0);
-		rly_ctl_peers_set_history(r->p, r->hist, HIST_BYTES, 1);
+		r->hist = aligned_alloc(64, HIST_SLOTS * RLY_HIST_STRIDE(HIST_INDEX, HIST_BYTES));
+		memset(r->hist, 0, HIST_SLOTS * RLY_HIST_STRIDE(HIST_INDEX, HIST_BYTES));
+		rly_hist_view(&r->hv, r->hist, HIST_SLOTS, HIST_INDEX, HIST_BYTES);
+		rly_ctl_peers_set_history(r->p, r->hist, HIST_SLOTS, HIST_INDEX, HIST_BYTES);
 	}
 }
 
@@ -276,6 +278,7 @@ static void dp_accept_one(struct relay *r, uint64_t seq)
 		c->chain = 7;
 		c->first_seq = seq;
 		c->tag = 0x1234567;
+		cr_assert_not_null(rly_hist_claim(&r->hv, c, c->tag, 0, 0, 0));
 	}
 	((uint64_t *)(c + 1))[seq & (DD_WINDOW - 1)] = seq;
 	{
@@ -292,8 +295,7 @@ static void dp_accept_one(struct relay *r, uint64_t seq)
 		rly_be16_store(&h.payload_len, 20);
 		memcpy(m, &h, sizeof(h));
 		memset(m + sizeof(h), (int)seq, 20);
-		rly_dedup_locs(c, DD_WINDOW)[seq & (DD_WINDOW - 1)] =
-		    rly_hist_append(&r->hw, m, sizeof(m));
+		cr_assert(rly_hist_append(&r->hv, rly_hist_of(&r->hv, c, c->tag), seq, m, sizeof(m)));
 	}
 	if (seq > c->highest)
 		c->highest = seq;

@@ -17,7 +17,6 @@
 
 #include "common/err.h"
 #include "common/shm.h"
-#include "common/hist.h"
 #include "dataplane/dedup.h"
 
 static struct rly_dedup D;
@@ -261,7 +260,7 @@ Test(dedup, attach_refuses_a_dedup_region_outside_the_object)
 	cr_assert_eq(rly_shm_check_rings(&s), 0, "%s", rly_err_msg());
 	cr_assert_eq(h->dedup_chains, 16);
 	cr_assert_eq(h->dedup_window, 64);
-	cr_assert_eq(h->dedup_stride, 128 + 16 * 64);
+	cr_assert_eq(h->dedup_stride, 128 + 8 * 64);
 	cr_assert_eq(h->dedup_off + 16 * h->dedup_stride, s.size, "the region ends the object");
 	cr_assert_eq((uintptr_t)rly_shm_dedup_chain(&s, 1) - (uintptr_t)rly_shm_dedup_chain(&s, 0),
 		     h->dedup_stride);
@@ -286,56 +285,3 @@ Test(dedup, attach_refuses_a_dedup_region_outside_the_object)
 	rly_shm_close(&s);
 }
 
-/* A message of @p len bytes (header, payload of a known pattern) of our test chain. */
-static uint32_t full_msg(uint8_t *out, uint64_t seq, uint16_t payload)
-{
-	struct rly_wire_msg_hdr h = msg(1, 0x11, 5, seq);
-
-	rly_be16_store(&h.payload_len, payload);
-	memcpy(out, &h, sizeof(h));
-	for (uint16_t i = 0; i < payload; i++)
-		out[sizeof(h) + i] = (uint8_t)(seq + i);
-	return (uint32_t)(sizeof(h) + payload);
-}
-
-Test(dedup, the_history_gives_back_each_kept_message_until_the_log_overwrites_it)
-{
-	const uint64_t log_bytes = 4096;
-	struct rly_hist_log *log = aligned_alloc(64, sizeof(*log) + log_bytes);
-	struct rly_hist_writer hw;
-	struct rly_hist_reader hr;
-	struct rly_dedup_chain *c = NULL;
-	uint8_t m[512], back[512];
-	uint64_t seq;
-
-	region(16, 64, 0);
-	memset(log, 0, sizeof(*log) + log_bytes);
-	rly_hist_writer_init(&hw, log, log_bytes, 0);
-	hr = (struct rly_hist_reader){.base = (const uint8_t *)log, .size = log_bytes, .n_workers = 1};
-	/* 300-byte messages take 320 bytes with their record header: the newest 12 fit 4 KiB. */
-	for (seq = 1; seq <= 40; seq++) {
-		uint32_t len = full_msg(m, seq, 204);
-		struct rly_wire_msg_hdr *h = (void *)m;
-		cr_assert_eq(rly_dedup_check_at(&D, h, 100, 7, &c), RLY_DEDUP_NEW);
-		rly_dedup_set_loc(c, 64, h, rly_hist_append(&hw, m, len));
-	}
-	for (seq = 40; seq > 28; seq--) {
-		uint32_t len = rly_hist_read(&hr, c, 64, seq, back, sizeof(back));
-		cr_assert_eq(len, 300, "seq %llu is still in the log", (unsigned long long)seq);
-		full_msg(m, seq, 204);
-		cr_assert_arr_eq(back, m, len, "seq %llu comes back byte for byte", (unsigned long long)seq);
-	}
-	cr_expect_eq(rly_hist_read(&hr, c, 64, 28, back, sizeof(back)), 0, "overwritten: not held");
-	cr_expect_eq(rly_hist_read(&hr, c, 64, 41, back, sizeof(back)), 0, "never kept");
-	cr_expect_eq(rly_hist_read(&hr, c, 64, 40, back, 200), 0, "longer than the room given");
-	/* A slot taken over by a later seq (a window on) no longer answers for the earlier one. */
-	full_msg(m, 40 + 64, 204);
-	cr_assert_eq(rly_dedup_check_at(&D, (void *)m, 100, 7, &c), RLY_DEDUP_NEW);
-	cr_expect_eq(rly_hist_read(&hr, c, 64, 40, back, sizeof(back)), 0);
-	/* A record whose bytes were reused under the reader (head moved past it) is refused. */
-	cr_expect_gt(rly_hist_read(&hr, c, 64, 39, back, sizeof(back)), 0);
-	log->head += log_bytes;
-	cr_expect_eq(rly_hist_read(&hr, c, 64, 39, back, sizeof(back)), 0, "overwritten meanwhile");
-	free(log);
-	free(mem);
-}

@@ -570,13 +570,14 @@ Test(fanout, the_same_holds_with_headers_chained_to_shared_payloads_around_the_s
 	h_teardown(&H);
 }
 
-Test(fanout, a_set_without_peers_forwards_the_same_message_twice_as_it_always_has)
+Test(fanout, without_a_history_a_set_without_peers_forwards_the_same_message_twice)
 {
 	static struct recv_log logs[1];
 	unsigned frames[1] = {0};
 	const struct rly_endpoint s1 = h_ep(1, 5001);
 	struct h_msg m = hmsg(1, 0, 1);
 
+	h_hist_chains = 0; /* relay --history-chains 0: the plain path of before issue 6 */
 	h_setup(&H, 1, 1, 1500);
 	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK);
 	reset_logs(logs, &s1, 1);
@@ -592,6 +593,7 @@ Test(fanout, a_set_without_peers_forwards_the_same_message_twice_as_it_always_ha
 		cr_assert_eq(rly_dedup_chain_at(&H.dedup, i)->tag, RLY_DEDUP_TAG_FREE,
 			     "no chain was claimed");
 	h_teardown(&H);
+	h_hist_chains = 8;
 }
 
 Test(fanout, a_datagram_of_new_and_duplicate_messages_forwards_only_the_new_ones_in_order)
@@ -822,16 +824,19 @@ Test(fanout, re_adding_an_endpoint_with_other_flags_updates_it_and_dumps_show_th
 	expect_seqs(&logs[0], NULL, 0);
 	expect_seqs(&logs[1], (uint64_t[]){1}, 1);
 
-	/* And back to a subscriber: today's behaviour, its own messages included. */
+	/* And back to a subscriber: no split horizon, its own messages included; seq 1 is a
+	 * duplicate for the chain (every stream is de-duplicated when the relay keeps a history),
+	 * seq 2 is new. */
 	s1.flags = 0;
 	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_ADD, m.key, 0, &s1), RLY_CMD_OK);
 	cr_assert_eq(rly_subtable_lookup(H.table, m.key, 0)->n_peers, 0);
 	reset_logs(logs, (struct rly_endpoint[]){s1, s2}, 2);
 	push(1, 5001, &m, 1);
+	m.seq = 2;
 	push(1, 5001, &m, 1);
 	h_run(&H, 10);
 	drain_and_check(&H, logs, 2, frames);
-	expect_seqs(&logs[0], (uint64_t[]){1, 1}, 2);
-	expect_seqs(&logs[1], (uint64_t[]){1, 1}, 2);
+	expect_seqs(&logs[0], (uint64_t[]){2}, 1);
+	expect_seqs(&logs[1], (uint64_t[]){2}, 1);
 	h_teardown(&H);
 }

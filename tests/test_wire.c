@@ -286,11 +286,13 @@ static const unsigned control_types[] = {
 	RLY_MSG_UNSUB_ACK, RLY_MSG_HEARTBEAT, RLY_MSG_HEARTBEAT_ACK, RLY_MSG_SUBSCRIBE_SIGNED,
 	RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE, RLY_MSG_PEER_HELLO, RLY_MSG_PEER_JOIN,
 	RLY_MSG_PEER_PRUNE, RLY_MSG_PEER_IHAVE, RLY_MSG_PEER_IWANT, RLY_MSG_PEER_DISCOVER,
+	RLY_MSG_NAK, RLY_MSG_GAP,
 };
 #define N_CONTROL (sizeof(control_types) / sizeof(control_types[0]))
 
-/* 0x40-0x44 were reserved until the PEER_* types were defined (section 11 of the document). */
-static const unsigned reserved_types[] = {0x20, 0x21, 0x50, 0x51};
+/* 0x40-0x44 were reserved until the PEER_* types were defined, 0x20-0x21 until NAK and GAP
+ * (section 11 of the document). */
+static const unsigned reserved_types[] = {0x50, 0x51};
 #define N_RESERVED (sizeof(reserved_types) / sizeof(reserved_types[0]))
 
 Test(wire, body_size_matches_the_protocol_document)
@@ -312,6 +314,8 @@ Test(wire, body_size_matches_the_protocol_document)
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_PEER_IHAVE), 432);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_PEER_IWANT), 96);
 	cr_assert_eq(rly_wire_body_size(RLY_MSG_PEER_DISCOVER), 176);
+	cr_assert_eq(rly_wire_body_size(RLY_MSG_NAK), 200);
+	cr_assert_eq(rly_wire_body_size(RLY_MSG_GAP), 96);
 	cr_assert_eq(rly_wire_body_size(0x46), -1, "0x46: first undefined value after the peers");
 	for (size_t i = 0; i < N_RESERVED; i++)
 		cr_assert_eq(rly_wire_body_size(reserved_types[i]), -1);
@@ -1193,8 +1197,6 @@ static const struct bad_case bad_cases[] = {
 	C(typed, 0x4F, UNKNOWN_TYPE),
 	C(typed, 0x52, UNKNOWN_TYPE),
 	C(typed, 0xFF, UNKNOWN_TYPE),
-	C(typed, 0x20, RESERVED_TYPE),
-	C(typed, 0x21, RESERVED_TYPE),
 	C(typed, 0x50, RESERVED_TYPE),
 	C(typed, 0x51, RESERVED_TYPE),
 	C(data_count, 0, BAD_COUNT),
@@ -1917,4 +1919,110 @@ Test(wire, random_mutations_agree_with_the_reference_parser_and_never_misread)
 	cr_expect_gt(ok, 1000, "only %u mutated datagrams were still valid", ok);
 	for (unsigned e = RLY_WIRE_ERR_TRUNCATED_HEADER; e < RLY_WIRE_ERR_MAX; e++)
 		cr_expect_gt(refused[e], 0, "mutations never produced %s", rly_wire_err_name(e));
+}
+
+/* Section 8: a NAK of one to eight ranges, and a GAP of each reason, are accepted. */
+Test(wire, nak_of_one_to_eight_ranges_and_gap_of_every_reason_are_accepted)
+{
+	for (unsigned n = 1; n <= RLY_NAK_RANGES; n++) {
+		struct rly_wire_nak b;
+		uint8_t buf[BUF_CAP];
+		struct rly_wire_view v;
+		int len;
+
+		wb_nak_body(&b, n);
+		len = rly_wire_build_control(buf, sizeof(buf), RLY_MSG_NAK, &b);
+		cr_assert_eq(len, (int)(HDR + 200));
+		expect_ok(buf, (size_t)len, RLY_WIRE_MAX_DGRAM, &v);
+	}
+	for (unsigned r = 1; r <= RLY_GAP_REASON_MAX; r++) {
+		struct rly_wire_gap g;
+		uint8_t buf[BUF_CAP];
+		struct rly_wire_view v;
+		int len;
+
+		wb_gap_body(&g, r);
+		len = rly_wire_build_control(buf, sizeof(buf), RLY_MSG_GAP, &g);
+		cr_assert_eq(len, (int)(HDR + 96));
+		expect_ok(buf, (size_t)len, RLY_WIRE_MAX_DGRAM, &v);
+		cr_assert_str_neq(rly_gap_reason_name(r), "UNKNOWN");
+	}
+	cr_assert_str_eq(rly_gap_reason_name(0), "UNKNOWN");
+	cr_assert(rly_gap_reason_final(RLY_GAP_EVICTED));
+	cr_assert(!rly_gap_reason_final(RLY_GAP_MISSING));
+	cr_assert(!rly_gap_reason_final(RLY_GAP_PACED));
+	cr_assert(rly_gap_reason_final(RLY_GAP_SLOW_CONSUMER));
+}
+
+static void nak_case(void (*edit)(struct rly_wire_nak *b), enum rly_wire_err want, const char *what)
+{
+	struct rly_wire_nak b;
+	uint8_t buf[BUF_CAP];
+	int len;
+
+	wb_nak_body(&b, 3);
+	edit(&b);
+	len = rly_wire_build_control(buf, sizeof(buf), RLY_MSG_NAK, &b);
+	expect_reason(buf, (size_t)len, want, what);
+}
+
+static void nak_n0(struct rly_wire_nak *b) { b->n = 0; memset(b->r, 0, sizeof(b->r)); }
+static void nak_n9(struct rly_wire_nak *b) { b->n = 9; }
+static void nak_req0(struct rly_wire_nak *b) { memset(&b->request_id, 0, 8); }
+static void nak_pub0(struct rly_wire_nak *b) { memset(b->publisher, 0, RLY_ID_LEN); }
+static void nak_from0(struct rly_wire_nak *b) { rly_be64_store(&b->r[1].from_seq, 0); }
+static void nak_to_below(struct rly_wire_nak *b) { rly_be64_store(&b->r[2].to_seq, 29); }
+static void nak_overlap(struct rly_wire_nak *b) { rly_be64_store(&b->r[1].from_seq, 10); }
+static void nak_touching(struct rly_wire_nak *b) { rly_be64_store(&b->r[1].from_seq, 11); }
+static void nak_descending(struct rly_wire_nak *b) { rly_be64_store(&b->r[2].from_seq, 5);
+						     rly_be64_store(&b->r[2].to_seq, 6); }
+static void nak_unused_range(struct rly_wire_nak *b) { rly_be64_store(&b->r[5].to_seq, 1); }
+static void nak_reserved(struct rly_wire_nak *b) { b->reserved[6] = 1; }
+
+Test(wire, nak_fields_are_checked)
+{
+	nak_case(nak_n0, RLY_WIRE_ERR_BAD_FIELD, "no range");
+	nak_case(nak_n9, RLY_WIRE_ERR_BAD_FIELD, "nine ranges");
+	nak_case(nak_req0, RLY_WIRE_ERR_BAD_FIELD, "request id 0");
+	nak_case(nak_pub0, RLY_WIRE_ERR_BAD_FIELD, "no publisher");
+	nak_case(nak_from0, RLY_WIRE_ERR_BAD_FIELD, "a range from 0");
+	nak_case(nak_to_below, RLY_WIRE_ERR_BAD_FIELD, "to below from");
+	nak_case(nak_overlap, RLY_WIRE_ERR_BAD_FIELD, "ranges overlapping");
+	nak_case(nak_touching, RLY_WIRE_ERR_OK, "ranges next to each other (..10, then 11..)");
+	nak_case(nak_descending, RLY_WIRE_ERR_BAD_FIELD, "ranges out of order");
+	nak_case(nak_unused_range, RLY_WIRE_ERR_RESERVED_NONZERO, "an unused range not zero");
+	nak_case(nak_reserved, RLY_WIRE_ERR_RESERVED_NONZERO, "reserved byte");
+}
+
+static void gap_case(void (*edit)(struct rly_wire_gap *g), enum rly_wire_err want, const char *what)
+{
+	struct rly_wire_gap g;
+	uint8_t buf[BUF_CAP];
+	int len;
+
+	wb_gap_body(&g, RLY_GAP_MISSING);
+	edit(&g);
+	len = rly_wire_build_control(buf, sizeof(buf), RLY_MSG_GAP, &g);
+	expect_reason(buf, (size_t)len, want, what);
+}
+
+static void gap_reason0(struct rly_wire_gap *g) { g->reason = 0; }
+static void gap_reason6(struct rly_wire_gap *g) { g->reason = RLY_GAP_REASON_MAX + 1; }
+static void gap_from0(struct rly_wire_gap *g) { rly_be64_store(&g->from_seq, 0); }
+static void gap_to_below(struct rly_wire_gap *g) { rly_be64_store(&g->to_seq, 4); }
+static void gap_req0(struct rly_wire_gap *g) { memset(&g->request_id, 0, 8); }
+static void gap_pub0(struct rly_wire_gap *g) { memset(g->publisher, 0, RLY_ID_LEN); }
+static void gap_lowest0(struct rly_wire_gap *g) { memset(&g->lowest, 0, 8); }
+static void gap_reserved(struct rly_wire_gap *g) { g->reserved[0] = 1; }
+
+Test(wire, gap_fields_are_checked)
+{
+	gap_case(gap_reason0, RLY_WIRE_ERR_BAD_FIELD, "reason 0");
+	gap_case(gap_reason6, RLY_WIRE_ERR_BAD_FIELD, "reason past the list");
+	gap_case(gap_from0, RLY_WIRE_ERR_BAD_FIELD, "from 0");
+	gap_case(gap_to_below, RLY_WIRE_ERR_BAD_FIELD, "to below from");
+	gap_case(gap_req0, RLY_WIRE_ERR_BAD_FIELD, "request id 0");
+	gap_case(gap_pub0, RLY_WIRE_ERR_BAD_FIELD, "no publisher");
+	gap_case(gap_lowest0, RLY_WIRE_ERR_OK, "lowest 0: nothing held");
+	gap_case(gap_reserved, RLY_WIRE_ERR_RESERVED_NONZERO, "reserved byte");
 }

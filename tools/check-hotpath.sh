@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
 
-HOT_FILES=(dataplane/worker.c dataplane/fanout.c dataplane/pkt.h dataplane/subtable.h
+HOT_FILES=(dataplane/worker.c dataplane/fanout.c dataplane/repair.c dataplane/repair.h
+	dataplane/pkt.h dataplane/subtable.h
 	dataplane/dedup.h common/hist.h common/wire.c include/relay/wire.h)
 
 # token regexp (Perl) and why it is banned

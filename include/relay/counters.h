@@ -117,7 +117,21 @@ extern "C" {
 	X(CTL_DISC_LOOKUPS, COUNT, "discovery lookups made")                                       \
 	X(CTL_DISC_BAD, COUNT, "discovery records refused: bad signature or expired")               \
 	X(CTL_REPAIR_SENT, COUNT, "messages sent again to a peer that asked (IWANT), from the history") \
-	X(CTL_REPAIR_UNAVAILABLE, COUNT, "messages a peer asked for (IWANT) that the history no longer holds")
+	X(CTL_REPAIR_UNAVAILABLE, COUNT, "messages a peer asked for (IWANT) that the history no longer holds") \
+	X(NAK_RX, COUNT, "NAKs received from subscribers")                                          \
+	X(NAK_NOT_SUBSCRIBER, COUNT, "NAKs dropped: the source is not a subscriber of the stream")   \
+	X(REPAIR_MSGS, COUNT, "messages sent again to subscribers that asked (NAK), from the history") \
+	X(REPAIR_BYTES, COUNT, "message bytes sent again to subscribers (part of the repair budget)") \
+	X(GAP_SENT, COUNT, "GAP notices sent to subscribers (every reason)")                         \
+	X(GAP_EVICTED, COUNT, "messages asked for that the history no longer holds (GAP EVICTED)")  \
+	X(GAP_MISSING, COUNT, "messages asked for that the relay never received (GAP MISSING)")     \
+	X(NAK_UNKNOWN_CHAIN, COUNT, "NAKs for a chain with no history here (GAP UNKNOWN_CHAIN)")    \
+	X(NAK_PACED, COUNT, "NAKs answered in part: the subscriber's repair budget ran out (GAP PACED)") \
+	X(NAK_HOLDOFF, COUNT, "messages not sent again: the same subscriber had them sent within --nak-holdoff-us") \
+	X(SLOW_CUTS, COUNT, "subscribers cut off as slow consumers (GAP SLOW_CONSUMER; relay-control ends the subscription)") \
+	X(HIST_NO_SLOT, COUNT, "chains that found no free history slot (relay --history-chains); retried each second") \
+	X(HIST_CHAINS, GAUGE, "history slots in use")                                              \
+	X(CTL_SLOW_CUT, COUNT, "subscriptions ended because the dataplane cut a slow consumer")
 
 enum rly_ctr {
 #define X(id, kind, desc) RLY_CTR_##id,

@@ -9,7 +9,7 @@
  *
  *   header | counters page (one rly_ctr_block per writer) | cmd ring | event ring |
  *   punt ring per worker | tx ring | dedup region (dedup_chains x dedup_stride bytes) |
- *   history (n_workers x (64 + hist_bytes) bytes)
+ *   history (hist_chains x hist_stride bytes)
  *
  * The rings are DPDK rte_ring structures initialised in place with fixed-size elements
  * (rte_ring_init + rte_ring_*_elem); they hold no pointers, so each process maps the object at its
@@ -43,8 +43,9 @@ extern "C" {
 /**
  * Bumped on any change to the layout below or to a record. v2: publisher admission commands.
  * v3: peer endpoints (RLY_EP_F_PEER), packet record flags, the dedup region.
+ * v4: the history per chain (struct rly_hist_chain), the SLOW punt record.
  */
-#define RLY_SHM_ABI_VERSION 3u
+#define RLY_SHM_ABI_VERSION 4u
 /** shm_open name of an instance: "/relay." followed by the instance name. */
 #define RLY_SHM_NAME_PREFIX "/relay."
 /** Instance names: 1..31 characters of [A-Za-z0-9_-]. */
@@ -101,9 +102,12 @@ struct rly_shm_header {
 	uint64_t dedup_stride;     /**< bytes per chain: RLY_DEDUP_STRIDE(dedup_window) */
 	uint32_t dedup_chains;     /**< chains the region holds (power of two); 0: no region */
 	uint32_t dedup_window;     /**< sequence slots per chain (power of two) */
-	uint64_t hist_off;         /**< first struct rly_hist_log (one per worker) */
-	uint64_t hist_bytes;       /**< message bytes each worker's log holds (power of two); 0: none */
-	uint8_t reserved0[24];
+	uint64_t hist_off;         /**< first history slot (struct rly_hist_chain) */
+	uint64_t hist_bytes;       /**< message bytes per slot (power of two); 0: no history */
+	uint32_t hist_chains;      /**< history slots */
+	uint32_t hist_index;       /**< index entries per slot (power of two): most messages kept */
+	uint64_t hist_stride;      /**< bytes per slot: RLY_HIST_STRIDE(hist_index, hist_bytes) */
+	uint8_t reserved0[8];
 
 	/* live: written by the relay */
 	uint32_t state __attribute__((aligned(64))); /**< enum rly_shm_state */
@@ -254,11 +258,25 @@ static_assert(RLY_PKT_REC_DATA >= RLY_WIRE_MAX_DGRAM, "a record holds any relay 
  *    (dedup) from the peer ip_be:udp_port_be. Rate-limited per stream per worker (RLY_DUP_REPORT_MS):
  *    relay-control prunes that eager link (Plumtree).
  *  - RLY_PKT_F_ARP_RESOLVE (tx): send no datagram; broadcast an ARP request for ip_be on port_id.
+ *  - RLY_PKT_F_SLOW (punt): data[] is a struct rly_slow_report: the subscriber ip_be:udp_port_be
+ *    of the stream named in it asked for more repair than its budget allows for longer than the
+ *    relay's --slow-cut-ms. The worker has sent it a GAP SLOW_CONSUMER and answers no more of its
+ *    NAKs; relay-control ends the subscription (a slow consumer is cut, never waited for).
  */
 #define RLY_PKT_F_NEIGH 0x0001u
 #define RLY_PKT_F_PUBLISHED 0x0002u
 #define RLY_PKT_F_DUPLICATE 0x0004u
 #define RLY_PKT_F_ARP_RESOLVE 0x0008u
+#define RLY_PKT_F_SLOW 0x0010u
+
+/** What a worker tells relay-control about a subscriber it cut off (RLY_PKT_F_SLOW). */
+struct rly_slow_report {
+	struct rly_wire_nak nak;  /**< the NAK that found the budget spent for too long */
+	uint64_t over_ms;         /**< how long its NAKs have found the budget spent */
+	uint64_t asked_msgs;      /**< messages its NAKs asked for since the budget ran out */
+	uint64_t sent_msgs;       /**< ... of which the relay sent */
+	uint64_t budget_bytes_s;  /**< its repair budget, bytes per second */
+};
 
 /** Shortest interval between two DUPLICATE reports of one stream from one worker. */
 #define RLY_DUP_REPORT_MS 10u
@@ -296,7 +314,8 @@ static_assert(offsetof(struct rly_pkt_rec, data) == 32, "record header is 32 byt
  *  - the manager reclaims chains idle for the relay's --dedup-idle-s: tag -> 2 (reclaiming), and
  *    after an RCU grace period the slots are zeroed and tag -> 0.
  * relay-control reads `highest` per chain for its IHAVE summaries (re-reading `tag` after the
- * identity to be sure it read one chain).
+ * identity to be sure it read one chain). Every stream with a subscriber or a peer has its chains
+ * here: the chain is how its history slot is found.
  */
 struct rly_dedup_chain {
 	uint64_t tag;        /**< live: 0 free, 1 being claimed, 2 being reclaimed, else in use */
@@ -315,49 +334,69 @@ struct rly_dedup_chain {
 	uint64_t first_src;
 	uint64_t first_seq;  /**< the seq of the message that claimed the chain: holes below it are
 				  not ours (we joined mid-chain) */
-	uint8_t reserved[16];
-	/* uint64_t slot[dedup_window] follows, then uint64_t loc[dedup_window] (see below) */
+	/**
+	 * live: its history slot + 1 (0: none yet; RLY_HIST_NONE: none was free, retried at
+	 * hist_retry_tsc)
+	 */
+	uint32_t hist;
+	uint32_t reserved;
+	uint64_t hist_retry_tsc; /**< live: dataplane TSC after which a slot is looked for again */
+	/* uint64_t slot[dedup_window] follows */
 } __attribute__((aligned(64)));
 static_assert(sizeof(struct rly_dedup_chain) == 128, "dedup chain header is 128 bytes");
 
 /**
- * History: where each chain's recent messages can be read again (relay-control answers a peer's
- * IWANT from it). Each worker appends every message it accepts as new for a stream with peers to
- * its own log (single writer), and the chain's loc[seq % window] says where: RLY_HIST_LOC(worker,
- * pos), 0 when the message is not in any log. A log is a byte ring of hist_bytes after a 64-byte
- * header; a record is a struct rly_hist_rec and the message (96-byte header, payload, signature)
- * padded to 8 bytes, and never wraps (the writer skips the ring's tail instead).
+ * History (docs/overlay.md section 6, docs/wire-protocol.md section 8): the recent messages of
+ * each publisher chain, which workers send again to a subscriber that asks (NAK) and relay-control
+ * to a peer relay that asks (IWANT). A pool of hist_chains slots; a chain of the dedup region
+ * takes one when its first message is accepted (rly_dedup_chain.hist) and gives it back when it is
+ * reclaimed. A slot is this header, then hist_index uint64_t pairs {seq, pos + 1} indexed by
+ * seq % hist_index, then a byte ring of hist_bytes holding records (struct rly_hist_rec and the
+ * message: 96-byte header, payload, signature, padded to 8 bytes) that never wrap (a writer skips
+ * the ring's tail instead). So a chain keeps at most hist_index messages and hist_bytes bytes,
+ * whichever is fewer, and no chain can push another's messages out.
  *
- * Positions grow for ever. The writer first moves `head` past the record (release fence), then
- * writes it: a reader copies the record at pos, then (acquire fence) reads head, and the copy is
- * whole exactly when head <= pos + hist_bytes and the record's own pos is the one it looked for.
+ * Writers (workers that accept a new message of the chain; usually one, any number may) reserve
+ * with an atomic add on `head`, which only grows, then write the record, then publish the index
+ * entry: pos first, then seq (release). A reader loads seq (acquire), then pos, then seq again;
+ * copies the record; then (acquire fence) reads `head`: the copy is whole when head - pos <=
+ * hist_bytes, the record's own pos and seq are the ones it looked for and `owner` is still its
+ * chain's tag. Index entries below `base` belong to the slot's previous chain.
  */
-struct rly_hist_log {
-	uint64_t head; /**< live: bytes reserved so far (the next record's position) */
-	uint8_t reserved[56];
-	/* uint8_t data[hist_bytes] follows */
+struct rly_hist_chain {
+	uint64_t owner;      /**< live: tag of the dedup chain using the slot; 0 free, 1 being claimed */
+	uint64_t head;       /**< live: bytes reserved so far: the next record's position */
+	uint64_t base;       /**< head when the slot was claimed */
+	uint64_t low_hint;   /**< live: every seq below it is gone (a hint that readers raise) */
+	uint64_t appended;   /**< live: messages written (approximate under concurrency) */
+	uint64_t chain_idx;  /**< the dedup chain's index */
+	uint8_t reserved[16];
 } __attribute__((aligned(64)));
-static_assert(sizeof(struct rly_hist_log) == 64, "history log header is one cache line");
+static_assert(sizeof(struct rly_hist_chain) == 64, "history chain header is one cache line");
+
+struct rly_hist_idx {
+	uint64_t seq; /**< live: the seq whose record is at pos; 0: none */
+	uint64_t pos; /**< live: its position + 1 */
+};
+static_assert(sizeof(struct rly_hist_idx) == 16, "history index entry is 16 bytes");
 
 struct rly_hist_rec {
 	uint64_t pos; /**< the record's position: a reader checks it */
+	uint64_t seq; /**< the message's sequence */
 	uint32_t len; /**< message bytes that follow */
 	uint32_t reserved;
 };
-static_assert(sizeof(struct rly_hist_rec) == 16, "history record header is 16 bytes");
+static_assert(sizeof(struct rly_hist_rec) == 24, "history record header is 24 bytes");
 
-#define RLY_HIST_LOC(worker, pos) (((uint64_t)(worker) + 1u) << 56 | ((pos) & ((1ull << 56) - 1)))
-#define RLY_HIST_LOC_WORKER(loc) ((unsigned)((loc) >> 56) - 1u)
-#define RLY_HIST_LOC_POS(loc) ((loc) & ((1ull << 56) - 1))
+/** Bytes per history slot. */
+#define RLY_HIST_STRIDE(index, bytes)                                                                  \
+	(sizeof(struct rly_hist_chain) + sizeof(struct rly_hist_idx) * (uint64_t)(index) + (uint64_t)(bytes))
 
-/** Bytes per chain in the dedup region: the header, then a slot and a loc per sequence. */
-#define RLY_DEDUP_STRIDE(window) (sizeof(struct rly_dedup_chain) + 16u * (uint64_t)(window))
+/** rly_dedup_chain.hist: no slot yet, and none was free the last time one was looked for. */
+#define RLY_HIST_NONE 0xFFFFFFFFu
 
-/** The loc array of a chain (after its slot array). */
-static inline uint64_t *rly_dedup_locs(struct rly_dedup_chain *c, uint32_t window)
-{
-	return (uint64_t *)(c + 1) + window;
-}
+/** Bytes per chain in the dedup region: the header, then a sequence slot per window entry. */
+#define RLY_DEDUP_STRIDE(window) (sizeof(struct rly_dedup_chain) + 8u * (uint64_t)(window))
 
 #define RLY_DEDUP_TAG_FREE 0u
 #define RLY_DEDUP_TAG_CLAIMING 1u

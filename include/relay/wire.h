@@ -65,8 +65,8 @@ extern "C" {
 	X(HEARTBEAT, 0x15, rly_wire_sub_ref, "sub->relay", "renew the lease (token required)")        \
 	X(HEARTBEAT_ACK, 0x16, rly_wire_ack, "relay->sub", "lease renewed, or NOT_SUBSCRIBED")         \
 	X(SUBSCRIBE_SIGNED, 0x17, rly_wire_subscribe_signed, "sub->relay", "SUBSCRIBE with the cookie, signed by the subscriber's identity") \
-	X(NAK, 0x20, reserved, "sub/relay->relay", "reserved: request missing sequence ranges")        \
-	X(GAP, 0x21, reserved, "relay->sub/relay", "reserved: requested range no longer in history")   \
+	X(NAK, 0x20, rly_wire_nak, "sub->relay", "send again missing sequence ranges of one publisher chain") \
+	X(GAP, 0x21, rly_wire_gap, "relay->sub", "a range the relay will not send again, and why")     \
 	X(KEY_REQUEST, 0x30, rly_wire_key_request, "sub->relay->key holder", "ask a publisher for the group key of its chain") \
 	X(KEY_RESPONSE, 0x31, rly_wire_key_response, "key holder->relay->sub", "group key sealed to the requester, or why not") \
 	X(PEER_HELLO, 0x40, rly_wire_peer_hello, "relay<->relay", "peer session: hello, challenge, proof, welcome, ping, pong, bye") \
@@ -326,6 +326,78 @@ struct rly_wire_sub_ref {
 	uint8_t token[RLY_COOKIE_LEN];
 } __attribute__((packed));
 
+/*
+ * Loss repair between a subscriber and its relay (docs/wire-protocol.md section 8). A subscriber
+ * that sees a chain's sequence jump asks its relay for the missing ranges (NAK); the relay answers
+ * from its history of the chain, without its control plane: DATA datagrams holding the messages
+ * byte for byte, `ttl` bit 7 set (RLY_TTL_F_REPAIR), and a GAP for every part of a range it will
+ * not send. Only a subscriber of the stream, from the subscription's own address and port, gets an
+ * answer, and only within its repair budget.
+ */
+
+/** Ranges one NAK carries at most. */
+#define RLY_NAK_RANGES 8u
+
+/** One missing range, from_seq..to_seq inclusive. */
+struct rly_wire_nak_range {
+	rly_be64_t from_seq; /**< >= 1 */
+	rly_be64_t to_seq;   /**< >= from_seq */
+} __attribute__((packed));
+
+/**
+ * NAK body (200 bytes). Ranges are in ascending order and do not touch (each from_seq is above the
+ * previous to_seq); entries past `n` are zero. A NAK is never smaller than the GAP it provokes.
+ */
+struct rly_wire_nak {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t chain;               /**< the publisher chain the ranges belong to */
+	uint8_t publisher[RLY_ID_LEN];  /**< the chain's publisher */
+	rly_be64_t request_id;          /**< chosen by the subscriber, never 0; echoed in GAPs */
+	uint8_t n;                      /**< ranges used, 1..RLY_NAK_RANGES */
+	uint8_t reserved[7];            /**< zero */
+	struct rly_wire_nak_range r[RLY_NAK_RANGES];
+} __attribute__((packed));
+
+/**
+ * Why a relay will not send a range again (GAP reason). Final reasons end the subscriber's wait:
+ * it reports the range as lost. X(name, value, final, description)
+ */
+#define RLY_FOREACH_GAP_REASON(X)                                                                      \
+	X(EVICTED, 1, 1, "older than what the relay's history of the chain still holds")              \
+	X(MISSING, 2, 0, "the relay never received these messages (it may still get them from a peer)") \
+	X(UNKNOWN_CHAIN, 3, 1, "the relay keeps no history of this chain (never seen, idle and forgotten, or history full)") \
+	X(PACED, 4, 0, "over this subscriber's repair budget: ask again later")                       \
+	X(SLOW_CONSUMER, 5, 1, "cut off: repair demand above the budget for too long; the subscription ends, subscribe again")
+
+enum rly_gap_reason {
+#define X(name, value, final, desc) RLY_GAP_##name = value,
+	RLY_FOREACH_GAP_REASON(X)
+#undef X
+	RLY_GAP_REASON_MAX = 5
+};
+
+/** Name of a GAP reason ("EVICTED"), or "UNKNOWN". */
+const char *rly_gap_reason_name(unsigned reason);
+/** Description of a GAP reason, or "unknown reason". */
+const char *rly_gap_reason_str(unsigned reason);
+/** 1 if a GAP with this reason ends the wait for its range (the range is lost), else 0. */
+int rly_gap_reason_final(unsigned reason);
+
+/** GAP body (96 bytes): the range from_seq..to_seq of one chain will not be sent again. */
+struct rly_wire_gap {
+	uint8_t stream_key[RLY_STREAM_KEY_LEN];
+	rly_be32_t partition;
+	rly_be32_t chain;
+	uint8_t publisher[RLY_ID_LEN];
+	rly_be64_t from_seq;            /**< >= 1 */
+	rly_be64_t to_seq;              /**< >= from_seq */
+	rly_be64_t request_id;          /**< the NAK's, never 0 */
+	rly_be64_t lowest;              /**< lowest seq of the chain the relay still holds; 0: none */
+	uint8_t reason;                 /**< enum rly_gap_reason */
+	uint8_t reserved[7];            /**< zero */
+} __attribute__((packed));
+
 /**
  * Partition number a key holder subscribes to. A publisher's client (or a key holder sharing its
  * identity) that hands out group keys runs the subscribe handshake on (stream, this partition)
@@ -420,6 +492,11 @@ static_assert(sizeof(struct rly_wire_challenge) == 56, "challenge body is 56 byt
 static_assert(sizeof(struct rly_wire_ack) == 56, "ack body is 56 bytes");
 static_assert(sizeof(struct rly_wire_sub_ref) == 48, "sub_ref body is 48 bytes");
 static_assert(sizeof(struct rly_wire_subscribe_signed) == 160, "signed subscribe body is 160 bytes");
+static_assert(sizeof(struct rly_wire_nak) == 200, "nak body is 200 bytes");
+static_assert(offsetof(struct rly_wire_nak, r) == 72, "nak ranges at 72");
+static_assert(sizeof(struct rly_wire_gap) == 96, "gap body is 96 bytes");
+static_assert(sizeof(struct rly_wire_nak) >= sizeof(struct rly_wire_gap),
+	      "a NAK must not be smaller than the GAP it provokes");
 static_assert(sizeof(struct rly_wire_key_request) == 256, "key request body is 256 bytes");
 static_assert(offsetof(struct rly_wire_key_request, token) == 104, "key request token at 104");
 static_assert(sizeof(struct rly_wire_key_response) == 256, "key response body is 256 bytes");

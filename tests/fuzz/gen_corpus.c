@@ -131,6 +131,32 @@ static void near_valid_peer(void)
 		  RLY_WIRE_ERR_RESERVED_NONZERO);
 }
 
+/* Section 8: NAKs of one and eight ranges, a GAP of each reason, and one step away from each. */
+static void repair(void)
+{
+	struct rly_wire_nak n;
+	struct rly_wire_gap g;
+
+	wb_nak_body(&n, 1);
+	emit_body("ok_nak_one_range", RLY_MSG_NAK, &n, RLY_WIRE_ERR_OK);
+	wb_nak_body(&n, RLY_NAK_RANGES);
+	emit_body("ok_nak_eight_ranges", RLY_MSG_NAK, &n, RLY_WIRE_ERR_OK);
+	rly_be64_store(&n.r[4].from_seq, rly_be64_load(&n.r[3].to_seq));
+	emit_body("bad_field_nak_ranges_overlap", RLY_MSG_NAK, &n, RLY_WIRE_ERR_BAD_FIELD);
+	wb_nak_body(&n, 2);
+	rly_be64_store(&n.r[2].from_seq, 1);
+	emit_body("bad_reserved_nonzero_nak_unused_range", RLY_MSG_NAK, &n,
+		  RLY_WIRE_ERR_RESERVED_NONZERO);
+	for (unsigned r = 1; r <= RLY_GAP_REASON_MAX; r++) {
+		char name[64];
+		wb_gap_body(&g, r);
+		snprintf(name, sizeof(name), "ok_gap_%u", r);
+		emit_body(name, RLY_MSG_GAP, &g, RLY_WIRE_ERR_OK);
+	}
+	g.reason = RLY_GAP_REASON_MAX + 1;
+	emit_body("bad_field_gap_reason", RLY_MSG_GAP, &g, RLY_WIRE_ERR_BAD_FIELD);
+}
+
 static void valid(void)
 {
 	uint8_t buf[4096];
@@ -157,7 +183,8 @@ static void valid(void)
 				  RLY_MSG_HEARTBEAT_ACK, RLY_MSG_SUBSCRIBE_SIGNED,
 				  RLY_MSG_KEY_REQUEST, RLY_MSG_KEY_RESPONSE, RLY_MSG_PEER_HELLO,
 				  RLY_MSG_PEER_JOIN, RLY_MSG_PEER_PRUNE, RLY_MSG_PEER_IHAVE,
-				  RLY_MSG_PEER_IWANT, RLY_MSG_PEER_DISCOVER};
+				  RLY_MSG_PEER_IWANT, RLY_MSG_PEER_DISCOVER, RLY_MSG_NAK,
+				  RLY_MSG_GAP};
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "ok_%s", rly_msg_type_name(types[i]));
@@ -185,6 +212,7 @@ static void valid(void)
 	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_KEY_RESPONSE, &kr);
 	emit("bad_field_key_response_refusal_with_key_id", buf, len, RLY_WIRE_ERR_BAD_FIELD);
 	valid_peer();
+	repair();
 }
 
 static void near_valid(void)
@@ -209,8 +237,8 @@ static void near_valid(void)
 	len = (size_t)wb_control(buf, sizeof(buf), RLY_MSG_HEARTBEAT);
 	buf[3] = 0x02;
 	emit("bad_unknown_type", buf, len, RLY_WIRE_ERR_UNKNOWN_TYPE);
-	buf[3] = RLY_MSG_NAK;
-	emit("bad_reserved_type_nak", buf, len, RLY_WIRE_ERR_RESERVED_TYPE);
+	buf[3] = RLY_MSG_NAK; /* reserved before section 8 defined it */
+	emit("bad_body_size_nak_with_a_heartbeat_body", buf, len, RLY_WIRE_ERR_BAD_BODY_SIZE);
 	buf[3] = RLY_MSG_RECEIPT;
 	emit("bad_reserved_type_receipt", buf, len, RLY_WIRE_ERR_RESERVED_TYPE);
 	buf[3] = RLY_MSG_PEER_HELLO; /* reserved before section 9 defined it */

@@ -283,6 +283,41 @@ static inline void wb_peer_iwant_body(struct rly_wire_peer_iwant *w)
 	wb_peer_token(w->token);
 }
 
+/* A NAK of @p n ranges (1..8): 10..12, 20..20, 30..35, ... of one chain. */
+static inline void wb_nak_body(struct rly_wire_nak *b, unsigned n)
+{
+	memset(b, 0, sizeof(*b));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		b->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&b->partition, 3);
+	rly_be32_store(&b->chain, 0xC0FFEE);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++)
+		b->publisher[i] = (uint8_t)(0x80 + i);
+	rly_be64_store(&b->request_id, 0x2233445566778899ull);
+	b->n = (uint8_t)n;
+	for (unsigned i = 0; i < n; i++) {
+		rly_be64_store(&b->r[i].from_seq, 10u * (i + 1));
+		rly_be64_store(&b->r[i].to_seq, 10u * (i + 1) + (i % 3) * 2);
+	}
+}
+
+/* A GAP for 5..9 of one chain, with @p reason. */
+static inline void wb_gap_body(struct rly_wire_gap *g, unsigned reason)
+{
+	memset(g, 0, sizeof(*g));
+	for (unsigned i = 0; i < RLY_STREAM_KEY_LEN; i++)
+		g->stream_key[i] = (uint8_t)(0x10 + i);
+	rly_be32_store(&g->partition, 3);
+	rly_be32_store(&g->chain, 0xC0FFEE);
+	for (unsigned i = 0; i < RLY_ID_LEN; i++)
+		g->publisher[i] = (uint8_t)(0x80 + i);
+	rly_be64_store(&g->from_seq, 5);
+	rly_be64_store(&g->to_seq, 9);
+	rly_be64_store(&g->request_id, 0x2233445566778899ull);
+	rly_be64_store(&g->lowest, 10);
+	g->reason = (uint8_t)reason;
+}
+
 /* A signed-looking discovery record (the signature bytes are a pattern, not a signature). */
 static inline void wb_disc_record(struct rly_disc_record *r)
 {
@@ -353,6 +388,12 @@ static inline int wb_control_body(unsigned type, void *body)
 		break;
 	case RLY_MSG_KEY_RESPONSE:
 		wb_key_response_body(body, RLY_SUB_OK);
+		break;
+	case RLY_MSG_NAK:
+		wb_nak_body(body, 3);
+		break;
+	case RLY_MSG_GAP:
+		wb_gap_body(body, RLY_GAP_EVICTED);
 		break;
 	case RLY_MSG_PEER_HELLO:
 		/* the kind with every optional field set */

@@ -48,7 +48,9 @@ static inline int wo_type_body(unsigned type)
 	case 0x43: return 432;
 	case 0x44: return 96;
 	case 0x45: return 176;
-	case 0x20: case 0x21: case 0x50: case 0x51: return -1;
+	case 0x20: return 200;
+	case 0x21: return 96;
+	case 0x50: case 0x51: return -1;
 	default: return -2;
 	}
 }
@@ -168,6 +170,40 @@ static inline enum rly_wire_err wo_peer_discover(const uint8_t *b)
 	return RLY_WIRE_ERR_OK;
 }
 
+/* Section 8.1, NAK: n (64) ranges of 16 bytes at 72; the unused ones zero; ascending, apart. */
+static inline enum rly_wire_err wo_nak(const uint8_t *b)
+{
+	unsigned n = b[64];
+	uint64_t prev_to = 0;
+
+	if (!wo_zero(b + 65, 7))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (n == 0 || n > 8 || wo_be(b + 56, 8) == 0 || wo_zero(b + 24, 32))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	if (!wo_zero(b + 72 + 16 * n, 16 * (8 - n)))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t from = wo_be(b + 72 + 16 * i, 8), to = wo_be(b + 80 + 16 * i, 8);
+		if (from == 0 || to < from || (i && from <= prev_to))
+			return RLY_WIRE_ERR_BAD_FIELD;
+		prev_to = to;
+	}
+	return RLY_WIRE_ERR_OK;
+}
+
+/* Section 8.2, GAP: from 56, to 64, request id 72, lowest 80 (free), reason 88 (1..5). */
+static inline enum rly_wire_err wo_gap(const uint8_t *b)
+{
+	uint64_t from = wo_be(b + 56, 8);
+
+	if (!wo_zero(b + 89, 7))
+		return RLY_WIRE_ERR_RESERVED_NONZERO;
+	if (b[88] < 1 || b[88] > 5 || from == 0 || wo_be(b + 64, 8) < from || wo_be(b + 72, 8) == 0 ||
+	    wo_zero(b + 24, 32))
+		return RLY_WIRE_ERR_BAD_FIELD;
+	return RLY_WIRE_ERR_OK;
+}
+
 static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 {
 	switch (type) {
@@ -208,6 +244,10 @@ static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 			return RLY_WIRE_ERR_BAD_FIELD;
 		return RLY_WIRE_ERR_OK;
 	}
+	case 0x20:
+		return wo_nak(b);
+	case 0x21:
+		return wo_gap(b);
 	case 0x40:
 		return wo_peer_hello(b);
 	case 0x41: case 0x42:
