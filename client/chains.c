@@ -93,6 +93,8 @@ static void evict_one(struct client_chains *t)
 		}
 	}
 	t->hand = (victim + 1) & t->mask;
+	if (t->on_evict)
+		t->on_evict(t->evict_ctx, &t->slot[victim]);
 	remove_at(t, victim);
 	t->evicted++;
 }
@@ -128,10 +130,25 @@ struct client_chain *client_chains_get(struct client_chains *t, const uint8_t pu
 	memset(e->hole_lo, 0xff, sizeof(e->hole_lo));
 	memset(e->hole_hi, 0, sizeof(e->hole_hi));
 	e->last_use = ++t->tick;
+	e->rep = 0;
 	e->used = 1;
 	t->n++;
 	*created = 1;
 	return e;
+}
+
+struct client_chain *client_chains_find(struct client_chains *t, const uint8_t publisher[RLY_ID_LEN],
+					uint32_t chain)
+{
+	uint32_t h = hash_of(t, publisher, chain);
+
+	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		struct client_chain *e = &t->slot[i];
+		if (!e->used)
+			return NULL;
+		if (e->hash == h && e->chain == chain && memcmp(e->publisher, publisher, RLY_ID_LEN) == 0)
+			return e;
+	}
 }
 
 static int hole_empty(const struct client_chain *c, unsigned i)

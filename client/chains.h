@@ -30,7 +30,7 @@ struct client_chain {
 	uint64_t last_seq;
 	uint64_t last_use;
 	uint32_t used;
-	uint32_t pad;
+	uint32_t rep; /* its repair state (client/repair.c) + 1; 0: no gap open */
 	/* reported gaps still open: hole_lo..hole_hi inclusive, empty when lo > hi */
 	uint64_t hole_lo[CLIENT_HOLES];
 	uint64_t hole_hi[CLIENT_HOLES];
@@ -50,6 +50,9 @@ struct client_chains {
 	uint64_t tick;
 	uint64_t evicted;
 	uint8_t hash_key[16];
+	/* Told about an entry just before it is evicted (NULL: nobody). */
+	void (*on_evict)(void *ctx, struct client_chain *e);
+	void *evict_ctx;
 };
 
 /* @p slots is a power of two >= 4. 0, or -ENOMEM / -EINVAL with a message. */
@@ -62,5 +65,9 @@ void client_chains_close(struct client_chains *t);
  */
 struct client_chain *client_chains_get(struct client_chains *t, const uint8_t publisher[RLY_ID_LEN],
 				       uint32_t chain, int *created);
+
+/* The entry of (publisher, chain), or NULL; inserts nothing, and does not count as a use. */
+struct client_chain *client_chains_find(struct client_chains *t, const uint8_t publisher[RLY_ID_LEN],
+					uint32_t chain);
 
 #endif

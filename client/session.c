@@ -136,7 +136,7 @@ void session_abandon(rly_sub_t *s)
 	s->sess.state = SESS_IDLE;
 }
 
-static void lost(rly_sub_t *s, unsigned status, uint64_t now_ns)
+void session_lost(rly_sub_t *s, unsigned status, uint64_t now_ns)
 {
 	s->sess.state = SESS_LOST;
 	s->sess.status = status;
@@ -227,7 +227,7 @@ void session_on_control(rly_sub_t *s, const struct rly_wire_view *v, uint64_t no
 		if (status == RLY_SUB_OK)
 			x->last_ack_ns = now_ns;
 		else if (status == RLY_SUB_NOT_SUBSCRIBED || status == RLY_SUB_BAD_TOKEN)
-			lost(s, status, now_ns);
+			session_lost(s, status, now_ns);
 		return;
 	case RLY_MSG_UNSUB_ACK:
 		if (x->state != SESS_UNSUB_WAIT)
@@ -256,7 +256,7 @@ static void run_session_timers(rly_sub_t *s, uint64_t now_ns)
 		if (now_ns - x->last_ack_ns >= SUB_HEARTBEAT_MISSES * x->heartbeat_ms * MS) {
 			/* Silence is reported as UNAVAILABLE: nobody answered for the control
 			 * plane. */
-			lost(s, RLY_SUB_UNAVAILABLE, now_ns);
+			session_lost(s, RLY_SUB_UNAVAILABLE, now_ns);
 			return;
 		}
 		if (now_ns >= x->next_ns) {
@@ -279,6 +279,7 @@ void session_run_timers(rly_sub_t *s, uint64_t now_ns)
 {
 	run_session_timers(s, now_ns);
 	keys_run_timers(s, now_ns);
+	repair_run_timers(s, now_ns);
 }
 
 static uint64_t session_due(const rly_sub_t *s)
@@ -302,7 +303,9 @@ static uint64_t session_due(const rly_sub_t *s)
 
 uint64_t session_next_due(const rly_sub_t *s)
 {
-	uint64_t a = session_due(s), b = keys_next_due(s);
+	uint64_t a = session_due(s), b = keys_next_due(s), c = repair_next_due(s);
 
-	return a < b ? a : b;
+	if (b < a)
+		a = b;
+	return c < a ? c : a;
 }

@@ -43,6 +43,26 @@ void sub_describe(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t
 	m->payload_len = rly_be16_load(&h->payload_len);
 	m->sig = m->payload + m->payload_len;
 	m->sig_len = rly_be16_load(&h->sig_len);
+	m->repair_ns = s->cur_repair_ns;
+	m->held_ns = s->cur_held_ns;
+}
+
+void sub_release(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns, uint64_t mono_ns)
+{
+	struct rly_msg m;
+
+	/* Decryption comes last: an encrypted message is the publisher's (signature) and in
+	 * order (chain) before it may cost a decryption or a key request. */
+	if (rly_be16_load(&h->flags) & RLY_MSG_F_ENCRYPTED) {
+		keys_on_message(s, h, recv_ns, mono_ns);
+		return;
+	}
+	s->st.msgs++;
+	s->delivered++;
+	if (s->cb.on_message == NULL)
+		return;
+	sub_describe(s, h, recv_ns, &m);
+	s->cb.on_message(s->cb.ctx, &m);
 }
 
 void sub_deliver(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
@@ -98,7 +118,7 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 	while ((h = rly_wire_next_msg(v, &off)) != NULL) {
 		struct client_chain *c;
 		struct rly_msg m;
-		int created, bad;
+		int created, bad, reason = RLY_SUB_GAP_SEEN;
 
 		if (memcmp(h->stream_key, s->stream_key, RLY_STREAM_KEY_LEN) != 0 ||
 		    rly_be32_load(&h->partition) != s->partition) {
@@ -115,40 +135,50 @@ static void on_data(rly_sub_t *s, const struct rly_wire_view *v, uint64_t recv_n
 		if (created) {
 			/* We may have joined mid-chain: what came before us is not a gap. */
 			s->st.chains++;
-		} else if (m.seq <= c->last_seq) {
-			/* A relay may send a lost message again (its peers repair holes from their
-			 * history): it fills a gap reported earlier, and is delivered late, once. */
-			if (!client_chain_hole_fill(c, m.seq)) {
+			c->last_seq = m.seq;
+			sub_release(s, h, recv_ns, mono_ns);
+			continue;
+		}
+		if (!s->no_repair && (c->rep || m.prev_seq > c->last_seq)) {
+			/* A gap is open, or this message opens one: held, asked for, in order. */
+			int r = repair_on_message(s, c, h, recv_ns, mono_ns);
+			if (r > 0)
+				continue;
+			if (r == 0) {
 				s->st.stale++;
 				continue;
 			}
-			s->st.repaired++;
-			goto deliver;
-		} else if (m.prev_seq > c->last_seq) {
+			reason = RLY_SUB_GAP_OVERFLOW; /* every repair slot is busy: as without repair */
+		}
+		if (m.seq <= c->last_seq) {
+			/* A relay may send a lost message again (its peers repair holes from their
+			 * history): it fills a gap reported earlier, and is delivered late, once. */
+			if (s->no_repair && client_chain_hole_fill(c, m.seq)) {
+				s->st.repaired++;
+				sub_release(s, h, recv_ns, mono_ns);
+			} else {
+				s->st.stale++;
+			}
+			continue;
+		}
+		if (m.prev_seq > c->last_seq) {
 			struct rly_gap g = {
 			    .publisher = h->publisher,
 			    .chain = m.chain,
 			    .from_seq = c->last_seq + 1,
 			    .to_seq = m.prev_seq,
+			    .reason = reason,
 			};
 			s->st.gaps++;
 			s->st.missing += m.prev_seq - c->last_seq;
+			if (reason != RLY_SUB_GAP_SEEN)
+				s->st.lost += m.prev_seq - c->last_seq;
 			client_chain_hole_add(c, c->last_seq + 1, m.prev_seq);
 			if (s->cb.on_gap)
 				s->cb.on_gap(s->cb.ctx, &g);
 		}
 		c->last_seq = m.seq;
-deliver:
-		/* Decryption comes last: an encrypted message is the publisher's (signature) and
-		 * in order (chain) before it may cost a decryption or a key request. */
-		if (m.flags & RLY_MSG_F_ENCRYPTED) {
-			keys_on_message(s, h, recv_ns, mono_ns);
-			continue;
-		}
-		s->st.msgs++;
-		s->delivered++;
-		if (s->cb.on_message)
-			s->cb.on_message(s->cb.ctx, &m);
+		sub_release(s, h, recv_ns, mono_ns);
 	}
 }
 
@@ -173,6 +203,10 @@ void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns
 		return;
 	case RLY_MSG_KEY_RESPONSE:
 		keys_on_response(s, (const void *)v.body, mono_ns);
+		return;
+	case RLY_MSG_GAP:
+		if (s->on_key_request == NULL && !s->no_repair)
+			repair_on_gap(s, (const void *)v.body, mono_ns);
 		return;
 	case RLY_MSG_KEY_REQUEST:
 		if (s->on_key_request)
@@ -330,6 +364,12 @@ int rly_sub_unsubscribe(rly_sub_t *s, int timeout_ms)
 	return 0;
 }
 
+/* A chain leaves the table (too many publishers): what it holds behind a gap is delivered. */
+static void chain_evicted(void *ctx, struct client_chain *c)
+{
+	repair_forget(ctx, c);
+}
+
 int rly_sub_create(rly_sub_t **out, const struct rly_sub_opts *o)
 {
 	struct sockaddr_in peer;
@@ -369,9 +409,15 @@ int rly_sub_create(rly_sub_t **out, const struct rly_sub_opts *o)
 	if (!s->no_verify && (rc = client_sodium_init()) < 0)
 		goto fail;
 
+	s->no_repair = o->no_repair;
+	rc = repair_init(s, o->reorder_max, o->repair_timeout_ms);
+	if (rc < 0)
+		goto fail;
 	rc = client_chains_init(&s->chains, CLIENT_CHAINS_SLOTS);
 	if (rc < 0)
 		goto fail;
+	s->chains.on_evict = chain_evicted;
+	s->chains.evict_ctx = s;
 	rc = keys_init(s);
 	if (rc < 0)
 		goto fail;
@@ -406,6 +452,7 @@ void rly_sub_free(rly_sub_t *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	repair_close(s);
 	client_chains_close(&s->chains);
 	keys_close(s);
 	free(s->bufs);
@@ -438,5 +485,31 @@ const char *rly_sub_bad_reason_str(int reason)
 #undef X
 	default:
 		return "unknown reason";
+	}
+}
+
+const char *rly_sub_gap_reason_str(int reason)
+{
+	switch (reason) {
+#define X(name, value, desc)                                                                       \
+	case value:                                                                                \
+		return desc;
+		RLY_FOREACH_SUB_GAP_REASON(X)
+#undef X
+	default:
+		return "unknown reason";
+	}
+}
+
+const char *rly_sub_gap_reason_name(int reason)
+{
+	switch (reason) {
+#define X(name, value, desc)                                                                       \
+	case value:                                                                                \
+		return #name;
+		RLY_FOREACH_SUB_GAP_REASON(X)
+#undef X
+	default:
+		return "UNKNOWN";
 	}
 }

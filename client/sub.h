@@ -10,6 +10,7 @@
 
 #include "client/chains.h"
 #include "client/internal.h"
+#include "client/repair.h"
 
 /* Datagrams per recvmmsg; buffer per datagram (more than RLY_WIRE_MAX_DGRAM, so an oversized
  * datagram shows as such). */
@@ -109,6 +110,7 @@ struct rly_sub {
 	struct rly_identity id; /* signs SUBSCRIBE_SIGNED when have_id */
 	int have_id;
 	int no_verify;
+	int no_repair;
 	int auto_resubscribe;
 	struct rly_sub_callbacks cb;
 	struct rly_sub_stats st;
@@ -116,6 +118,9 @@ struct rly_sub {
 	struct session sess;
 	int delivered; /* messages delivered during the current receive pass */
 	struct sub_keys keys;
+	struct sub_repair rep;
+	/* what the message being delivered waited for (struct rly_msg repair_ns, held_ns) */
+	uint64_t cur_repair_ns, cur_held_ns;
 	/* Set when this object is an encrypting publisher's key holder (client/pub_keys.c): it
 	 * takes KEY_REQUESTs there and ignores data. */
 	void (*on_key_request)(void *ctx, const struct rly_wire_key_request *r);
@@ -141,6 +146,13 @@ void session_abandon(rly_sub_t *s);
 /* The message at @p h as an rly_msg (payload as received). */
 void sub_describe(const rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
 		  struct rly_msg *m);
+/*
+ * A message that passed the signature and chain-order checks, in order: decrypted (keys) or
+ * delivered to on_message.
+ */
+void sub_release(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns, uint64_t mono_ns);
+/* The subscription is gone (@p status says why): report it, and re-subscribe if asked to. */
+void session_lost(rly_sub_t *s, unsigned status, uint64_t now_ns);
 /* Deliver a message that passed every check, with @p payload in place of the received one. */
 void sub_deliver(rly_sub_t *s, const struct rly_wire_msg_hdr *h, uint64_t recv_ns,
 		 const uint8_t *payload, uint16_t payload_len);

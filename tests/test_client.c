@@ -92,6 +92,7 @@ static void stream_key(uint8_t key[RLY_STREAM_KEY_LEN])
 struct sub_extra {
 	const struct rly_identity *identity;
 	int no_verify;
+	int no_repair; /* deliver as received, report gaps at once (the path before issue 6) */
 };
 
 static rly_sub_t *make_sub_with(struct fake_relay *fr, struct rec *rec, int auto_resubscribe,
@@ -103,6 +104,7 @@ static rly_sub_t *make_sub_with(struct fake_relay *fr, struct rec *rec, int auto
 	memset(&o, 0, sizeof(o));
 	o.identity = x->identity;
 	o.no_verify = x->no_verify;
+	o.no_repair = x->no_repair;
 	o.cb.on_bad_message = on_bad_message;
 	o.relay = fr->addr;
 	stream_key(o.stream_key);
@@ -544,14 +546,19 @@ Test(client, create_refuses_bad_addresses_with_a_message)
 
 /* ------------------------------------------------------------------ subscriber data path */
 
-Test(client, subscriber_reports_the_exact_range_of_skipped_sequences, .timeout = 20)
+/* Without repair (no_repair): the gaps are reported as soon as they are seen. With repair the
+ * same stream is covered by test_client_repair.c. */
+Test(client, without_repair_the_exact_range_of_skipped_sequences_is_reported_at_once,
+     .timeout = 20)
 {
+	static const struct sub_extra no_repair = {.no_repair = 1};
 	struct fake_relay fr = {0};
 	struct rec rec = {0};
 	rly_sub_t *s;
 
 	cr_assert_eq(fake_relay_start(&fr), 0);
-	s = subscribed_sub(&fr, &rec, 0);
+	s = make_sub_with(&fr, &rec, 0, &no_repair);
+	cr_assert_eq(rly_sub_subscribe(s, 5000), 0, "%s", rly_client_errmsg());
 	send_msg(&fr, PUB_A, 9, 1, 0);
 	send_msg(&fr, PUB_A, 9, 2, 1);
 	send_msg(&fr, PUB_A, 9, 3, 2);
@@ -599,14 +606,17 @@ Test(client, subscriber_drops_duplicates_and_late_messages_as_stale, .timeout = 
 	fake_relay_stop(&fr);
 }
 
-Test(client, a_late_message_that_fills_a_reported_gap_is_delivered_once_as_repaired, .timeout = 20)
+Test(client, without_repair_a_late_message_that_fills_a_reported_gap_is_delivered_once,
+     .timeout = 20)
 {
+	static const struct sub_extra no_repair = {.no_repair = 1};
 	struct fake_relay fr = {0};
 	struct rec rec = {0};
 	rly_sub_t *s;
 
 	cr_assert_eq(fake_relay_start(&fr), 0);
-	s = subscribed_sub(&fr, &rec, 0);
+	s = make_sub_with(&fr, &rec, 0, &no_repair);
+	cr_assert_eq(rly_sub_subscribe(s, 5000), 0, "%s", rly_client_errmsg());
 	send_msg(&fr, PUB_A, 3, 1, 0);
 	send_msg(&fr, PUB_A, 3, 5, 4); /* 2..4 missing */
 	send_msg(&fr, PUB_A, 3, 3, 2); /* a relay repairs 3: the middle of the hole */

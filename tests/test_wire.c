@@ -749,7 +749,7 @@ static size_t key_response_field(uint8_t *buf, unsigned which)
 		r.sealed[87] = 1;
 		break;
 	case KR_STATUS_UNKNOWN:
-		rly_be16_store(&r.status, RLY_SUB_UNAVAILABLE + 1);
+		rly_be16_store(&r.status, RLY_SUB_SLOW_CONSUMER + 1);
 		break;
 	case KR_REQUEST_ID0:
 		memset(&r.request_id, 0, sizeof(r.request_id));
@@ -1296,9 +1296,9 @@ static const struct bad_case bad_cases[] = {
 	C(key_response_field, KR_RESERVED, RESERVED_NONZERO),
 	C(body_size, BODY(RLY_MSG_KEY_REQUEST, -72), BAD_BODY_SIZE), /* without the padding */
 	C(body_size, BODY(RLY_MSG_KEY_RESPONSE, 1), BAD_BODY_SIZE),
-	C(ack_status, ACK(RLY_MSG_SUB_ACK, RLY_SUB_UNAVAILABLE + 1), BAD_FIELD),
-	C(ack_status, ACK(RLY_MSG_UNSUB_ACK, RLY_SUB_UNAVAILABLE + 1), BAD_FIELD),
-	C(ack_status, ACK(RLY_MSG_HEARTBEAT_ACK, RLY_SUB_UNAVAILABLE + 1), BAD_FIELD),
+	C(ack_status, ACK(RLY_MSG_SUB_ACK, RLY_SUB_SLOW_CONSUMER + 1), BAD_FIELD),
+	C(ack_status, ACK(RLY_MSG_UNSUB_ACK, RLY_SUB_SLOW_CONSUMER + 1), BAD_FIELD),
+	C(ack_status, ACK(RLY_MSG_HEARTBEAT_ACK, RLY_SUB_SLOW_CONSUMER + 1), BAD_FIELD),
 	C(ack_status, ACK(RLY_MSG_SUB_ACK, 0xFFFF), BAD_FIELD),
 	/* the former reserved types are parsed now: a 48-byte body is the wrong size for each */
 	C(typed, 0x40, BAD_BODY_SIZE),

@@ -26,6 +26,9 @@ PKGS=(
 	# demo + integration tests: network namespaces, veth; tshark captures the veth to show that
 	# encrypted streams cross it without plaintext
 	iproute2 procps ethtool tshark
+	# loss tests: random packet loss in a namespace (tc netem where the kernel has it, else
+	# nftables numgen: this VM's kernel has no CONFIG_NET_SCH_NETEM)
+	nftables
 	# bench: instruction counts
 	valgrind
 )

@@ -10,6 +10,9 @@
 #   rly_mesh_ip I                 relay I's address
 #   rly_mesh_counter I NAME       a counter of relay I
 #   rly_mesh_kill I               SIGKILL relay I and its relay-control (a crash)
+#   rly_mesh_add_clients NAME IP  one more client namespace ${TAG}NAME on the bridge, at IP/24
+#                                 (veth ${TAG}vNAME inside, ${TAG}bNAME on the bridge)
+#   rly_mesh_loss NAME PERMILLE   random loss to and from NAME's namespace (see below)
 #
 # Everything stays inside the namespaces made here; rly_cleanup removes them.
 
@@ -96,6 +99,58 @@ rly_mesh_kill() {
 	kill -KILL "${RLY_MESH_RELAY_PID[$1]}" "${RLY_MESH_CONTROL_PID[$1]}" 2>/dev/null || true
 	wait "${RLY_MESH_RELAY_PID[$1]}" "${RLY_MESH_CONTROL_PID[$1]}" 2>/dev/null || true
 	rm -f "/dev/shm/relay.${RLY_MESH_TAG}$1"
+}
+
+rly_mesh_add_clients() {
+	local name=$1 ip=$2 tag=$RLY_MESH_TAG
+	ip netns add "${tag}${name}" || rly_die "ip netns add ${tag}${name}"
+	RLY_EXTRA_NS+=("${tag}${name}")
+	ip link add "${tag}v${name}" type veth peer name "${tag}b${name}" || rly_die "veth $name"
+	ip link set "${tag}v${name}" netns "${tag}${name}"
+	ip link set "${tag}b${name}" netns "${tag}h"
+	ip -n "${tag}h" link set "${tag}b${name}" master br0 up
+	ip -n "${tag}${name}" link set lo up
+	ip -n "${tag}${name}" addr add "$ip/24" dev "${tag}v${name}"
+	ip -n "${tag}${name}" link set "${tag}v${name}" up
+	ip netns exec "${tag}${name}" ethtool -K "${tag}v${name}" tx off >/dev/null ||
+		rly_die "ethtool -K ${tag}v${name} tx off failed"
+	ip netns exec "${tag}${name}" sysctl -qw net.core.rmem_max=8388608 2>/dev/null || true
+}
+
+# rly_mesh_loss NAME PERMILLE: drop each datagram to and from client namespace NAME with
+# probability PERMILLE/1000, independently (Bernoulli, as tc netem loss does). With tc netem where
+# the kernel has it (both ends of the link's egress); else with nftables' numgen in the client
+# namespace (input and output: this VM's kernel has no CONFIG_NET_SCH_NETEM). 0 removes it.
+# Prints which one it used.
+rly_mesh_loss() {
+	local name=$1 pm=$2 tag=$RLY_MESH_TAG ns="${RLY_MESH_TAG}$1"
+	local pct
+	pct=$(awk -v p="$pm" 'BEGIN { printf "%.1f%%", p / 10 }')
+	tc -n "$ns" qdisc del dev "${tag}v${name}" root 2>/dev/null || true
+	tc -n "${tag}h" qdisc del dev "${tag}b${name}" root 2>/dev/null || true
+	ip netns exec "$ns" nft delete table inet rlyloss 2>/dev/null || true
+	[ "$pm" -gt 0 ] || return 0
+	if tc -n "$ns" qdisc add dev "${tag}v${name}" root netem loss "$pct" 2>/dev/null &&
+		tc -n "${tag}h" qdisc add dev "${tag}b${name}" root netem loss "$pct" 2>/dev/null; then
+		echo "netem loss $pct on both ends of ${tag}v${name}"
+		return 0
+	fi
+	tc -n "$ns" qdisc del dev "${tag}v${name}" root 2>/dev/null || true
+	printf '%s\n' "table inet rlyloss {" \
+		"chain in { type filter hook input priority 0; udp sport 4747 numgen random mod 1000 < $pm drop; }" \
+		"chain out { type filter hook output priority 0; udp dport 4747 numgen random mod 1000 < $pm drop; }" \
+		"}" | ip netns exec "$ns" nft -f - || rly_die "nft: cannot install the loss rules"
+	echo "nftables numgen loss $pct in and out of namespace $ns (no netem in this kernel)"
+}
+
+# rly_mesh_bg_in NAME WHO CMD... : start CMD in client namespace ${TAG}NAME, stdout to
+# $RLY_WORK/WHO.out.
+rly_mesh_bg_in() {
+	local ns="${RLY_MESH_TAG}$1" who=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$RLY_WORK/$who.out" 2>"$RLY_WORK/$who.err" &
+	RLY_PIDS+=($!)
+	eval "RLY_PID_${who//[^A-Za-z0-9_]/_}=$!"
 }
 
 # rly_mesh_bg NAME CMD... : like rly_bg (client namespace).

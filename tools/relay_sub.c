@@ -62,6 +62,11 @@ static void usage(FILE *f)
 	    "                         publisher gives its key to identities its registry lets\n"
 	    "                         subscribe (anonymous subscribers count every encrypted\n"
 	    "                         message as undecryptable)\n"
+	    "  --no-repair            deliver messages as they arrive and report a gap as soon\n"
+	    "                         as it is seen; by default lost messages are asked for\n"
+	    "                         again (NAK) and every chain is delivered in order\n"
+	    "  --repair-timeout-ms MS how long a gap is asked for before it counts as lost\n"
+	    "                         (default 1000)\n"
 	    "  --no-verify            accept messages without checking their publisher\n"
 	    "                         signatures (by default each one is verified, about 48 us\n"
 	    "                         of CPU, so about 21000 msg/s per core, and a missing or\n"
@@ -86,7 +91,10 @@ static void usage(FILE *f)
 	    "  --json                 end with one JSON summary line on stdout; its\n"
 	    "                         first_msg_ms is the time from the first SUB_ACK to the\n"
 	    "                         first data message, in ms (null if none arrived; below\n"
-	    "                         0 if data overtook the ACK)\n"
+	    "                         0 if data overtook the ACK); out_of_order counts\n"
+	    "                         messages delivered at or below their chain's last seq;\n"
+	    "                         repair_us are the percentiles of the time from a gap's\n"
+	    "                         detection to the arrival of each message that filled it\n"
 	    "  --help                 this text\n"
 	    "\n"
 	    "Without --count, --duration or --idle-timeout it runs until SIGINT/SIGTERM.\n"
@@ -101,6 +109,8 @@ struct opts {
 	const char *ready_file;
 	const char *identity;
 	int no_verify;
+	int no_repair;
+	uint32_t repair_timeout_ms;
 	uint32_t lease_ms;
 	double subscribe_timeout;
 	uint64_t count;
@@ -124,6 +134,9 @@ struct chain_seen {
 struct state {
 	const struct opts *o;
 	struct rly_hist lat;
+	struct rly_hist repair;	  /* gap detection to arrival, of each message that filled one */
+	uint64_t out_of_order;	  /* delivered at or below its chain's last delivered seq */
+	uint64_t lost_by_reason[32];
 	uint64_t msgs;
 	uint64_t verify_failures;
 	/* Undecryptable messages later in their chain than one this subscriber already read: a
@@ -155,6 +168,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_IDENTITY,
 		O_NO_VERIFY,
 		O_CANARY,
+		O_NO_REPAIR,
+		O_REPAIR_TIMEOUT,
 		O_HELP
 	};
 	static const struct option lo[] = {
@@ -173,6 +188,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"identity", required_argument, NULL, O_IDENTITY},
 	    {"no-verify", no_argument, NULL, O_NO_VERIFY},
 	    {"canary", required_argument, NULL, O_CANARY},
+	    {"no-repair", no_argument, NULL, O_NO_REPAIR},
+	    {"repair-timeout-ms", required_argument, NULL, O_REPAIR_TIMEOUT},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -243,6 +260,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (tool_parse_canary(PROG, optarg, &o->canary, &o->canary_len) < 0)
 				return 2;
 			break;
+		case O_NO_REPAIR:
+			o->no_repair = 1;
+			break;
+		case O_REPAIR_TIMEOUT:
+			if (tool_parse_u64(PROG, "--repair-timeout-ms", optarg, 1, 3600000, &v) < 0)
+				return 2;
+			o->repair_timeout_ms = (uint32_t)v;
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -265,9 +290,12 @@ static void track_chain(struct state *st, const struct rly_msg *m)
 	for (unsigned i = 0; i < st->n_shown; i++) {
 		struct chain_seen *c = &st->shown[i];
 		if (c->chain == m->chain && memcmp(c->publisher, m->publisher, RLY_ID_LEN) == 0) {
-			/* A repaired message arrives after later ones: it moves neither end back. */
+			/* Without repair, a repaired message arrives after later ones: it moves
+			 * neither end back, and counts as out of order. */
 			if (m->seq > c->last_seq)
 				c->last_seq = m->seq;
+			else
+				st->out_of_order++;
 			if (m->seq < c->first_seq)
 				c->first_seq = m->seq;
 			return;
@@ -302,6 +330,8 @@ static void on_message(void *ctx, const struct rly_msg *m)
 	else
 		st->clock_skew++;
 	rly_hist_record(&st->lat, lat);
+	if (m->repair_ns)
+		rly_hist_record(&st->repair, m->repair_ns);
 	st->last_ns = rly_mono_ns();
 	if (st->msgs++ == 0)
 		st->first_ns = st->last_ns;
@@ -353,9 +383,13 @@ static void on_gap(void *ctx, const struct rly_gap *g)
 {
 	struct state *st = ctx;
 
+	if (g->reason >= 0 && g->reason < 32)
+		st->lost_by_reason[g->reason] += g->to_seq - g->from_seq + 1;
 	if (st->o->print)
-		printf("gap chain=%08x from=%" PRIu64 " to=%" PRIu64 " missing=%" PRIu64 "\n",
-		       g->chain, g->from_seq, g->to_seq, g->to_seq - g->from_seq + 1);
+		printf("gap chain=%08x from=%" PRIu64 " to=%" PRIu64 " missing=%" PRIu64
+		       " reason=%s waited_ms=%.1f\n",
+		       g->chain, g->from_seq, g->to_seq, g->to_seq - g->from_seq + 1,
+		       rly_sub_gap_reason_name(g->reason), (double)g->waited_ns / 1e6);
 }
 
 static void on_event(void *ctx, enum rly_sub_event ev, unsigned status)
@@ -437,6 +471,22 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 	if (h->count)
 		printf("  latency us: p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n", p50, p90,
 		       p99, p999, max);
+	if (!st->o->no_repair && (ss->gaps || ss->naks || ss->gap_notices))
+		printf("  repair: %" PRIu64 " NAKs, %" PRIu64 " GAP notices, %" PRIu64
+		       " repaired, %" PRIu64 " lost, %" PRIu64 " delivered after waiting (at most %"
+		       PRIu64 " held), out of order %" PRIu64 "\n",
+		       ss->naks, ss->gap_notices, ss->repaired, ss->lost, ss->reordered,
+		       ss->held_max, st->out_of_order);
+	if (st->repair.count)
+		printf("  repair us (gap seen to message back): p50 %.1f p90 %.1f p99 %.1f max %.1f\n",
+		       (double)rly_hist_percentile(&st->repair, 50) / 1e3,
+		       (double)rly_hist_percentile(&st->repair, 90) / 1e3,
+		       (double)rly_hist_percentile(&st->repair, 99) / 1e3,
+		       (double)st->repair.max / 1e3);
+	for (int r = 0; r < 32; r++)
+		if (st->lost_by_reason[r])
+			printf("  lost %s: %" PRIu64 " (%s)\n", rly_sub_gap_reason_name(r),
+			       st->lost_by_reason[r], rly_sub_gap_reason_str(r));
 	if (st->clock_skew)
 		printf("  %" PRIu64 " messages were stamped after they arrived (clocks disagree); "
 		       "their latency counts as 0\n",
@@ -450,12 +500,21 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 		    ",\"verify_failures\":%" PRIu64 ",\"undecryptable\":%" PRIu64
 		    ",\"undecryptable_late\":%" PRIu64 ",\"key_requests\":%" PRIu64 ",\"keys_received\":%" PRIu64
 		    ",\"rate_msgs_s\":%.1f,\"lat_us\":{\"p50\":%.1f"
-		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"first_msg_ms\":%s,\"subscribed\":%s}\n",
+		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"first_msg_ms\":%s,\"subscribed\":%s"
+		    ",\"repair\":%s,\"lost\":%" PRIu64 ",\"naks\":%" PRIu64 ",\"gap_notices\":%" PRIu64
+		    ",\"reordered\":%" PRIu64 ",\"held_max\":%" PRIu64 ",\"out_of_order\":%" PRIu64
+		    ",\"repair_us\":{\"n\":%" PRIu64 ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
 		    st->msgs, ss->gaps, ss->missing, ss->repaired, ss->stale, ss->malformed,
 		    ss->foreign, ss->bad_sig, st->o->no_verify ? "false" : "true", ss->chains,
 		    ss->resubscribes, st->verify_failures, ss->undecryptable, st->undecryptable_late, ss->key_requests,
 		    ss->keys_received, rate, p50, p90, p99, p999,
-		    max, first_msg, st->ever_subscribed ? "true" : "false");
+		    max, first_msg, st->ever_subscribed ? "true" : "false",
+		    st->o->no_repair ? "false" : "true", ss->lost, ss->naks, ss->gap_notices,
+		    ss->reordered, ss->held_max, st->out_of_order, st->repair.count,
+		    (double)rly_hist_percentile(&st->repair, 50) / 1e3,
+		    (double)rly_hist_percentile(&st->repair, 90) / 1e3,
+		    (double)rly_hist_percentile(&st->repair, 99) / 1e3,
+		    (double)st->repair.max / 1e3);
 	fflush(stdout);
 }
 
@@ -476,6 +535,7 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	st.o = &o;
 	rly_hist_init(&st.lat);
+	rly_hist_init(&st.repair);
 
 	memset(&so, 0, sizeof(so));
 	so.relay = o.t.relay;
@@ -490,6 +550,8 @@ int main(int argc, char **argv)
 	so.cb.on_bad_message = on_bad_message;
 	so.cb.ctx = &st;
 	so.no_verify = o.no_verify;
+	so.no_repair = o.no_repair;
+	so.repair_timeout_ms = o.repair_timeout_ms;
 	if (o.identity) {
 		if (rly_identity_load(&id, o.identity) < 0) {
 			fprintf(stderr, "relay-sub: --identity: %s\n", rly_client_errmsg());

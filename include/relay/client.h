@@ -255,6 +255,10 @@ struct rly_msg {
 	uint16_t payload_len;
 	const uint8_t *sig;  /**< the publisher's signature (verified unless opts.no_verify) */
 	uint16_t sig_len;    /**< RLY_WIRE_SIG_LEN, or 0 for an unsigned message (only with no_verify) */
+	/** It was missing and came again (a repair): ns from the gap's detection to its arrival. */
+	uint64_t repair_ns;
+	/** It waited in the subscriber for an earlier message (in-order delivery): ns held. */
+	uint64_t held_ns;
 };
 
 /**
@@ -277,15 +281,44 @@ enum rly_bad_message {
 const char *rly_sub_bad_reason_str(int reason);
 
 /**
- * Missing messages in one publisher chain: sequence numbers from_seq..to_seq (inclusive) were
- * never received. Reported when a later message shows them missing (its prev_seq is past the last
- * one received).
+ * Why a range of a chain was lost (rly_gap.reason). Values 1 to 5 are the relay's GAP reasons
+ * that end a wait (include/relay/wire.h); the others are the subscriber's own.
+ * X(name, value, description)
+ */
+#define RLY_FOREACH_SUB_GAP_REASON(X)                                                                  \
+	X(SEEN, 0, "repair is off (no_repair): reported as soon as a later message shows it missing")  \
+	X(EVICTED, 1, "the relay's history no longer holds it")                                        \
+	X(MISSING, 2, "the relay never received it (and no peer sent it before the repair timeout)")   \
+	X(UNKNOWN_CHAIN, 3, "the relay keeps no history of the chain (restarted, idled out, or full)") \
+	X(SLOW_CONSUMER, 5, "the relay cut this subscriber off as a slow consumer")                    \
+	X(TIMEOUT, 16, "no answer to its NAKs within the repair timeout")                              \
+	X(OVERFLOW, 17, "holding more messages behind it would pass the subscriber's limits")          \
+	X(FORGOTTEN, 18, "its chain left the subscriber's chain table (too many publishers)")
+
+enum rly_sub_gap_reason {
+#define X(name, value, desc) RLY_SUB_GAP_##name = value,
+	RLY_FOREACH_SUB_GAP_REASON(X)
+#undef X
+};
+
+/** Text for a gap reason ("the relay's history no longer holds it"), or "unknown reason". */
+const char *rly_sub_gap_reason_str(int reason);
+/** Name of a gap reason ("EVICTED"), or "UNKNOWN". */
+const char *rly_sub_gap_reason_name(int reason);
+
+/**
+ * Messages of one publisher chain that will never be delivered: sequence numbers
+ * from_seq..to_seq (inclusive), for `reason` (enum rly_sub_gap_reason). With repair on (the
+ * default) a range is reported once it is known lost, just before the messages after it are
+ * delivered; with no_repair, as soon as a later message shows it missing.
  */
 struct rly_gap {
 	const uint8_t *publisher;
 	uint32_t chain;
 	uint64_t from_seq;
 	uint64_t to_seq;
+	int reason;          /**< enum rly_sub_gap_reason */
+	uint64_t waited_ns;  /**< how long it was asked for before it was given up (0: not at all) */
 };
 
 /** Subscription lifecycle events passed to on_event, with a status from enum rly_sub_status. */
@@ -298,12 +331,14 @@ enum rly_sub_event {
 
 struct rly_sub_callbacks {
 	/**
-	 * A message that passed every check, in chain order (stale ones never reach it), except a
-	 * message that fills a gap reported earlier (a relay sent it again): it comes once, late,
-	 * and counts in rly_sub_stats.repaired.
+	 * A message that passed every check, in chain order: with repair on (the default), exactly
+	 * once and in sequence order per chain, a gap being filled or reported (on_gap) before what
+	 * follows it is delivered. With no_repair, messages come as they arrive; one that fills a
+	 * gap reported earlier (a relay sent it again) comes once, late, and counts in
+	 * rly_sub_stats.repaired.
 	 */
 	void (*on_message)(void *ctx, const struct rly_msg *m);
-	/** Sequences a later verified message shows missing. */
+	/** Messages of a chain that will never be delivered, and why (struct rly_gap). */
 	void (*on_gap)(void *ctx, const struct rly_gap *g);
 	/** Subscription lifecycle (enum rly_sub_event) with its status (enum rly_sub_status). */
 	void (*on_event)(void *ctx, enum rly_sub_event ev, unsigned status);
@@ -354,6 +389,20 @@ struct rly_sub_opts {
 	 * to measure the network rather than the subscriber.
 	 */
 	int no_verify;
+	/**
+	 * Nonzero: no loss repair. Messages are delivered as they arrive and a gap is reported as
+	 * soon as it is seen (reason SEEN). By default a subscriber asks its relay for what it
+	 * missed (NAK: at once, then after 2 ms, doubling to 64 ms), holds what follows a gap and
+	 * delivers every chain in order.
+	 */
+	int no_repair;
+	/** How long a gap is asked for before it is reported lost (TIMEOUT); 0: 1000 ms. */
+	uint32_t repair_timeout_ms;
+	/**
+	 * Most messages held per chain behind a gap (a power of two; 0: 65536). Past it, the
+	 * oldest gap is given up (OVERFLOW) so that the rest can be delivered.
+	 */
+	uint32_t reorder_max;
 	/*
 	 * Encrypted streams need nothing more than an identity: a subscriber with one asks the
 	 * publisher's key holder (through the relay, KEY_REQUEST signed by this identity, from the
@@ -410,9 +459,14 @@ struct rly_sub_stats {
 	uint64_t undecryptable;  /**< encrypted messages dropped as NO_KEY or DECRYPT */
 	uint64_t key_requests;   /**< KEY_REQUESTs sent, resends included */
 	uint64_t keys_received;  /**< KEY_RESPONSE OK accepted (signed, answering us, opened) */
-	uint64_t repaired;       /**< late messages that filled a reported gap (a relay sent them
-				      again); delivered once, after later ones. missing - repaired
-				      is what was lost for good */
+	uint64_t repaired;       /**< messages that filled a gap (a relay sent them again). With
+				      repair on, missing - repaired = lost, once no gap is open */
+	uint64_t lost;           /**< messages in ranges reported lost (on_gap) */
+	uint64_t naks;           /**< NAKs sent (each asks for up to 8 ranges of one chain) */
+	uint64_t gap_notices;    /**< GAPs received from the relay */
+	uint64_t reordered;      /**< messages delivered after waiting for an earlier one */
+	uint64_t held;           /**< messages held behind a gap now */
+	uint64_t held_max;       /**< most messages held at once */
 };
 void rly_sub_stats(const rly_sub_t *s, struct rly_sub_stats *st);
 /** 1 while the subscription is established, else 0. */

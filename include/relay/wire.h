@@ -292,7 +292,8 @@ struct rly_wire_challenge {
 	X(TABLE_FULL, 5, "relay has no room for another subscriber or stream")                         \
 	X(RATE_LIMITED, 6, "too many requests from this source; retry later")                          \
 	X(BAD_TOKEN, 7, "subscription token does not match")                                           \
-	X(UNAVAILABLE, 8, "relay control plane is not ready; retry")
+	X(UNAVAILABLE, 8, "relay control plane is not ready; retry")                                   \
+	X(SLOW_CONSUMER, 9, "cut off as a slow consumer (repair demand above its budget); subscribe again")
 
 enum rly_sub_status {
 #define X(name, value, desc) RLY_SUB_##name = value,

@@ -76,6 +76,7 @@ enum kind {
 	K_CLOCK,
 	K_SUBSCRIBE,
 	K_BURST,
+	K_GAP,
 	K_MAX
 };
 
@@ -96,6 +97,14 @@ struct delivered {
 	uint64_t seq;
 };
 
+/* A range reported lost: none of it may be delivered afterwards. */
+struct lost {
+	uint8_t publisher[RLY_ID_LEN];
+	uint32_t chain;
+	uint64_t from, to;
+};
+#define N_LOST 64u
+
 static struct {
 	int ready;
 	int verbose; /* FUZZ_CLIENT_VERBOSE set: one line of stats per input */
@@ -114,7 +123,11 @@ static struct {
 	unsigned n_rec;
 	struct delivered del[MAX_RECORDS];
 	unsigned n_del;
+	struct lost lost[N_LOST];
+	unsigned n_lost_ranges;
 	uint64_t fed_msgs, fed_dgrams, cb_msgs, cb_bad_sig, cb_undecryptable, cb_gaps;
+	uint64_t cb_seen_gaps, cb_lost, naks_seen;
+	int no_repair;
 	uint64_t requests_seen, resp_ok_signed, sent;
 	struct rly_wire_key_request reqs[N_REQS];
 	unsigned n_reqs;
@@ -203,6 +216,16 @@ static void drain_relay(const rly_sub_t *s)
 			T.requests_seen++;
 			break;
 		}
+		case RLY_MSG_NAK: {
+			const struct rly_wire_nak *k = (const void *)v.body;
+			CHECK(!T.no_repair, "a NAK from a subscriber with repair off");
+			CHECK(memcmp(k->stream_key, G.stream, RLY_STREAM_KEY_LEN) == 0 &&
+				  rly_be32_load(&k->partition) == PARTITION,
+			      "NAK for another stream");
+			CHECK(s->sess.state == SESS_SUBSCRIBED, "a NAK while not subscribed");
+			T.naks_seen++;
+			break;
+		}
 		default:
 			CHECK(0, "the subscriber sent a %s", rly_msg_type_name(v.type));
 		}
@@ -241,6 +264,12 @@ static void on_message(void *ctx, const struct rly_msg *m)
 		CHECK(!(T.del[i].chain == m->chain && T.del[i].seq == m->seq &&
 			memcmp(T.del[i].publisher, m->publisher, RLY_ID_LEN) == 0),
 		      "chain %u seq %llu delivered twice", m->chain, (unsigned long long)m->seq);
+	for (i = 0; i < T.n_lost_ranges && !T.no_repair; i++)
+		CHECK(!(T.lost[i].chain == m->chain && m->seq >= T.lost[i].from &&
+			m->seq <= T.lost[i].to &&
+			memcmp(T.lost[i].publisher, m->publisher, RLY_ID_LEN) == 0),
+		      "chain %u seq %llu delivered after it was reported lost", m->chain,
+		      (unsigned long long)m->seq);
 	CHECK(T.n_del < MAX_RECORDS, "more deliveries than messages built");
 	memcpy(T.del[T.n_del].publisher, m->publisher, RLY_ID_LEN);
 	T.del[T.n_del].chain = m->chain;
@@ -254,6 +283,22 @@ static void on_gap(void *ctx, const struct rly_gap *g)
 	T.cb_gaps++;
 	CHECK(g->from_seq >= 1 && g->from_seq <= g->to_seq, "gap %llu..%llu",
 	      (unsigned long long)g->from_seq, (unsigned long long)g->to_seq);
+	CHECK(strcmp(rly_sub_gap_reason_name(g->reason), "UNKNOWN") != 0, "gap reason %d",
+	      g->reason);
+	CHECK(!T.no_repair || g->reason == RLY_SUB_GAP_SEEN, "a repair reason with repair off");
+	/* Nothing reported lost may be delivered after (checked in on_message). */
+	if (g->reason == RLY_SUB_GAP_SEEN) {
+		T.cb_seen_gaps++;
+	} else {
+		T.cb_lost += g->to_seq - g->from_seq + 1;
+		if (T.n_lost_ranges < N_LOST) {
+			struct lost *l = &T.lost[T.n_lost_ranges++];
+			memcpy(l->publisher, g->publisher, RLY_ID_LEN);
+			l->chain = g->chain;
+			l->from = g->from_seq;
+			l->to = g->to_seq;
+		}
+	}
 }
 
 static void on_event(void *ctx, enum rly_sub_event ev, unsigned status)
@@ -569,7 +614,35 @@ static void ev_ack_from_input(rly_sub_t *s)
 	uint32_t lease = u16(), hb = u8();
 
 	/* Status OK half of the time: it is the one that changes the most. */
-	ev_ack(s, type, (st & 1) ? 0 : (st >> 1) % 9, lease, hb * 10, sel);
+	ev_ack(s, type, (st & 1) ? 0 : (st >> 1) % 10, lease, hb * 10, sel);
+}
+
+/* A GAP from the relay for a chain the harness published on (or not), any range, any reason. */
+static void ev_gap(rly_sub_t *s)
+{
+	struct rly_wire_gap g;
+	uint8_t buf[256], sel = u8();
+	const struct record *r = T.n_rec ? &T.rec[u16() % T.n_rec] : NULL;
+	uint64_t from = r ? (r->seq > 8 ? r->seq - (sel & 7) : 1) : 1u + (uint64_t)u8();
+	int len;
+
+	memset(&g, 0, sizeof(g));
+	memcpy(g.stream_key, G.stream, RLY_STREAM_KEY_LEN);
+	rly_be32_store(&g.partition, PARTITION);
+	if (r) {
+		memcpy(g.publisher, r->publisher, RLY_ID_LEN);
+		rly_be32_store(&g.chain, r->chain);
+	} else {
+		memcpy(g.publisher, G.pubs[sel & 1].pk, RLY_ID_LEN);
+		rly_be32_store(&g.chain, 1 + (sel >> 1) % 4);
+	}
+	rly_be64_store(&g.from_seq, from);
+	rly_be64_store(&g.to_seq, from + u8() % 16);
+	rly_be64_store(&g.request_id, 1 + u8());
+	g.reason = (uint8_t)(1 + (sel >> 3) % RLY_GAP_REASON_MAX);
+	len = rly_wire_build_control(buf, sizeof(buf), RLY_MSG_GAP, &g);
+	T.fed_dgrams++;
+	sub_on_dgram(s, buf, (size_t)len, T.real, T.mono);
 }
 
 static void run_timers(rly_sub_t *s)
@@ -585,6 +658,7 @@ static void ev_clock(rly_sub_t *s)
 	struct rly_sub_stats before = s->st;
 	enum session_state state = s->sess.state;
 	uint32_t held = s->keys.held, waiting = s->keys.waiting;
+	uint64_t naks = T.naks_seen;
 
 	/* Milliseconds, or whole seconds to reach the 5 s and 10 s deadlines quickly. */
 	T.mono += (sel & 1) ? d * 1000 * MS / 256 : d * MS / 16;
@@ -593,7 +667,8 @@ static void ev_clock(rly_sub_t *s)
 	drain_relay(s);
 	/* What rly_sub_poll sleeps until: before it, the timers have nothing to do. */
 	if (T.mono < due)
-		CHECK(T.sent == sent && s->sess.state == state && s->keys.held == held &&
+		CHECK(T.sent == sent && T.naks_seen == naks && s->sess.state == state &&
+			  s->keys.held == held &&
 			  s->keys.waiting == waiting &&
 			  memcmp(&before, &s->st, sizeof(before)) == 0,
 		      "timers acted %llu ns before session_next_due",
@@ -715,7 +790,43 @@ static void check_state(const rly_sub_t *s)
 	      (unsigned long long)T.cb_msgs);
 	CHECK(st->bad_sig == T.cb_bad_sig && st->undecryptable == T.cb_undecryptable,
 	      "bad-message counters and callbacks disagree");
-	CHECK(st->gaps == T.cb_gaps && st->missing >= st->gaps, "gap counters");
+	CHECK(st->missing >= st->gaps, "gap counters");
+	CHECK(T.no_repair ? st->gaps == T.cb_seen_gaps : T.cb_seen_gaps == 0,
+	      "gaps %llu, reported when seen %llu", (unsigned long long)st->gaps,
+	      (unsigned long long)T.cb_seen_gaps);
+	CHECK(st->lost == T.cb_lost, "lost %llu, reported lost %llu", (unsigned long long)st->lost,
+	      (unsigned long long)T.cb_lost);
+	CHECK(st->naks == T.naks_seen, "naks %llu, seen %llu", (unsigned long long)st->naks,
+	      (unsigned long long)T.naks_seen);
+	{
+		/* The repair state: every chain's held copies and holes agree with its counters. */
+		uint64_t rheld = 0;
+		uint32_t active = 0;
+		for (unsigned i = 0; i < REP_CHAINS; i++) {
+			const struct rep_chain *rc = &s->rep.rc[i];
+			uint32_t n = 0;
+			if (!rc->used)
+				continue;
+			active++;
+			for (uint32_t k = 0; rc->ring && k < rc->ring_size; k++)
+				n += rc->ring[k] != NULL;
+			CHECK(n == rc->held, "chain holds %u, counts %u", n, rc->held);
+			CHECK(rc->n_holes <= REP_HOLES, "holes");
+			for (uint32_t k = 0; k < rc->n_holes; k++) {
+				CHECK(rc->hole[k].lo <= rc->hole[k].hi && rc->hole[k].lo >= rc->base,
+				      "hole %llu..%llu, base %llu",
+				      (unsigned long long)rc->hole[k].lo,
+				      (unsigned long long)rc->hole[k].hi,
+				      (unsigned long long)rc->base);
+				CHECK(k == 0 || rc->hole[k].lo > rc->hole[k - 1].hi, "holes overlap");
+			}
+			rheld += n;
+		}
+		CHECK(active == s->rep.active, "repair chains %u, counted %u", active,
+		      s->rep.active);
+		CHECK(rheld == st->held, "repair held %llu, counted %llu",
+		      (unsigned long long)rheld, (unsigned long long)st->held);
+	}
 	CHECK(st->chains <= T.fed_msgs, "more chains than messages");
 	for (unsigned i = 0; i < SUB_KEY_CHAINS; i++) {
 		const struct key_chain *kc = &s->keys.kc[i];
@@ -733,13 +844,15 @@ static void check_state(const rly_sub_t *s)
 	CHECK(held == s->keys.held && held <= SUB_KEY_HELD_ALL, "held %u, counted %u", held,
 	      s->keys.held);
 	CHECK(waiting == s->keys.waiting, "waiting %u, counted %u", waiting, s->keys.waiting);
-	CHECK(st->msgs + st->bad_sig + st->undecryptable + st->stale + st->foreign + held ==
+	CHECK(st->msgs + st->bad_sig + st->undecryptable + st->stale + st->foreign + held +
+			  st->held ==
 		  T.fed_msgs,
 	      "messages: %llu delivered + %llu bad_sig + %llu undecryptable + %llu stale + %llu "
-	      "foreign + %u held != %llu fed",
+	      "foreign + %u held for a key + %llu held behind a gap != %llu fed",
 	      (unsigned long long)st->msgs, (unsigned long long)st->bad_sig,
 	      (unsigned long long)st->undecryptable, (unsigned long long)st->stale,
-	      (unsigned long long)st->foreign, held, (unsigned long long)T.fed_msgs);
+	      (unsigned long long)st->foreign, held, (unsigned long long)st->held,
+	      (unsigned long long)T.fed_msgs);
 	CHECK(st->key_requests == T.requests_seen, "key_requests %llu, seen %llu",
 	      (unsigned long long)st->key_requests, (unsigned long long)T.requests_seen);
 	CHECK(st->keys_received <= T.resp_ok_signed, "keys_received %llu > good responses %llu",
@@ -798,6 +911,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	T.real = 1800000000ull * 1000 * MS;
 	mode = u8();
 	T.no_verify = mode & 1;
+	T.no_repair = (mode >> 3) & 1;
 
 	memset(&o, 0, sizeof(o));
 	o.relay = G.relay_addr;
@@ -806,6 +920,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.identity = (mode & 2) ? NULL : &G.me;
 	o.auto_resubscribe = (mode >> 2) & 1;
 	o.no_verify = T.no_verify;
+	o.no_repair = T.no_repair;
+	/* A short timeout and a small ring, so inputs reach both. */
+	o.repair_timeout_ms = 50u + 10u * ((mode >> 4) & 7u);
+	o.reorder_max = (mode & 0x80) ? REP_RING_MIN : 0;
 	o.rcvbuf = 65536;
 	o.cb = (struct rly_sub_callbacks){.on_message = on_message,
 					  .on_gap = on_gap,
@@ -847,6 +965,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case K_BURST:
 			ev_burst(s);
+			break;
+		case K_GAP:
+			ev_gap(s);
 			break;
 		}
 		drain_relay(s);

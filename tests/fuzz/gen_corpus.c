@@ -290,7 +290,7 @@ static void near_valid(void)
 
 	struct rly_wire_ack a;
 	wb_ack_body(&a, RLY_SUB_OK);
-	rly_be16_store(&a.status, 9);
+	rly_be16_store(&a.status, RLY_SUB_SLOW_CONSUMER + 1);
 	len = (size_t)rly_wire_build_control(buf, sizeof(buf), RLY_MSG_HEARTBEAT_ACK, &a);
 	emit("bad_field_ack_status", buf, len, RLY_WIRE_ERR_BAD_FIELD);
 	near_valid_peer();

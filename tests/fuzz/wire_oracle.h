@@ -225,7 +225,7 @@ static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 	case 0x12: case 0x14: case 0x16:
 		if (!wo_zero(b + 22, 2))
 			return RLY_WIRE_ERR_RESERVED_NONZERO;
-		return wo_be(b + 20, 2) > 8 ? RLY_WIRE_ERR_BAD_FIELD : RLY_WIRE_ERR_OK;
+		return wo_be(b + 20, 2) > 9 ? RLY_WIRE_ERR_BAD_FIELD : RLY_WIRE_ERR_OK;
 	case 0x30:
 		/* reserved u32 at 28 and 72 bytes of padding at 184; request id, publisher, requester */
 		if (!wo_zero(b + 28, 4) || !wo_zero(b + 184, 72))
@@ -237,7 +237,7 @@ static inline enum rly_wire_err wo_control(unsigned type, const uint8_t *b)
 		uint64_t status = wo_be(b + 28, 2), key_id = wo_be(b + 24, 4);
 		if (!wo_zero(b + 30, 2))
 			return RLY_WIRE_ERR_RESERVED_NONZERO;
-		if (status > 8 || wo_be(b + 32, 8) == 0 || wo_zero(b + 40, 32) || wo_zero(b + 72, 32))
+		if (status > 9 || wo_be(b + 32, 8) == 0 || wo_zero(b + 40, 32) || wo_zero(b + 72, 32))
 			return RLY_WIRE_ERR_BAD_FIELD;
 		/* OK carries a key id and a sealed key; anything else neither */
 		if ((status == 0) != (key_id != 0) || (status != 0 && !wo_zero(b + 104, 88)))

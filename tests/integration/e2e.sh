@@ -84,11 +84,13 @@ rly_in_clients "$RLY_BUILD/tools/relay-pub" --relay "$RLY_RELAY_IP" --stream "$S
 
 # The subscribers are still running (idle timeout): look into the memory of everyone.
 scan() { python3 "$RLY_ROOT/tests/integration/memscan.py" "$1" "$2" | awk '{print $2}'; }
+# The subscriber first: it leaves after its idle timeout, and the relay's and relay-control's
+# scans take seconds (they map the relay's shared memory, its message history included).
 SUB_PID=$(pgrep -f -- "--canary $SECRET_CANARY" | head -1)
+sub_secret=$(scan "$SECRET_CANARY" "$SUB_PID")
 relay_secret=$(scan "$SECRET_CANARY" "$RLY_RELAY_PID")
 control_secret=$(scan "$SECRET_CANARY" "$RLY_CONTROL_PID")
 relay_plain=$(scan "$PLAIN_CANARY" "$RLY_RELAY_PID")
-sub_secret=$(scan "$SECRET_CANARY" "$SUB_PID")
 echo "memory: relay holds the encrypted stream's canary $relay_secret times, relay-control" \
 	"$control_secret times; the relay holds the plain stream's canary $relay_plain times; the" \
 	"decrypting subscriber holds the secret canary $sub_secret times"
