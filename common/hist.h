@@ -126,7 +126,6 @@ static inline struct rly_hist_chain *rly_hist_claim(const struct rly_hist *h,
 		__atomic_store_n(&hc->base, __atomic_load_n(&hc->head, __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&hc->low_hint, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&hc->appended, 0, __ATOMIC_RELAXED);
 		hc->chain_idx = chain_idx;
 		__atomic_store_n(&hc->owner, tag, __ATOMIC_RELEASE);
 		if (__atomic_compare_exchange_n(&c->hist, &cur, i + 1, 0, __ATOMIC_ACQ_REL,
@@ -173,8 +172,6 @@ static inline int rly_hist_append(const struct rly_hist *h, struct rly_hist_chai
 	memcpy(r + 1, msg, len);
 	__atomic_store_n(&ix->pos, pos + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&ix->seq, seq, __ATOMIC_RELEASE);
-	__atomic_store_n(&hc->appended, __atomic_load_n(&hc->appended, __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
 	return 1;
 }
 

@@ -158,29 +158,18 @@ static inline uint64_t rly_dedup_src(uint32_t ip_be, uint16_t udp_port_be)
 }
 
 /**
- * Check message @p h, which came from @p src (rly_dedup_src), and give its chain (NULL when
- * untracked) in *@p chain; see rly_dedup_check.
+ * Check message @p h, which came from @p src, against its chain @p c (found by rly_dedup_find, or
+ * remembered with its tag by the caller, within the same RCU read-side section) at time @p now,
+ * and record it when new.
  */
-static inline enum rly_dedup_result rly_dedup_check_at(const struct rly_dedup *d,
+static inline enum rly_dedup_result rly_dedup_check_in(const struct rly_dedup *d,
+						       struct rly_dedup_chain *c,
 						       const struct rly_wire_msg_hdr *h, uint64_t now,
-						       uint64_t src, struct rly_dedup_chain **chain);
-
-/**
- * Check message @p h, which came from @p src (rly_dedup_src), against its chain at time @p now
- * (the worker's TSC) and record it when new. Any number of workers may call this at once for the
- * same chain: exactly one of them gets RLY_DEDUP_NEW for a given seq.
- */
-static inline enum rly_dedup_result rly_dedup_check_at(const struct rly_dedup *d,
-						       const struct rly_wire_msg_hdr *h, uint64_t now,
-						       uint64_t src, struct rly_dedup_chain **chain)
+						       uint64_t src)
 {
-	struct rly_dedup_chain *c = rly_dedup_find(d, h, now);
 	const uint64_t seq = rly_be64_load(&h->seq);
 	uint64_t *slot, v, hi;
 
-	*chain = c;
-	if (c == NULL)
-		return RLY_DEDUP_UNTRACKED;
 	hi = __atomic_load_n(&c->highest, __ATOMIC_RELAXED);
 	if (hi >= d->window && seq <= hi - d->window)
 		goto too_old;
@@ -209,6 +198,37 @@ static inline enum rly_dedup_result rly_dedup_check_at(const struct rly_dedup *d
 too_old:
 	rly_dedup_bump(&c->duplicates);
 	return RLY_DEDUP_TOO_OLD;
+}
+
+/**
+ * Check message @p h, which came from @p src (rly_dedup_src), against its chain at time @p now
+ * (the worker's TSC) and record it when new; its chain (NULL when untracked) in *@p chain. Any
+ * number of workers may call this at once for the same chain: exactly one of them gets
+ * RLY_DEDUP_NEW for a given seq.
+ */
+static inline enum rly_dedup_result rly_dedup_check_at(const struct rly_dedup *d,
+						       const struct rly_wire_msg_hdr *h, uint64_t now,
+						       uint64_t src, struct rly_dedup_chain **chain)
+{
+	struct rly_dedup_chain *c = rly_dedup_find(d, h, now);
+
+	*chain = c;
+	if (c == NULL)
+		return RLY_DEDUP_UNTRACKED;
+	return rly_dedup_check_in(d, c, h, now, src);
+}
+
+/**
+ * 1 if @p c, remembered with tag @p tag, is still message @p h's chain, given that @p h is of the
+ * same stream and partition (the caller's lookup slot says so): same tag, chain number and
+ * publisher. Far cheaper than rly_dedup_find for a run of messages of one chain.
+ */
+static inline int rly_dedup_still(const struct rly_dedup_chain *c, uint64_t tag,
+				  const struct rly_wire_msg_hdr *h)
+{
+	return c != NULL && __atomic_load_n(&c->tag, __ATOMIC_ACQUIRE) == tag &&
+	       c->chain == rly_be32_load(&h->chain) &&
+	       memcmp(c->publisher, h->publisher, RLY_ID_LEN) == 0;
 }
 
 /** rly_dedup_check_at without the chain. */

@@ -359,6 +359,7 @@ static struct rly_lookup_slot *lookup(struct rly_worker *w, const struct rly_wir
 		c->set = rly_subtable_lookup(w->table, h->stream_key, partition);
 		c->admit = fo->admit_on ? rly_subtable_admit_lookup(w->table, h->stream_key) : NULL;
 		c->admitted_valid = 0;
+		c->chain = NULL;
 		memcpy(c->key, h->stream_key, RLY_STREAM_KEY_LEN);
 		c->partition = partition;
 		c->used = 1;
@@ -456,11 +457,10 @@ claim_hist(struct rly_worker *w, struct rly_dedup_chain *chain, uint64_t tag)
  * Keep message @p h, just accepted as new in @p chain, in the chain's history (subscribers' NAKs
  * and peers' IWANTs are answered from it). A chain's first message gives it a history slot.
  */
-static inline void keep(struct rly_worker *w, struct rly_dedup_chain *chain,
+static inline void keep(struct rly_worker *w, struct rly_dedup_chain *chain, uint64_t tag,
 			const struct rly_wire_msg_hdr *h)
 {
 	const struct rly_dedup *d = w->cfg->dedup;
-	const uint64_t tag = __atomic_load_n(&chain->tag, __ATOMIC_RELAXED);
 	struct rly_hist_chain *hc;
 
 	if (d->hist.base == NULL || tag <= RLY_DEDUP_TAG_RECLAIMING)
@@ -472,18 +472,45 @@ static inline void keep(struct rly_worker *w, struct rly_dedup_chain *chain,
 }
 
 /*
+ * Check message @p h of lookup slot @p ls's stream against the dedup table: with the chain the
+ * slot remembers when it is still h's (a run of one publisher's messages skips the hash and the
+ * probe), else found (or claimed) and remembered. Its chain and tag in *@p chain, *@p tag.
+ */
+static inline enum rly_dedup_result dedup(struct rly_worker *w, struct rly_lookup_slot *ls,
+					  const struct rly_wire_msg_hdr *h,
+					  struct rly_dedup_chain **chain, uint64_t *tag)
+{
+	const struct rly_dedup *d = w->cfg->dedup;
+	const uint64_t src = rly_dedup_src(w->fo.src_ip_be, w->fo.src_port_be);
+	enum rly_dedup_result r;
+
+	if (rly_dedup_still(ls->chain, ls->chain_tag, h)) {
+		*chain = ls->chain;
+		*tag = ls->chain_tag;
+		return rly_dedup_check_in(d, ls->chain, h, w->now, src);
+	}
+	r = rly_dedup_check_at(d, h, w->now, src, chain);
+	if (*chain != NULL) {
+		*tag = __atomic_load_n(&(*chain)->tag, __ATOMIC_ACQUIRE);
+		ls->chain = *chain;
+		ls->chain_tag = *tag;
+	}
+	return r;
+}
+
+/*
  * A message of a set without peers, on a relay that keeps a history: de-duplicated (a publisher's
  * own duplicates included) and kept. 1: forward it; 0: drop it.
  */
-static inline int track(struct rly_worker *w, const struct rly_wire_msg_hdr *h)
+static inline int track(struct rly_worker *w, struct rly_lookup_slot *ls,
+			const struct rly_wire_msg_hdr *h)
 {
-	struct rly_fanout *fo = &w->fo;
 	struct rly_dedup_chain *chain;
+	uint64_t tag = 0;
 
-	switch (rly_dedup_check_at(w->cfg->dedup, h, w->now,
-				   rly_dedup_src(fo->src_ip_be, fo->src_port_be), &chain)) {
+	switch (dedup(w, ls, h, &chain, &tag)) {
 	case RLY_DEDUP_NEW:
-		keep(w, chain, h);
+		keep(w, chain, tag, h);
 		return 1;
 	case RLY_DEDUP_UNTRACKED:
 		RLY_CTR_ADD(w, DEDUP_UNTRACKED, 1);
@@ -508,19 +535,16 @@ static __attribute__((noinline)) int32_t on_peer_set(struct rly_worker *w,
 {
 	struct rly_fanout *fo = &w->fo;
 	const int32_t from = rly_sub_set_peer(set, fo->src_ip_be, fo->src_port_be);
-	const struct rly_dedup *d = w->cfg->dedup;
+	struct rly_dedup_chain *chain = NULL;
+	uint64_t tag = 0;
 
 	if (from >= 0)
 		RLY_CTR_ADD(w, PEER_RX_MSGS, 1);
 	else
 		on_published(w, c, h, src);
-	struct rly_dedup_chain *chain = NULL;
-
-	switch (d ? rly_dedup_check_at(d, h, w->now, rly_dedup_src(fo->src_ip_be, fo->src_port_be),
-				       &chain)
-		  : RLY_DEDUP_UNTRACKED) {
+	switch (w->cfg->dedup ? dedup(w, c, h, &chain, &tag) : RLY_DEDUP_UNTRACKED) {
 	case RLY_DEDUP_NEW:
-		keep(w, chain, h);
+		keep(w, chain, tag, h);
 		return from;
 	case RLY_DEDUP_UNTRACKED:
 		RLY_CTR_ADD(w, DEDUP_UNTRACKED, 1);
@@ -574,7 +598,7 @@ void rly_fanout_add_dgram(struct rly_worker *w, uint8_t src, int reusable,
 				cur_group = -1;
 				continue;
 			}
-			if (w->cfg->track_all && !track(w, h)) {
+			if (w->cfg->track_all && !track(w, c, h)) {
 				cur_group = -1;
 				continue;
 			}

@@ -136,6 +136,9 @@ struct rly_lookup_slot {
 	const struct rly_admit *admit; /* the stream's admission list, if admission is on */
 	uint32_t admitted_valid;       /* admitted_pk holds the last publisher found admitted */
 	uint8_t admitted_pk[RLY_ID_LEN];
+	/* the last dedup chain of the stream, and its tag when found (dedup.h rly_dedup_still) */
+	struct rly_dedup_chain *chain;
+	uint64_t chain_tag;
 	/* kept when the slot is refilled or the cache emptied: they belong to the slot */
 	struct rly_report_gate published; /* RLY_PKT_F_PUBLISHED, once per second */
 	struct rly_report_gate duplicate; /* RLY_PKT_F_DUPLICATE, once per RLY_DUP_REPORT_MS */

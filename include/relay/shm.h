@@ -368,9 +368,8 @@ struct rly_hist_chain {
 	uint64_t head;       /**< live: bytes reserved so far: the next record's position */
 	uint64_t base;       /**< head when the slot was claimed */
 	uint64_t low_hint;   /**< live: every seq below it is gone (a hint that readers raise) */
-	uint64_t appended;   /**< live: messages written (approximate under concurrency) */
 	uint64_t chain_idx;  /**< the dedup chain's index */
-	uint8_t reserved[16];
+	uint8_t reserved[24];
 } __attribute__((aligned(64)));
 static_assert(sizeof(struct rly_hist_chain) == 64, "history chain header is one cache line");
 
