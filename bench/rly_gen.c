@@ -72,7 +72,10 @@
 	  "well-formed SUBSCRIBE for the bench stream: each asks a CHALLENGE")                     \
 	X(BADCOOKIE, "badcookie", "SUBSCRIBE answering a challenge with a wrong cookie")           \
 	X(HEARTBEAT, "heartbeat", "HEARTBEAT for the bench stream with a wrong token")             \
-	X(MIX, "mix", "the four kinds above, round-robin")
+	X(MIX, "mix", "the four kinds above, round-robin")                                          \
+	X(NAK, "nak",                                                                               \
+	  "NAKs from the first --slow-subs subscribers (their own address and port) for the last "  \
+	  "--nak-span messages published: slow consumers asking for repair")
 
 enum flood_kind {
 #define X(id, name, desc) FLOOD_##id,
@@ -119,6 +122,7 @@ static struct {
 	int json, heartbeats, ab;
 	const char *label, *instance;
 	unsigned flood_srcs, n_items;
+	unsigned slow_subs, nak_span;
 	struct flood_item flood; /* --flood / --flood-kind */
 	struct flood_item items[MAX_FLOOD_ITEMS];
 } opt = {.relay_port = RLY_WIRE_DEFAULT_PORT,
@@ -132,6 +136,8 @@ static struct {
 	 .label = "",
 	 .sample = 16,
 	 .flood_srcs = FLOOD_SRC_MAX,
+	 .slow_subs = 0,
+	 .nak_span = 1024,
 	 .flood = {FLOOD_MIX, -1}};
 
 static struct rte_mempool *pool;
@@ -196,7 +202,12 @@ static void usage(void)
 	    "  --flood-srcs N         spoofed source addresses, 1..%u from 198.18.128.0 (default\n"
 	    "                         all); source ports take every value\n"
 	    "  --instance NAME        read the relay's counters (/dev/shm/relay.NAME) and\n"
-	    "                         relay-control's CPU time at each window's edges\n",
+	    "                         relay-control's CPU time at each window's edges\n"
+	    "Slow consumers (issue 6):\n"
+	    "  --slow-subs N          the first N subscriber endpoints are the slow ones: the kind\n"
+	    "                         nak sends NAKs from them; every window's latency and\n"
+	    "                         others_s (deliveries/s) count only the other endpoints\n"
+	    "  --nak-span N           each NAK asks for the last N messages published (default 1024)\n",
 	    MAX_SUBS, MAX_FLOOD_ITEMS, FLOOD_SRC_MAX);
 }
 
@@ -265,7 +276,8 @@ static int parse_args(int argc, char **argv)
 	    {"sample", 1, 0, 'S'},	 {"flood", 1, 0, 'F'},		{"flood-kind", 1, 0, 'K'},
 	    {"ab", 0, 0, 'A'},		 {"flood-schedule", 1, 0, 'P'}, {"settle", 1, 0, 'T'},
 	    {"flood-srcs", 1, 0, 'N'},	 {"instance", 1, 0, 'I'},	{"heartbeats", 0, 0, 'H'},
-	    {"heartbeat-ms", 1, 0, 'B'}, {"help", 0, 0, 'h'},		{0, 0, 0, 0}};
+	    {"heartbeat-ms", 1, 0, 'B'}, {"slow-subs", 1, 0, 'W'},	{"nak-span", 1, 0, 'X'},
+	    {"help", 0, 0, 'h'},	 {0, 0, 0, 0}};
 	const char *schedule = NULL;
 	int c;
 
@@ -352,6 +364,12 @@ static int parse_args(int argc, char **argv)
 			opt.heartbeats = 1;
 			opt.heartbeat_ms = (unsigned)atoi(optarg);
 			break;
+		case 'W':
+			opt.slow_subs = (unsigned)atoi(optarg);
+			break;
+		case 'X':
+			opt.nak_span = (unsigned)atoi(optarg);
+			break;
 		case 'h':
 			usage();
 			exit(0);
@@ -389,6 +407,11 @@ static int parse_args(int argc, char **argv)
 	}
 	if ((opt.n_items || opt.flood.pps >= 0) && opt.reflect) {
 		fprintf(stderr, "rly-gen: a flood needs --mode relay\n");
+		return -1;
+	}
+	if (opt.slow_subs >= opt.subs || opt.nak_span < 1) {
+		fprintf(stderr, "rly-gen: --slow-subs must leave at least one other subscriber, "
+				"--nak-span >= 1\n");
 		return -1;
 	}
 	if (opt.flood_srcs < 1 || opt.flood_srcs > FLOOD_SRC_MAX || opt.settle < 0) {
@@ -710,6 +733,31 @@ static void build_flood_templates(void)
 		     offsetof(struct rly_wire_sub_ref, request_id), 8 + RLY_COOKIE_LEN);
 }
 
+/* The last sequence number published (the NAKs ask for what lies below it). */
+static uint64_t pub_seq;
+
+/* A NAK from slow subscriber endpoint (flood_seq % --slow-subs) for the last --nak-span messages. */
+static void nak_frame(struct rte_mbuf *m)
+{
+	const unsigned i = opt.slow_subs ? (unsigned)(flood_seq % opt.slow_subs) : 0;
+	const uint64_t hi = pub_seq > 1 ? pub_seq - 1 : 1;
+	struct rly_wire_nak b;
+	int n;
+
+	memset(&b, 0, sizeof(b));
+	stream_key(b.stream_key);
+	rly_be32_store(&b.chain, 0x600d);
+	memset(b.publisher, 0x11, sizeof(b.publisher));
+	rly_be64_store(&b.request_id, rnd() | 1);
+	b.n = 1;
+	rly_be64_store(&b.r[0].from_seq, hi > opt.nak_span ? hi - opt.nak_span + 1 : 1);
+	rly_be64_store(&b.r[0].to_seq, hi);
+	n = rly_wire_build_control(rte_pktmbuf_mtod_offset(m, uint8_t *, 42), 256, RLY_MSG_NAK, &b);
+	put_headers(rte_pktmbuf_mtod(m, uint8_t *), eps[i].ip_be, SUB_PORT, (uint16_t)n);
+	m->data_len = m->pkt_len = (uint16_t)(42 + n);
+	flood_seq++;
+}
+
 static void flood_frame(struct rte_mbuf *m, enum flood_kind kind, unsigned srcs)
 {
 	const struct flood_tmpl *t;
@@ -718,6 +766,10 @@ static void flood_frame(struct rte_mbuf *m, enum flood_kind kind, unsigned srcs)
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 	uint64_t r = rnd();
 
+	if (kind == FLOOD_NAK) {
+		nak_frame(m);
+		return;
+	}
 	if (kind == FLOOD_MIX)
 		kind = (enum flood_kind)(flood_seq % FLOOD_MIX);
 	switch (kind) {
@@ -752,6 +804,8 @@ static void flood_frame(struct rte_mbuf *m, enum flood_kind kind, unsigned srcs)
 struct results {
 	uint64_t sent_msgs, sent_dgrams, tx_refused;
 	uint64_t rx_frames, deliveries, window_msgs;
+	uint64_t others, slow, repairs, gaps_rx; /* deliveries to the others, to the slow ones; repaired
+						    messages and GAPs the slow ones got */
 	uint64_t completed;
 	uint64_t flood_sent, flood_refused;
 	uint64_t rx_challenge, rx_sub_ack, rx_hb_ack_ok, rx_hb_ack_other, rx_other;
@@ -903,7 +957,7 @@ static inline void on_message(struct results *r, const struct rly_wire_msg_hdr *
 		k->max_ns = lat;
 	if (r) {
 		rly_hist_record(&r->each, lat);
-		if (k->count == opt.subs) {
+		if (k->count == opt.subs - opt.slow_subs) {
 			rly_hist_record(&r->last, k->max_ns);
 			r->completed++;
 		}
@@ -932,6 +986,8 @@ static void on_reply(struct results *r, const uint8_t *dgram, unsigned len)
 		r->rx_challenge++;
 	} else if (d->type == RLY_MSG_SUB_ACK) {
 		r->rx_sub_ack++;
+	} else if (d->type == RLY_MSG_GAP) {
+		r->gaps_rx++;
 	} else if (d->type == RLY_MSG_HEARTBEAT_ACK &&
 		   len >= sizeof(*d) + sizeof(struct rly_wire_ack)) {
 		const struct rly_wire_ack *a = (const struct rly_wire_ack *)(d + 1);
@@ -1077,6 +1133,7 @@ static void run(void)
 				for (unsigned k = 0; k < opt.per_dgram; k++) {
 					struct rly_wire_msg_hdr *h = (struct rly_wire_msg_hdr *)p;
 					seq++;
+					pub_seq = seq;
 					rly_be64_store(&h->seq, seq);
 					rly_be64_store(&h->prev_seq, seq - 1);
 					rly_be64_store(&h->timestamp_ns, t);
@@ -1116,6 +1173,7 @@ static void run(void)
 			const uint8_t *p;
 			const struct rly_wire_dgram_hdr *d;
 			unsigned cnt;
+			int is_slow;
 			/* A relay sharing one payload between subscribers sends header + payload segments. */
 			if (rx[i]->nb_segs > 1 && rte_pktmbuf_linearize(rx[i]) != 0)
 				continue;
@@ -1129,11 +1187,24 @@ static void run(void)
 				continue;
 			}
 			cnt = rly_be16_load(&d->count);
+			{
+				/* 10.200.0.(i + 1): endpoint i; the first --slow-subs are the slow ones. */
+				uint32_t dst = ntohl(((const struct rte_ipv4_hdr *)(p + 14))->dst_addr);
+				is_slow = dst - 0x0ac80001u < opt.slow_subs;
+			}
 			if (r) {
 				r->rx_frames++;
 				r->deliveries += cnt;
+				if (is_slow) {
+					r->slow += cnt;
+					if (((const struct rly_wire_msg_hdr *)(p + 50))->ttl &
+					    RLY_TTL_F_REPAIR)
+						r->repairs += cnt;
+				} else {
+					r->others += cnt;
+				}
 			}
-			if (lat) {
+			if (lat && !is_slow) {
 				const uint8_t *m = p + 50;
 				for (unsigned k = 0; k < cnt; k++) {
 					const struct rly_wire_msg_hdr *h = (const struct rly_wire_msg_hdr *)m;
@@ -1228,6 +1299,13 @@ static void report_window(const struct window *w)
 	       "frames/s, deliveries %.3f M/s (%.2f per published message)\n",
 	       mps / 1e6, r->sent_msgs, r->tx_refused, (double)r->rx_frames / r->secs / 1e6, dps / 1e6,
 	       r->sent_msgs ? (double)r->deliveries / (double)r->sent_msgs : 0.0);
+	if (opt.slow_subs)
+		printf("%*sto the %u others %.3f M/s; to the %u slow ones %.3f M/s, of which repairs "
+		       "%.3f M/s; GAPs to them %" PRIu64 "\n",
+		       n_win > 1 ? (int)strlen(pre) + 3 : 0, "", opt.subs - opt.slow_subs,
+		       (double)r->others / r->secs / 1e6, opt.slow_subs,
+		       (double)r->slow / r->secs / 1e6, (double)r->repairs / r->secs / 1e6,
+		       r->gaps_rx);
 	if (w->flood)
 		printf("%*sflood %s: %.3f M frames/s sent (%" PRIu64 " tx retries); replies "
 		       "received: %" PRIu64 " CHALLENGE, %" PRIu64 " SUB_ACK, %" PRIu64 " other\n",
@@ -1256,6 +1334,11 @@ static void json_window(const struct window *w)
 	       opt.label, w->name, opt.reflect ? "reflect" : "relay", opt.subs, opt.size,
 	       opt.per_dgram, opt.rate, mps, dps, (double)r->rx_frames / r->secs, r->tx_refused,
 	       r->completed, r->window_msgs);
+	if (opt.slow_subs)
+		printf(",\"slow_subs\":%u,\"nak_span\":%u,\"others_s\":%.0f,\"slow_s\":%.0f,"
+		       "\"repairs_s\":%.0f,\"gaps_rx\":%" PRIu64,
+		       opt.slow_subs, opt.nak_span, (double)r->others / r->secs,
+		       (double)r->slow / r->secs, (double)r->repairs / r->secs, r->gaps_rx);
 	if (r->last.count)
 		printf(",\"fanout_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,\"max\":%.2f},"
 		       "\"each_us\":{\"p50\":%.2f,\"p99\":%.2f}",

@@ -165,6 +165,7 @@ static void on_sub_ack(rly_sub_t *s, const struct rly_wire_ack *a, uint64_t now_
 			x->heartbeat_ms = SUB_RTO_FIRST_MS;
 		x->state = SESS_SUBSCRIBED;
 		x->last_ack_ns = now_ns;
+		x->hb_pending_ns = 0;
 		x->next_ns = now_ns + x->heartbeat_ms * MS;
 		if (x->ever_subscribed)
 			s->st.resubscribes++;
@@ -224,8 +225,14 @@ void session_on_control(rly_sub_t *s, const struct rly_wire_view *v, uint64_t no
 		if (x->state != SESS_SUBSCRIBED)
 			return;
 		status = rly_be16_load(&((const struct rly_wire_ack *)body)->status);
-		if (status == RLY_SUB_OK)
+		if (status == RLY_SUB_OK) {
 			x->last_ack_ns = now_ns;
+			if (x->hb_pending_ns) {
+				/* Back to the regular period, counted from the answered one. */
+				x->next_ns = x->hb_pending_ns + x->heartbeat_ms * MS;
+				x->hb_pending_ns = 0;
+			}
+		}
 		else if (status == RLY_SUB_NOT_SUBSCRIBED || status == RLY_SUB_BAD_TOKEN)
 			session_lost(s, status, now_ns);
 		return;
@@ -253,16 +260,25 @@ static void run_session_timers(rly_sub_t *s, uint64_t now_ns)
 			send_and_arm(s, now_ns, 0);
 		return;
 	case SESS_SUBSCRIBED:
-		if (now_ns - x->last_ack_ns >= SUB_HEARTBEAT_MISSES * x->heartbeat_ms * MS) {
+		if (x->hb_pending_ns && now_ns - x->hb_pending_ns >= x->heartbeat_ms * MS &&
+		    now_ns - s->last_data_ns >= x->heartbeat_ms * MS) {
 			/* Silence is reported as UNAVAILABLE: nobody answered for the control
-			 * plane. */
+			 * plane, and the dataplane sent nothing either. */
 			session_lost(s, RLY_SUB_UNAVAILABLE, now_ns);
 			return;
 		}
 		if (now_ns >= x->next_ns) {
 			send_sub_ref(s, RLY_MSG_HEARTBEAT);
 			s->st.heartbeats++;
-			x->next_ns = now_ns + x->heartbeat_ms * MS;
+			if (x->hb_pending_ns == 0) {
+				x->hb_pending_ns = now_ns;
+				x->hb_rto_ns = SUB_HB_RTO_MS * MS;
+			} else if (x->hb_rto_ns < x->heartbeat_ms * MS / 2) {
+				x->hb_rto_ns *= 2;
+			}
+			/* Unanswered: again soon; answered, the ack moves it to the period. */
+			x->next_ns = now_ns + (x->hb_rto_ns < x->heartbeat_ms * MS ? x->hb_rto_ns
+										   : x->heartbeat_ms * MS);
 		}
 		return;
 	case SESS_RETRY_WAIT:
@@ -294,7 +310,11 @@ static uint64_t session_due(const rly_sub_t *s)
 	case SESS_RETRY_WAIT:
 		return x->next_ns;
 	case SESS_SUBSCRIBED:
-		lost_at = x->last_ack_ns + SUB_HEARTBEAT_MISSES * x->heartbeat_ms * MS;
+		if (x->hb_pending_ns == 0)
+			return x->next_ns;
+		lost_at = x->hb_pending_ns + x->heartbeat_ms * MS;
+		if (lost_at < s->last_data_ns + x->heartbeat_ms * MS)
+			lost_at = s->last_data_ns + x->heartbeat_ms * MS;
 		return lost_at < x->next_ns ? lost_at : x->next_ns;
 	default:
 		return UINT64_MAX;

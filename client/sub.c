@@ -196,6 +196,7 @@ void sub_on_dgram(rly_sub_t *s, const uint8_t *buf, size_t len, uint64_t recv_ns
 	s->st.bytes += len;
 	switch (v.type) {
 	case RLY_MSG_DATA:
+		s->last_data_ns = mono_ns;
 		/* A key holder is subscribed to a partition nobody publishes on: whatever data
 		 * reaches it is not its business. */
 		if (s->on_key_request == NULL)

@@ -22,8 +22,12 @@
 /* Resend interval of handshake and unsubscribe messages: doubles from the first to the last. */
 #define SUB_RTO_FIRST_MS 100u
 #define SUB_RTO_MAX_MS	 1600u
-/* Heartbeat periods without an ack before the subscription counts as lost. */
-#define SUB_HEARTBEAT_MISSES 3u
+/*
+ * A heartbeat that goes unanswered is sent again after SUB_HB_RTO_MS, doubling; the subscription
+ * counts as lost once one has gone unanswered for a whole heartbeat period while no data arrived
+ * either (data still flowing means the relay still serves us, its control plane is only away).
+ */
+#define SUB_HB_RTO_MS 100u
 
 enum session_state {
 	SESS_IDLE,	     /* not subscribed, nothing pending */
@@ -50,6 +54,8 @@ struct session {
 	uint64_t next_ns; /* CLOCK_MONOTONIC: next resend, heartbeat or retry */
 	uint64_t rto_ns;
 	uint64_t last_ack_ns; /* last SUB_ACK or HEARTBEAT_ACK OK */
+	uint64_t hb_pending_ns; /* when the oldest unanswered heartbeat was sent; 0: none */
+	uint64_t hb_rto_ns;     /* resend interval of the unanswered heartbeat */
 	unsigned sent;	      /* messages sent for the current handshake or unsubscribe */
 	unsigned status;      /* last non-OK status received */
 };
@@ -117,6 +123,7 @@ struct rly_sub {
 	struct client_chains chains;
 	struct session sess;
 	int delivered; /* messages delivered during the current receive pass */
+	uint64_t last_data_ns; /* CLOCK_MONOTONIC of the last data datagram from the relay */
 	struct sub_keys keys;
 	struct sub_repair rep;
 	/* what the message being delivered waited for (struct rly_msg repair_ns, held_ns) */

@@ -212,6 +212,42 @@ static __attribute__((noinline, cold)) void cut(struct answer *a, struct rly_rep
 		RLY_CTR_ADD(w, PUNT_REPORTS, 1);
 }
 
+/*
+ * Subscriber slot @p s asked for @p asked messages and its budget is spent: it is over since
+ * over_since, and cut once that has lasted --slow-cut-ms.
+ */
+static void over(struct answer *a, struct rly_repair_slot *s, uint64_t asked, uint64_t first,
+		 uint64_t last)
+{
+	struct rly_worker *w = a->w;
+
+	if (s->over_since == 0) {
+		s->over_since = w->now;
+		s->asked = 0;
+		s->sent = 0;
+	}
+	s->asked += asked;
+	s->sent += a->msgs;
+	if (w->cfg->slow_cut_tsc && w->now - s->over_since >= w->cfg->slow_cut_tsc)
+		cut(a, s, first, last);
+}
+
+/* A NAK that finds the budget spent: counted, told now and then (GAP PACED), nothing looked up. */
+static void refuse_paced(struct answer *a, struct rly_repair_slot *s, uint64_t first, uint64_t last)
+{
+	struct rly_worker *w = a->w;
+	uint64_t asked = 0;
+
+	RLY_CTR_ADD(w, NAK_PACED, 1);
+	for (unsigned i = 0; i < a->nak->n; i++)
+		asked += rly_be64_load(&a->nak->r[i].to_seq) - rly_be64_load(&a->nak->r[i].from_seq) + 1;
+	if (w->now - s->paced_tsc >= w->pub_every / 1000u * RLY_REPAIR_PACED_NOTICE_MS) {
+		s->paced_tsc = w->now;
+		gap_send(a, first, last, RLY_GAP_PACED);
+	}
+	over(a, s, asked, first, last);
+}
+
 /* The subscriber endpoint of @p set at (@p ip_be, @p port_be), or NULL (peers are not subscribers). */
 static const struct rly_endpoint *subscriber(const struct rly_sub_set *set, uint32_t ip_be,
 					     uint16_t port_be)
@@ -248,6 +284,23 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 
 	(void)port;
 	RLY_CTR_ADD(w, NAK_RX, 1);
+	{
+		/*
+		 * A subscriber whose budget is spent (and not refilled since) is refused before
+		 * anything is looked up: its slot exists only because it was found in its
+		 * stream's set before, and a refusal sends it at most a GAP PACED now and then.
+		 */
+		uint64_t key;
+		struct rly_repair_slot *p = rly_repair_where(&w->repair, ip->src_addr, udp->src_port, &key);
+
+		if (p->key == key && w->repair.tsc_per_byte && p->tokens < RLY_WIRE_MAX_DGRAM &&
+		    w->now - p->last_tsc < w->repair.tsc_per_byte * RLY_WIRE_MAX_DGRAM &&
+		    p->cut_until == 0 && p->last_ep.ip_be == ip->src_addr) {
+			a = (struct answer){.w = w, .ep = &p->last_ep, .nak = nak};
+			refuse_paced(&a, p, first, last);
+			return;
+		}
+	}
 	ep = subscriber(rly_subtable_lookup(w->table, nak->stream_key, rly_be32_load(&nak->partition)),
 			ip->src_addr, udp->src_port);
 	if (ep == NULL) {
@@ -255,6 +308,7 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 		return;
 	}
 	s = rly_repair_slot(&w->repair, ip->src_addr, udp->src_port, w->now);
+	s->last_ep = *ep;
 	a = (struct answer){.w = w, .ep = ep, .nak = nak};
 	if (s->cut_until) {
 		if (w->now < s->cut_until) {
@@ -268,6 +322,12 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 		s->cut_until = 0;
 		s->over_since = 0;
 		s->tokens = w->repair.burst;
+	}
+	if (w->repair.tsc_per_byte && s->tokens < RLY_WIRE_MAX_DGRAM) {
+		/* Its budget is spent: refused before any look-up, so that a subscriber asking
+		 * again and again costs little more than receiving its NAKs. */
+		refuse_paced(&a, s, first, last);
+		return;
 	}
 	h = d ? &d->hist : NULL;
 	if (h && h->base && (c = rly_dedup_lookup(d, nak, &tag)) != NULL)
@@ -382,13 +442,6 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 		s->over_since = 0;
 		return;
 	}
-	if (s->over_since == 0) {
-		s->over_since = w->now;
-		s->asked = 0;
-		s->sent = 0;
-	}
-	s->asked += asked;
-	s->sent += a.msgs;
-	if (cfg->slow_cut_tsc && w->now - s->over_since >= cfg->slow_cut_tsc)
-		cut(&a, s, first, last);
+	s->paced_tsc = w->now;
+	over(&a, s, asked, first, last);
 }

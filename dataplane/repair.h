@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include "relay/shm.h"
+
 #define RLY_REPAIR_SLOTS 2048u
 /** Most messages one NAK is answered with, and most index entries looked at for it. */
 #define RLY_REPAIR_MAX_MSGS 1024u
@@ -28,6 +30,11 @@
 #define RLY_REPAIR_MAX_GAPS 8u
 /** A subscriber stays cut off for --slow-cut-ms, and at least this many ms. */
 #define RLY_REPAIR_CUT_HOLD_MS 1000u
+/**
+ * While a subscriber's budget is spent, its NAKs are refused before any look-up, with at most one
+ * GAP PACED per this many ms (the client waits 10 ms after one before asking again).
+ */
+#define RLY_REPAIR_PACED_NOTICE_MS 5u
 /** While a subscriber is cut off, at most one GAP SLOW_CONSUMER per this many ms. */
 #define RLY_REPAIR_CUT_NOTICE_MS 100u
 
@@ -40,8 +47,10 @@ struct rly_repair_slot {
 	uint64_t sent;       /* ... and were sent */
 	uint64_t cut_until;  /* TSC until which it is cut off; 0: not cut */
 	uint64_t notice_tsc; /* last GAP SLOW_CONSUMER while cut */
+	uint64_t paced_tsc;  /* last GAP PACED sent while its budget was spent */
 	/* the last range sent again (holdoff): its chain's tag, from, to, when */
 	uint64_t h_tag, h_from, h_to, h_tsc;
+	struct rly_endpoint last_ep; /* where it was found last (GAP PACED go there) */
 };
 
 struct rly_repair {
@@ -52,13 +61,20 @@ struct rly_repair {
 	struct rly_repair_slot slot[RLY_REPAIR_SLOTS];
 };
 
+/** Where subscriber (@p ip_be, @p udp_port_be) has its slot, if it has one; *@p key its key. */
+static inline struct rly_repair_slot *rly_repair_where(struct rly_repair *r, uint32_t ip_be,
+						       uint16_t udp_port_be, uint64_t *key)
+{
+	*key = ((uint64_t)ip_be << 16 | udp_port_be) + 1;
+	return &r->slot[(uint32_t)((*key ^ r->seed) * 0x9e3779b97f4a7c15ull >> 40) % RLY_REPAIR_SLOTS];
+}
+
 /** The slot of subscriber (@p ip_be, @p udp_port_be): its own, or one taken over for it. */
 static inline struct rly_repair_slot *rly_repair_slot(struct rly_repair *r, uint32_t ip_be,
 						      uint16_t udp_port_be, uint64_t now)
 {
-	const uint64_t key = ((uint64_t)ip_be << 16 | udp_port_be) + 1;
-	const uint32_t h = (uint32_t)((key ^ r->seed) * 0x9e3779b97f4a7c15ull >> 40);
-	struct rly_repair_slot *s = &r->slot[h % RLY_REPAIR_SLOTS];
+	uint64_t key;
+	struct rly_repair_slot *s = rly_repair_where(r, ip_be, udp_port_be, &key);
 
 	if (s->key != key) {
 		*s = (struct rly_repair_slot){.key = key, .tokens = r->burst, .last_tsc = now};
