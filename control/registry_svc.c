@@ -9,15 +9,26 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "control/log.h"
 #include "security/registry.h"
+
+/*
+ * A change is applied once the directory has been quiet for REGISTRY_QUIET_MS, or at the latest
+ * REGISTRY_MAX_WAIT_MS after the first event: a file rewritten in place (truncated, then written)
+ * is read whole, not in between, which would revoke every subscriber it grants for a moment.
+ */
+#define REGISTRY_QUIET_MS 200u
+#define REGISTRY_MAX_WAIT_MS 2000u
 
 struct rly_ctl_registry {
 	char dir[PATH_MAX];
 	int ifd;
 	struct rly_registry *reg;
 	uint64_t next_expiry; /* unix s, 0: none */
+	uint64_t dirty_since_ns; /* CLOCK_MONOTONIC of the first event not yet applied; 0: none */
+	uint64_t last_event_ns;
 	struct rly_ctr_block *ctr;
 	struct rly_ctr_block own_ctr;
 };
@@ -131,12 +142,24 @@ int rly_ctl_registry_poll(struct rly_ctl_registry *r, uint64_t now_s)
 	int touched = 0;
 	ssize_t n;
 
-	/* Editors and copies make several events per change: drain them all, reload once. */
+	/* Editors and copies make several events per change: drain them all, reload once the
+	 * directory is quiet. */
 	while ((n = read(r->ifd, buf, sizeof(buf))) > 0)
 		touched = 1;
 	if (touched) {
-		reload(r, now_s);
-		return 1;
+		uint64_t now = rly_mono_ns();
+		if (r->dirty_since_ns == 0)
+			r->dirty_since_ns = now;
+		r->last_event_ns = now;
+	}
+	if (r->dirty_since_ns) {
+		uint64_t now = rly_mono_ns();
+		if (now - r->last_event_ns >= REGISTRY_QUIET_MS * 1000000ull ||
+		    now - r->dirty_since_ns >= REGISTRY_MAX_WAIT_MS * 1000000ull) {
+			r->dirty_since_ns = 0;
+			reload(r, now_s);
+			return 1;
+		}
 	}
 	if (r->next_expiry && now_s >= r->next_expiry) {
 		r->next_expiry = rly_registry_next_expiry(r->reg, now_s);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relay-control's copy of the stream registry (security/registry.h): loaded from a directory at
- * start, reloaded when a file in it changes (inotify; no polling of file contents), and flagged
+ * start, reloaded when a file in it changes (inotify; no polling of file contents) and the
+ * directory has then been quiet for 200 ms (at most 2 s after the change), and flagged
  * as changed when the earliest grant expires, since answers change then even though no file did.
  * Every refused record is logged (event registry_refused, with file and line) and counted.
  */
