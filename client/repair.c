@@ -95,6 +95,16 @@ static int hole_insert_at(struct rep_chain *rc, uint32_t at, const struct rep_ho
 	return 1;
 }
 
+/*
+ * How long a wanted hole is asked for: the repair timeout, or REP_MISSING_FACTOR times it once the
+ * relay said it never received the messages (GAP MISSING): a relay in an overlay may still get
+ * them from a peer, which takes seconds when a peer relay died.
+ */
+static uint64_t hole_timeout(const struct rep_chain *rc, const struct rep_hole *h)
+{
+	return h->reason == RLY_SUB_GAP_MISSING ? rc->timeout_ns * REP_MISSING_FACTOR : rc->timeout_ns;
+}
+
 /* When the chain next has something to do: a NAK, or a wanted hole reaching the timeout. */
 static void due_update(struct rep_chain *rc)
 {
@@ -105,8 +115,8 @@ static void due_update(struct rep_chain *rc)
 			continue;
 		if (h->next_ns < rc->due_ns)
 			rc->due_ns = h->next_ns;
-		if (h->since_ns + rc->timeout_ns < rc->due_ns)
-			rc->due_ns = h->since_ns + rc->timeout_ns;
+		if (h->since_ns + hole_timeout(rc, h) < rc->due_ns)
+			rc->due_ns = h->since_ns + hole_timeout(rc, h);
 	}
 }
 
@@ -384,7 +394,7 @@ static void ask(rly_sub_t *s, struct rep_chain *rc, uint64_t now_ns)
 
 		if (h->state != HOLE_WANT)
 			continue;
-		if (now_ns - h->since_ns >= s->rep.timeout_ns) {
+		if (now_ns - h->since_ns >= hole_timeout(rc, h)) {
 			h->state = HOLE_LOST;
 			/* The relay said it never got them: that is why, not our patience. */
 			if (h->reason != RLY_SUB_GAP_MISSING)

@@ -34,6 +34,8 @@ struct client_chain;
 /* After a GAP PACED, ask again after this long (the relay's budget refills meanwhile). */
 #define REP_PACED_RETRY_MS 10u
 #define REP_TIMEOUT_DEFAULT_MS 1000u
+/* A gap the relay says it never received is waited for this many times the timeout. */
+#define REP_MISSING_FACTOR 5u
 
 enum hole_state {
 	HOLE_WANT = 1, /* asked for */

@@ -317,6 +317,9 @@ Test(client_repair, missing_keeps_asking_and_is_the_reason_at_the_timeout)
 	cr_expect_eq(naks(NULL), 1, "still asked for");
 	for (int t = 0; t < 60; t++)
 		advance(s, 1);
+	cr_expect_eq(n_gaps, 0, "past the 50 ms timeout: a relay that said MISSING is waited for longer");
+	for (int t = 0; t < 200; t++)
+		advance(s, 1);
 	cr_assert_eq(n_gaps, 1);
 	cr_expect_eq(gaps[0].reason, RLY_SUB_GAP_MISSING);
 	cr_assert_eq(n_got, 2);

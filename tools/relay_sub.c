@@ -503,7 +503,7 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 		    ",\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"first_msg_ms\":%s,\"subscribed\":%s"
 		    ",\"repair\":%s,\"lost\":%" PRIu64 ",\"naks\":%" PRIu64 ",\"gap_notices\":%" PRIu64
 		    ",\"reordered\":%" PRIu64 ",\"held_max\":%" PRIu64 ",\"out_of_order\":%" PRIu64
-		    ",\"repair_us\":{\"n\":%" PRIu64 ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
+		    ",\"repair_us\":{\"n\":%" PRIu64 ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
 		    st->msgs, ss->gaps, ss->missing, ss->repaired, ss->stale, ss->malformed,
 		    ss->foreign, ss->bad_sig, st->o->no_verify ? "false" : "true", ss->chains,
 		    ss->resubscribes, st->verify_failures, ss->undecryptable, st->undecryptable_late, ss->key_requests,
@@ -515,6 +515,17 @@ static void summary(const struct state *st, const struct rly_sub_stats *ss, int 
 		    (double)rly_hist_percentile(&st->repair, 90) / 1e3,
 		    (double)rly_hist_percentile(&st->repair, 99) / 1e3,
 		    (double)st->repair.max / 1e3);
+	if (json) {
+		const char *sep = "";
+		printf(",\"lost_reasons\":{");
+		for (int r = 0; r < 32; r++)
+			if (st->lost_by_reason[r]) {
+				printf("%s\"%s\":%" PRIu64, sep, rly_sub_gap_reason_name(r),
+				       st->lost_by_reason[r]);
+				sep = ",";
+			}
+		printf("}}\n");
+	}
 	fflush(stdout);
 }
 

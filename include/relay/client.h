@@ -396,7 +396,12 @@ struct rly_sub_opts {
 	 * delivers every chain in order.
 	 */
 	int no_repair;
-	/** How long a gap is asked for before it is reported lost (TIMEOUT); 0: 1000 ms. */
+	/**
+	 * How long a gap is asked for before it is reported lost (TIMEOUT); 0: 1000 ms. A gap the
+	 * relay says it never received (GAP MISSING) is waited for five times as long: a relay in
+	 * an overlay may still get it from a peer (seconds, when a peer relay died); then it is
+	 * reported with reason MISSING.
+	 */
 	uint32_t repair_timeout_ms;
 	/**
 	 * Most messages held per chain behind a gap (a power of two; 0: 65536). Past it, the
