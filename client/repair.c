@@ -559,3 +559,19 @@ void repair_forget(rly_sub_t *s, struct client_chain *c)
 		;
 	drain(s, c, rc, rly_mono_ns());
 }
+
+void repair_give_up_all(rly_sub_t *s, int reason)
+{
+	for (uint32_t i = 0; s->rep.active && i < REP_CHAINS; i++) {
+		struct rep_chain *rc = &s->rep.rc[i];
+		struct client_chain *c;
+
+		if (!rc->used)
+			continue;
+		while (give_up_oldest(rc, reason))
+			;
+		c = client_chains_find(&s->chains, rc->publisher, rc->chain);
+		if (c != NULL && c->rep == i + 1)
+			drain(s, c, rc, rly_mono_ns());
+	}
+}

@@ -99,6 +99,8 @@ void repair_on_gap(struct rly_sub *s, const struct rly_wire_gap *g, uint64_t mon
 /* NAKs due, and gaps that ran out of time. */
 void repair_run_timers(struct rly_sub *s, uint64_t now_ns);
 uint64_t repair_next_due(const struct rly_sub *s);
+/* Every chain: its gaps given up for @p reason (reported), what it holds delivered. */
+void repair_give_up_all(struct rly_sub *s, int reason);
 /* Chain @p c leaves the chain table: what it holds is delivered, its gaps reported lost. */
 void repair_forget(struct rly_sub *s, struct client_chain *c);
 

@@ -351,6 +351,8 @@ int rly_sub_unsubscribe(rly_sub_t *s, int timeout_ms)
 	if (rc < 0)
 		return rc;
 	rc = sub_pump(s, deadline_after(timeout_ms), stop_unsub_over, 0);
+	/* Nobody will answer NAKs any more: what is still missing is lost to this subscription. */
+	repair_give_up_all(s, RLY_SUB_GAP_UNSUBSCRIBED);
 	if (rc < 0)
 		return rly_err_wrap("unsubscribe from %s", s->relay);
 	if (s->sess.state == SESS_UNSUB_WAIT) {

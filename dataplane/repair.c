@@ -278,7 +278,7 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 	const struct rly_hist *h;
 	struct answer a;
 	struct run run = {0};
-	uint64_t tag = 0, highest, low, asked = 0, paced_at = 0, seq = 0;
+	uint64_t tag = 0, highest, low, asked = 0, paced_at = 0, seq = 0, gen;
 	unsigned probes = 0;
 	int stop = 0;
 
@@ -295,12 +295,16 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 
 		if (p->key == key && w->repair.tsc_per_byte && p->tokens < RLY_WIRE_MAX_DGRAM &&
 		    w->now - p->last_tsc < w->repair.tsc_per_byte * RLY_WIRE_MAX_DGRAM &&
-		    p->cut_until == 0 && p->last_ep.ip_be == ip->src_addr) {
+		    p->cut_until == 0 && p->last_ep.ip_be == ip->src_addr &&
+		    p->found_gen == __atomic_load_n(&w->table->generation, __ATOMIC_ACQUIRE) &&
+		    p->found_partition == nak->partition &&
+		    memcmp(p->found_key, nak->stream_key, RLY_STREAM_KEY_LEN) == 0) {
 			a = (struct answer){.w = w, .ep = &p->last_ep, .nak = nak};
 			refuse_paced(&a, p, first, last);
 			return;
 		}
 	}
+	gen = __atomic_load_n(&w->table->generation, __ATOMIC_ACQUIRE);
 	ep = subscriber(rly_subtable_lookup(w->table, nak->stream_key, rly_be32_load(&nak->partition)),
 			ip->src_addr, udp->src_port);
 	if (ep == NULL) {
@@ -309,6 +313,9 @@ void rly_repair_on_nak(struct rly_worker *w, uint16_t port, const struct rte_ipv
 	}
 	s = rly_repair_slot(&w->repair, ip->src_addr, udp->src_port, w->now);
 	s->last_ep = *ep;
+	s->found_gen = gen;
+	s->found_partition = nak->partition;
+	memcpy(s->found_key, nak->stream_key, RLY_STREAM_KEY_LEN);
 	a = (struct answer){.w = w, .ep = ep, .nak = nak};
 	if (s->cut_until) {
 		if (w->now < s->cut_until) {

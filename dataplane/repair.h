@@ -51,6 +51,11 @@ struct rly_repair_slot {
 	/* the last range sent again (holdoff): its chain's tag, from, to, when */
 	uint64_t h_tag, h_from, h_to, h_tsc;
 	struct rly_endpoint last_ep; /* where it was found last (GAP PACED go there) */
+	/* ... in which stream, while the table was at which generation: the budget-spent fast
+	 * refusal answers only a NAK for that stream, with the table unchanged since */
+	uint64_t found_gen;
+	uint32_t found_partition;
+	uint8_t found_key[RLY_STREAM_KEY_LEN];
 };
 
 struct rly_repair {

@@ -338,6 +338,50 @@ Test(repair, the_budget_paces_a_big_nak_and_refills_with_time)
 	h_repair_burst_kb = 64;
 }
 
+/* Found by fuzz_worker: the budget-spent refusal skips the look-up, and once answered a NAK for a
+ * stream its sender does not subscribe to, and went on answering it after the unsubscribe. */
+Test(repair, a_spent_budget_answers_only_nak_for_a_stream_still_subscribed)
+{
+	struct answer a;
+	uint8_t k_sub[RLY_STREAM_KEY_LEN];
+	struct rly_endpoint e1 = h_ep(SUB1, 5000 + SUB1);
+
+	h_repair_kbs = 100;
+	h_repair_burst_kb = 4;
+	h_setup(&H, 1, 1, 1500);
+	setup_stream();
+	publish(1, 200, 0, 0);
+	nak(SUB1, (uint64_t[]){1, 200}, 1, CHAIN);
+	collect(&a);
+	expect_run(&a, 1, 20);
+	cr_assert_not_null(gap_of(&a, RLY_GAP_PACED));
+	/* Budget spent: the same stream is refused (GAP PACED, at most one per 5 ms) ... */
+	h_advance_ms(&H, 6);
+	nak(SUB1, (uint64_t[]){21, 200}, 1, CHAIN);
+	collect(&a);
+	cr_expect_not_null(gap_of(&a, RLY_GAP_PACED));
+	/* ... another stream, one it does not subscribe to, gets nothing at all. */
+	memcpy(k_sub, K, sizeof(K));
+	h_key(K, 4);
+	h_advance_ms(&H, 6);
+	nak(SUB1, (uint64_t[]){21, 200}, 1, CHAIN);
+	collect(&a);
+	cr_expect_eq(a.n_gaps, 0, "answered a NAK for a stream it does not subscribe to");
+	cr_expect_eq(a.n_seqs, 0);
+	cr_expect_eq(h_ctr(&H, RLY_CTR_NAK_NOT_SUBSCRIBER), 1);
+	/* Unsubscribed: its stream's NAKs get nothing either. */
+	memcpy(K, k_sub, sizeof(K));
+	cr_assert_eq(h_cmd(&H, RLY_CMD_SUB_DEL, K, 0, &e1), RLY_CMD_OK);
+	h_advance_ms(&H, 6);
+	nak(SUB1, (uint64_t[]){21, 200}, 1, CHAIN);
+	collect(&a);
+	cr_expect_eq(a.n_gaps, 0, "answered a NAK after the unsubscribe");
+	cr_expect_eq(h_ctr(&H, RLY_CTR_NAK_NOT_SUBSCRIBER), 2);
+	h_teardown(&H);
+	h_repair_kbs = 0;
+	h_repair_burst_kb = 64;
+}
+
 Test(repair, a_subscriber_over_its_budget_for_too_long_is_cut_and_the_others_still_served)
 {
 	struct answer a;

@@ -209,7 +209,8 @@ if joinloss:
 print("  latency: publisher's stamp to the subscriber's receive, same clock, through kernel UDP,")
 print("  veth, AF_XDP and every relay on the way, on a 2-vCPU VM shared by every process of this")
 print("  demo (relays idle by sleeping: most of a hop's latency is a worker waking up).")
-print("  repaired: lost between relays and sent again from a peer's history (delivered late).")
+print("  repaired: lost on the way and sent again from a relay's history (a subscriber's NAK, or a")
+print("  peer's IWANT), delivered in order; stale: copies the subscriber had already and dropped.")
 if prejoin:
     print("  before: published before the publisher's relay, which had no subscriber of that stream,")
     print("  saw its first message and linked into the stream's overlay (docs/overlay.md, Roles).")

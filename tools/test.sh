@@ -3,6 +3,7 @@
 #
 #   tools/test.sh [--fast] [--no-install]
 #   tools/test.sh asan [--no-install]
+#   tools/test.sh soak [--no-install]
 #   tools/test.sh dht [--no-install]
 #
 # Tiers (meson suites): fast (unit tests, corpus replay of every fuzz target, the hot-path check),
@@ -15,6 +16,8 @@
 # "[====] Synthesis" line above them.
 # `asan` runs every tier but fuzz (libFuzzer targets are sanitized already) in build-asan/, the
 # relay and relay-control of the integration tests included (about 10 minutes).
+# `soak` runs the soak suite alone (tests/soak: 10 minutes of publish/subscribe churn against a
+# real relay with an account of every message; RLY_SOAK_S sets the seconds).
 # `dht` is apart: it installs OpenDHT (install-deps.sh --with-dht), builds build-dht with
 # -Ddht=enabled and runs the dht suite (the OpenDHT discovery backend); the default run and CI
 # never need OpenDHT.
@@ -30,7 +33,8 @@ for a in "$@"; do
 	--no-install) INSTALL=0 ;;
 	dht) MODE=dht ;;
 	asan) MODE=asan ;;
-	*) echo "test: unknown option '$a' (--fast, --no-install, asan, dht)" >&2; exit 2 ;;
+	soak) MODE=soak ;;
+	*) echo "test: unknown option '$a' (--fast, --no-install, asan, soak, dht)" >&2; exit 2 ;;
 	esac
 done
 if [ $MODE = dht ]; then
@@ -48,6 +52,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 asan_build() {
 	RLY_BUILD="$ROOT/build-asan" tools/build.sh -Db_sanitize=address,undefined -Db_lundef=false
 }
+if [ $MODE = soak ]; then
+	tools/build.sh
+	exec meson test -C "${RLY_BUILD:-build}" -v --num-processes 1 --suite soak
+fi
 if [ $MODE = asan ]; then
 	asan_build
 	exec meson test -C "$ROOT/build-asan" -v --num-processes 2 --suite fast --suite integration

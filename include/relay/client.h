@@ -293,7 +293,8 @@ const char *rly_sub_bad_reason_str(int reason);
 	X(SLOW_CONSUMER, 5, "the relay cut this subscriber off as a slow consumer")                    \
 	X(TIMEOUT, 16, "no answer to its NAKs within the repair timeout")                              \
 	X(OVERFLOW, 17, "holding more messages behind it would pass the subscriber's limits")          \
-	X(FORGOTTEN, 18, "its chain left the subscriber's chain table (too many publishers)")
+	X(FORGOTTEN, 18, "its chain left the subscriber's chain table (too many publishers)")       \
+	X(UNSUBSCRIBED, 19, "the subscription ended (rly_sub_unsubscribe) before it was filled")
 
 enum rly_sub_gap_reason {
 #define X(name, value, desc) RLY_SUB_GAP_##name = value,
@@ -438,7 +439,11 @@ int rly_sub_subscribe(rly_sub_t *s, int timeout_ms);
  */
 int rly_sub_poll(rly_sub_t *s, int timeout_ms);
 
-/** Send UNSUBSCRIBE and wait at most @p timeout_ms for UNSUB_ACK. 0, -ETIMEDOUT or -errno. */
+/**
+ * Send UNSUBSCRIBE and wait at most @p timeout_ms for UNSUB_ACK. 0, -ETIMEDOUT or -errno. Either
+ * way, gaps still being asked for are then given up (on_gap, reason UNSUBSCRIBED) and what was
+ * held behind them is delivered, so every message published while subscribed is accounted for.
+ */
 int rly_sub_unsubscribe(rly_sub_t *s, int timeout_ms);
 
 /** Free (does not unsubscribe). NULL is allowed. */

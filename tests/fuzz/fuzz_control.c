@@ -8,7 +8,8 @@
  * Cookies, tokens and signatures would stop random bytes at the first check, so the input is a
  * script of events, each a kind byte and its arguments (missing bytes read as zero), from a few
  * source addresses, on two streams and the partitions 0, 1 and the key holders' one:
- *   RAW        bytes in a punt record (optionally with a valid datagram header)
+ *   RAW        bytes in a punt record (optionally with a valid datagram header; or flagged as a
+ *              worker's SLOW report of a cut slow consumer, optionally naming a stream)
  *   SUBSCRIBE  a first SUBSCRIBE (no cookie)
  *   ANSWER     the answer to one of the last CHALLENGEs sent (plain, or SUBSCRIBE_SIGNED by a
  *              fixed identity, with a good or a bad signature; cookie and source right or wrong)
@@ -354,6 +355,16 @@ static void ev_raw(void)
 		rly_be16_store(&d->magic, RLY_WIRE_MAGIC);
 		d->version = RLY_WIRE_VERSION;
 		rly_be16_store(&d->length, (uint16_t)len);
+	}
+	if (flags & 16) {
+		/* A worker's SLOW report (issue 6): a slow consumer cut; with flag 32 it names one of
+		 * the streams, so it can hit a real subscription and end it. */
+		struct rly_slow_report *r = (void *)rec.data;
+		rec.flags = RLY_PKT_F_SLOW;
+		if ((flags & 32) && len >= sizeof(*r)) {
+			memcpy(r->nak.stream_key, G.streams[(sel >> 2) & 1], RLY_STREAM_KEY_LEN);
+			rly_be32_store(&r->nak.partition, partition_of(sel));
+		}
 	}
 	if (flags & 8)
 		rec.len = (uint16_t)(RLY_PKT_REC_DATA + 1 + u8()); /* a dataplane bug */
