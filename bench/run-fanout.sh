@@ -38,32 +38,12 @@ while [ $# -gt 0 ]; do
 	*) echo "run-fanout: unknown option $1 (see the top of this file)" >&2; exit 2 ;;
 	esac
 done
-for x in bench/rly-gen relay/relay control/relay-control tools/relay-stat; do
-	[ -x "$B/$x" ] || { echo "run-fanout: $B/$x missing: run tools/build.sh" >&2; exit 1; }
-done
 command -v dpdk-testpmd >/dev/null || { echo "run-fanout: dpdk-testpmd missing (package dpdk-dev)" >&2; exit 1; }
-
-WORK=$(mktemp -d /tmp/rly-bench.XXXXXX)
-SOCK=$WORK/memif.sock
-mkdir -p "$ROOT/bench/results"
-OUT="$ROOT/bench/results/fanout-$(date +%Y%m%d-%H%M%S).jsonl"
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	pkill -INT -f "dpdk-testpmd --lcores=0@0,1@0" 2>/dev/null || true
-	sleep 0.5
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -f /dev/shm/relay.bench
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-EAL=(--no-huge -m 1024 --no-pci --no-shconf --log-level=error)
-MEMIF_SERVER="net_memif0,role=server,socket=$SOCK,socket-abstract=no"
 # Copy mode by default on the client side too: measured faster here for fan-out (the relay's
-# output is read by the generator's core either way), and net_memif's zero-copy mode mishandles
-# mbufs shared between frames, so the relay cannot chain payloads on it (relay/ports.c).
-MEMIF_CLIENT="net_memif0,role=client,socket=$SOCK,socket-abstract=no,zero-copy=$ZC"
+# output is read by the generator's core either way); see lib-memif.sh for zero-copy.
+source "$ROOT/bench/lib-memif.sh"
+bench_extra_cleanup() { pkill -INT -f "dpdk-testpmd --lcores=0@0,1@0" 2>/dev/null || true; }
+bench_memif_setup fanout bench "$ZC" bench/rly-gen relay/relay control/relay-control tools/relay-stat
 
 # Nothing from the previous run may still spin on a CPU: testpmd in particular can take a while to
 # die after SIGINT (and crashes in its exit path). Wait for every process of ours to be gone.

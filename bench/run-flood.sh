@@ -317,28 +317,9 @@ if [ -n "$REPORT_ONLY" ]; then
 	exit 0
 fi
 
-for x in bench/rly-gen relay/relay control/relay-control bench/c2c; do
-	[ -x "$B/$x" ] || { echo "run-flood: $B/$x missing: run tools/build.sh" >&2; exit 1; }
-done
-
 INSTANCE=flood$$
-WORK=$(mktemp -d /tmp/rly-flood.XXXXXX)
-SOCK=$WORK/memif.sock
-mkdir -p "$ROOT/bench/results"
-OUT="$ROOT/bench/results/flood-$(date +%Y%m%d-%H%M%S).jsonl"
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	sleep 0.5
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -f "/dev/shm/relay.$INSTANCE"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-EAL=(--no-huge -m 1024 --no-pci --no-shconf --log-level=error)
-MEMIF_SERVER="net_memif0,role=server,socket=$SOCK,socket-abstract=no"
-MEMIF_CLIENT="net_memif0,role=client,socket=$SOCK,socket-abstract=no,zero-copy=no"
+source "$ROOT/bench/lib-memif.sh"
+bench_memif_setup flood "$INSTANCE" no bench/rly-gen relay/relay control/relay-control bench/c2c
 RELAY_OPTS=(--ip 198.18.0.1 --instance "$INSTANCE" --mbufs 131071 --batch on --max-subs-per-stream 4096)
 CTL_OPTS=(--instance "$INSTANCE" --secret-file "$WORK/secret")
 CTL_LOG_BYTES=0

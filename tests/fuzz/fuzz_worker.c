@@ -25,9 +25,12 @@
  * built with ASan and UBSan).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -136,6 +139,38 @@ static unsigned cmd(uint16_t op, unsigned stream, const struct rly_endpoint *ep)
 	return ev.status;
 }
 
+/* The shm object lives as long as the process: removed at exit, and objects of fuzz_worker
+ * processes that died without exiting (a crash) are swept when the next one starts. */
+static char shm_name[64];
+
+static void unlink_shm_at_exit(void)
+{
+	if (shm_name[0])
+		shm_unlink(shm_name);
+}
+
+static void sweep_stale_objects(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct rly_shm old;
+		if (strncmp(e->d_name, "relay.fzw", 9) != 0)
+			continue;
+		if (rly_shm_attach(&old, e->d_name + 6, 0) == -ESRCH) {
+			char name[300];
+			snprintf(name, sizeof(name), "/%s", e->d_name);
+			shm_unlink(name);
+		} else if (old.base) {
+			rly_shm_close(&old);
+		}
+	}
+	closedir(d);
+}
+
 static void init_once(void)
 {
 	char *argv[] = {"fuzz_worker", "-l", "0", "--no-huge", "-m", "256", "--no-pci",
@@ -165,7 +200,10 @@ static void init_once(void)
 	      "port start");
 	rte_eth_macaddr_get(0, &G.mac);
 	snprintf(inst, sizeof(inst), "fzw%d", getpid());
+	sweep_stale_objects();
 	CHECK(rly_shm_create(&G.shm, inst, &z) == 0, "shm");
+	snprintf(shm_name, sizeof(shm_name), "%s", G.shm.name);
+	atexit(unlink_shm_at_exit);
 	G.cfg.ip_be = htonl(RELAY_IP);
 	G.cfg.udp_port_be = htons(RLY_WIRE_DEFAULT_PORT);
 	G.cfg.dgram_max = 1472;
